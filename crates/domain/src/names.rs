@@ -1,0 +1,286 @@
+//! Validated names: [`Filename`], [`ContentType`] (and the patterns buckets allow),
+//! [`ObjectKey`], [`BucketName`] and [`NamespaceName`].
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A name that failed validation, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {what}: {reason}")]
+pub struct InvalidName {
+    /// Which kind of name.
+    pub what: &'static str,
+    /// Why it was rejected.
+    pub reason: &'static str,
+}
+
+const fn invalid(what: &'static str, reason: &'static str) -> InvalidName {
+    InvalidName { what, reason }
+}
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            /// The validated text.
+            #[must_use]
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = InvalidName;
+            fn try_from(s: String) -> Result<Self, InvalidName> {
+                Self::parse(&s)
+            }
+        }
+        impl From<$name> for String {
+            fn from(v: $name) -> String {
+                v.0
+            }
+        }
+    };
+}
+
+/// A client's file name: 1–255 bytes, no path separators, no `..`, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Filename(String);
+
+impl Filename {
+    /// Validates a file name.
+    ///
+    /// # Errors
+    /// When it is empty, longer than 255 bytes, or holds `/`, `\`, `..` or a control character.
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        const WHAT: &str = "filename";
+        if s.is_empty() || s.trim().is_empty() {
+            return Err(invalid(WHAT, "must not be empty"));
+        }
+        if s.len() > 255 {
+            return Err(invalid(WHAT, "must be at most 255 bytes"));
+        }
+        if s.contains(['/', '\\']) {
+            return Err(invalid(WHAT, "must not contain path separators"));
+        }
+        if s.contains("..") {
+            return Err(invalid(WHAT, "must not contain `..`"));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(invalid(WHAT, "must not contain control characters"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+string_newtype!(Filename);
+
+/// A MIME type `type/subtype` with optional parameters, stored lowercase without parameters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ContentType(String);
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 127
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+}
+
+impl ContentType {
+    /// Validates a MIME type such as `image/png` or `text/plain; charset=utf-8`.
+    ///
+    /// # Errors
+    /// When it is not `type/subtype` made of RFC 6838 token characters.
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        let essence = s
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        match essence.split_once('/') {
+            Some((t, sub)) if is_token(t) && is_token(sub) => Ok(Self(essence)),
+            _ => Err(invalid(
+                "content type",
+                "must be a MIME type such as `image/png`",
+            )),
+        }
+    }
+
+    /// True when this type matches a bucket pattern: exact (`image/png`), a family (`image/*`)
+    /// or anything (`*/*`, `*`).
+    #[must_use]
+    pub fn matches(&self, pattern: &str) -> bool {
+        let pattern = pattern.trim().to_ascii_lowercase();
+        if pattern == "*" || pattern == "*/*" {
+            return true;
+        }
+        match pattern.strip_suffix("/*") {
+            Some(family) => self.0.split('/').next() == Some(family),
+            None => self.0 == pattern,
+        }
+    }
+}
+string_newtype!(ContentType);
+
+/// A key inside the object store, relative to the adapter's configured prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    /// Validates a key: 1–1024 bytes, no leading `/`, no control characters, no `..` segment.
+    ///
+    /// # Errors
+    /// When any of the rules above is broken.
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        const WHAT: &str = "object key";
+        if s.is_empty() || s.len() > 1024 {
+            return Err(invalid(WHAT, "must be 1 to 1024 bytes"));
+        }
+        if s.starts_with('/') || s.split('/').any(|seg| seg == ".." || seg == ".") {
+            return Err(invalid(
+                WHAT,
+                "must be a relative path without `.` or `..` segments",
+            ));
+        }
+        if s.chars().any(char::is_control) {
+            return Err(invalid(WHAT, "must not contain control characters"));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The key of an upload's bytes: `uploads/<namespace>/<bucket>/<upload>/<filename>`. Every
+    /// upload has its own key, so no two uploads ever write the same object.
+    #[must_use]
+    pub fn for_upload(
+        namespace: &crate::ids::NamespaceId,
+        bucket: &crate::ids::BucketId,
+        upload: &crate::ids::UploadId,
+        filename: &Filename,
+    ) -> Self {
+        Self(format!(
+            "{UPLOAD_PREFIX}{namespace}/{bucket}/{upload}/{filename}"
+        ))
+    }
+}
+string_newtype!(ObjectKey);
+
+/// Every upload's key starts with this; the orphan reconciler lists it.
+pub const UPLOAD_PREFIX: &str = "uploads/";
+
+/// A bucket's name: 1–63 characters of `a-z 0-9 - _ .`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BucketName(String);
+
+fn is_resource_name(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+impl BucketName {
+    /// Validates a bucket name.
+    ///
+    /// # Errors
+    /// When it is not 1–63 characters of letters, digits, `-`, `_` or `.`, starting with a letter
+    /// or digit.
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        if is_resource_name(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(invalid(
+                "bucket name",
+                "must be 1-63 letters, digits, `-`, `_` or `.`",
+            ))
+        }
+    }
+}
+string_newtype!(BucketName);
+
+/// A namespace's name, with the same rules as a bucket name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct NamespaceName(String);
+
+impl NamespaceName {
+    /// Validates a namespace name.
+    ///
+    /// # Errors
+    /// When it is not 1–63 characters of letters, digits, `-`, `_` or `.`, starting with a letter
+    /// or digit.
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        if is_resource_name(s) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(invalid(
+                "namespace name",
+                "must be 1-63 letters, digits, `-`, `_` or `.`",
+            ))
+        }
+    }
+}
+string_newtype!(NamespaceName);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filename_accepts_ordinary_names() {
+        assert!(Filename::parse("photo 1.jpg").is_ok());
+        assert!(Filename::parse("résumé.pdf").is_ok());
+        assert!(Filename::parse(&"a".repeat(255)).is_ok());
+    }
+
+    #[test]
+    fn filename_rejects_paths_traversal_control_and_length() {
+        for bad in ["", " ", "a/b", "a\\b", "..", "a..b", "a\nb", "a\u{0}b"] {
+            assert!(Filename::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(Filename::parse(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn content_type_is_normalised_and_matches_patterns() {
+        let ct = ContentType::parse("Image/PNG; charset=binary").unwrap();
+        assert_eq!(ct.as_str(), "image/png");
+        assert!(ct.matches("image/*"));
+        assert!(ct.matches("image/png"));
+        assert!(ct.matches("*/*"));
+        assert!(!ct.matches("video/*"));
+        assert!(!ct.matches("image/jpeg"));
+    }
+
+    #[test]
+    fn content_type_rejects_non_mime() {
+        for bad in ["", "png", "image/", "/png", "image png/x", "a/b/c"] {
+            assert!(
+                ContentType::parse(bad).is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn object_key_rejects_traversal() {
+        assert!(ObjectKey::parse("a/b/c.txt").is_ok());
+        assert!(ObjectKey::parse("/a").is_err());
+        assert!(ObjectKey::parse("a/../b").is_err());
+        assert!(ObjectKey::parse("").is_err());
+    }
+
+    #[test]
+    fn bucket_names_follow_the_rules() {
+        assert!(BucketName::parse("photos-2024").is_ok());
+        assert!(BucketName::parse("-photos").is_err());
+        assert!(BucketName::parse("pho tos").is_err());
+        assert!(BucketName::parse(&"a".repeat(64)).is_err());
+    }
+}

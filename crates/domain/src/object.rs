@@ -1,0 +1,88 @@
+//! Bucket objects and their blobs. A confirmed upload becomes an object (status `DRAFT`) holding
+//! one blob that points at the stored bytes and records what verification learnt about them.
+
+use crate::content::Sha256Hex;
+use crate::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
+use crate::names::ObjectKey;
+use crate::status::TaskStatus;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// What is known about a blob's bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobDetails {
+    /// The client's file name.
+    pub filename: String,
+    /// Size in bytes.
+    pub size_bytes: u64,
+    /// Media type.
+    pub mime_type: String,
+    /// SHA-256 of the content.
+    pub hash: Option<Sha256Hex>,
+}
+
+/// One stored file of an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Blob {
+    /// `blob_...`
+    pub id: BlobId,
+    /// The object property the blob fills (e.g. `content`).
+    pub property: String,
+    /// Blob kind (e.g. `IMAGE`, `FILE`).
+    pub blob_type: String,
+    /// Key of the bytes in the store.
+    pub key: ObjectKey,
+    /// `s3://bucket/key` style locator, as the store names it.
+    pub url: String,
+    /// Verification results.
+    pub details: BlobDetails,
+}
+
+/// A bucket object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BucketObject {
+    /// `obj_...`
+    pub id: ObjectId,
+    /// Its bucket.
+    pub bucket_id: BucketId,
+    /// Its namespace.
+    pub namespace_id: NamespaceId,
+    /// The upload it came from.
+    pub upload_id: Option<UploadId>,
+    /// `DRAFT` until processed.
+    pub status: TaskStatus,
+    /// The blobs.
+    pub blobs: Vec<Blob>,
+    /// The upload's `object_metadata`.
+    pub metadata: serde_json::Value,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// Default property of an upload's blob when the client names none.
+pub const DEFAULT_BLOB_PROPERTY: &str = "content";
+
+/// The blob type a content type implies when the client names none.
+#[must_use]
+pub fn blob_type_for(mime: &str) -> &'static str {
+    match mime.split('/').next() {
+        Some("image") => "IMAGE",
+        Some("video") => "VIDEO",
+        Some("audio") => "AUDIO",
+        Some("text") => "TEXT",
+        _ => "FILE",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_type_follows_the_media_family() {
+        assert_eq!(blob_type_for("image/png"), "IMAGE");
+        assert_eq!(blob_type_for("video/mp4"), "VIDEO");
+        assert_eq!(blob_type_for("application/pdf"), "FILE");
+    }
+}

@@ -1,0 +1,34 @@
+//! Service-wide rules that are configuration rather than per-bucket settings.
+
+use std::time::Duration;
+
+/// Shortest presigned URL lifetime a client may ask for.
+pub const MIN_URL_EXPIRATION_SECS: u32 = 60;
+/// Longest presigned URL lifetime a client may ask for.
+pub const MAX_URL_EXPIRATION_SECS: u32 = 86_400;
+/// Lifetime when the client does not say.
+pub const DEFAULT_URL_EXPIRATION_SECS: u32 = 3_600;
+
+/// Service-wide upload rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// How long after `expires_at` a PENDING upload may still be confirmed.
+    pub confirm_grace: Duration,
+    /// Files above this get a multipart upload instead of one PUT (S3's limit is 5 GiB).
+    pub max_single_put_bytes: u64,
+    /// Attempts of a confirm task before the upload fails `verification_unavailable`.
+    pub confirm_task_max_attempts: u32,
+    /// Attempts of a batch task.
+    pub batch_task_max_attempts: u32,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            confirm_grace: Duration::from_secs(24 * 3600),
+            max_single_put_bytes: 5 * 1024 * 1024 * 1024,
+            confirm_task_max_attempts: 5,
+            batch_task_max_attempts: 5,
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! [`UploadRepo`]: namespaces, buckets, uploads, objects and content claims, with the atomic
+//! transitions of the upload state machine.
+
+use crate::batch::Batch;
+use crate::bucket::{Bucket, Namespace};
+use crate::content::Sha256Hex;
+use crate::dedup::{ClaimScope, ContentClaim};
+use crate::error::RepoError;
+use crate::ids::{BucketId, NamespaceId, ObjectId, UploadId};
+use crate::object::BucketObject;
+use crate::status::UploadStatus;
+use crate::task::NewTask;
+use crate::upload::{Failure, Upload, Verified};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// The result of a conditional transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transition {
+    /// The upload was in the expected status and now looks like this.
+    Applied(Upload),
+    /// The upload had moved on; this is how it looks now.
+    Stale(Upload),
+}
+
+/// The result of inserting a new upload.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "returned once per create; boxing buys nothing"
+)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertUpload {
+    /// Inserted.
+    Inserted,
+    /// An upload with the same idempotency key exists in the bucket; this is it.
+    Existing(Upload),
+}
+
+/// Everything a successful verification writes, in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfirmationPlan {
+    /// The upload.
+    pub upload_id: UploadId,
+    /// The status read before verifying; the write applies only if the upload is still in it.
+    pub expected: UploadStatus,
+    /// What verification established.
+    pub verified: Verified,
+    /// The content claim to make, `None` when duplicate detection is off.
+    pub claim: Option<ContentClaim>,
+    /// The object to create if this upload is the original (`create_object_on_confirm`).
+    pub object: Option<BucketObject>,
+    /// The batch (already submitted, status `PENDING`) and its task, if `auto_submit_batch`.
+    pub batch: Option<(Batch, NewTask)>,
+    /// The bucket whose usage counters grow by one object of `verified.size` bytes.
+    pub bucket_id: BucketId,
+    /// Its namespace.
+    pub namespace_id: NamespaceId,
+    /// When this happens.
+    pub now: OffsetDateTime,
+}
+
+/// How [`UploadRepo::apply_confirmation`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmationOutcome {
+    /// This upload claimed the content: object, batch, task and counters were written.
+    Original(Upload),
+    /// Another upload held the claim: this one is COMPLETED as its duplicate, nothing else written.
+    Duplicate(Upload),
+    /// The upload was no longer in the expected status; nothing was written.
+    Stale(Upload),
+}
+
+/// The upload repository.
+///
+/// Every transition MUST be conditional on the upload's current status (compare-and-swap) and
+/// MUST be atomic: either all of its writes happen or none do.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait UploadRepo: Send + Sync {
+    /// Stores a new namespace.
+    ///
+    /// # Errors
+    /// `AlreadyExists` when the name is taken; `Unavailable` when the database is down.
+    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError>;
+
+    /// Finds a namespace by id or by name.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError>;
+
+    /// Stores a new bucket.
+    ///
+    /// # Errors
+    /// `AlreadyExists` when the namespace has a bucket of that name.
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError>;
+
+    /// Finds a bucket of `namespace` by id or by name; buckets of other namespaces are `None`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn find_bucket(
+        &self,
+        namespace: &NamespaceId,
+        id_or_name: &str,
+    ) -> Result<Option<Bucket>, RepoError>;
+
+    /// Inserts a PENDING upload. With an idempotency key already used in the bucket, inserts
+    /// nothing and returns the upload created with it.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn insert_upload(
+        &self,
+        upload: &Upload,
+        idempotency_key: Option<String>,
+    ) -> Result<InsertUpload, RepoError>;
+
+    /// An upload of `bucket`; uploads of other buckets are `None`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn get_upload(
+        &self,
+        bucket: &BucketId,
+        id: &UploadId,
+    ) -> Result<Option<Upload>, RepoError>;
+
+    /// The upload holding the claim on `sha256` in `scope`, if any.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn find_claim(
+        &self,
+        scope: &ClaimScope,
+        sha256: &Sha256Hex,
+    ) -> Result<Option<Upload>, RepoError>;
+
+    /// If the upload is still `expected`: set it PROCESSING and enqueue `task`, in one
+    /// transaction.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down (nothing written).
+    async fn begin_processing(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        task: &NewTask,
+        now: OffsetDateTime,
+    ) -> Result<Transition, RepoError>;
+
+    /// If the upload is still `plan.expected`: claim the content, then either write the object,
+    /// the batch and its task, bump the usage counters and set COMPLETED (original), or set
+    /// COMPLETED as the claimant's duplicate — all in one transaction. A lost claim MUST be the
+    /// `Duplicate` outcome, never an error.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down (nothing written).
+    async fn apply_confirmation(
+        &self,
+        plan: &ConfirmationPlan,
+    ) -> Result<ConfirmationOutcome, RepoError>;
+
+    /// If the upload is still `expected`: set it FAILED with `failure`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down (nothing written).
+    async fn record_failure(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        failure: &Failure,
+        now: OffsetDateTime,
+    ) -> Result<Transition, RepoError>;
+
+    /// If the upload is still `expected`: set it CANCELED.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down (nothing written).
+    async fn cancel_upload(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        now: OffsetDateTime,
+    ) -> Result<Transition, RepoError>;
+
+    /// Up to `limit` uploads in PENDING whose `expires_at` lies before `cutoff`, oldest first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn list_expirable(
+        &self,
+        cutoff: OffsetDateTime,
+        limit: u32,
+    ) -> Result<Vec<Upload>, RepoError>;
+
+    /// An object of `bucket`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn get_object(
+        &self,
+        bucket: &BucketId,
+        id: &ObjectId,
+    ) -> Result<Option<BucketObject>, RepoError>;
+}

@@ -1,0 +1,167 @@
+//! Tasks on the durable queue: their types, what a handler reports, and the retry policy
+//! (exponential backoff, terminal `FAILED` after the maximum number of attempts).
+
+use crate::ids::TaskId;
+use crate::status::TaskStatus;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The kind of work a task does; the worker dispatches on it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TaskType(String);
+
+impl TaskType {
+    /// Asynchronous verification of one upload (the contract's name).
+    pub const CONFIRM_UPLOAD: &'static str = "api_buckets_uploads_confirm";
+    /// Processing of a submitted batch.
+    pub const PROCESS_BATCH: &'static str = "api_buckets_batches_submit";
+
+    /// A task type by name.
+    #[must_use]
+    pub fn new(name: &str) -> Self {
+        Self(name.to_owned())
+    }
+
+    /// The type's name.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Why a task failed, as recorded on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskFailure {
+    /// Stable code (`object_not_in_storage`, `verification_unavailable`, ...).
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+/// A task to put on the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// `task_...`
+    pub id: TaskId,
+    /// What it does.
+    pub task_type: TaskType,
+    /// The handler's input.
+    pub inputs: serde_json::Value,
+    /// Attempts before it ends `FAILED`.
+    pub max_attempts: u32,
+}
+
+/// A task as the queue holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// `task_...`
+    pub id: TaskId,
+    /// What it does.
+    pub task_type: TaskType,
+    /// `PENDING`, `IN_PROGRESS`, then a terminal status.
+    pub status: TaskStatus,
+    /// The handler's input.
+    pub inputs: serde_json::Value,
+    /// The handler's result.
+    pub outputs: Option<serde_json::Value>,
+    /// Extra data (e.g. `success_rate`).
+    pub additional_data: Option<serde_json::Value>,
+    /// Why it failed.
+    pub error: Option<TaskFailure>,
+    /// Attempts started so far.
+    pub attempts: u32,
+    /// Attempts allowed.
+    pub max_attempts: u32,
+    /// When it was enqueued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// What a handler reports for one run.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TaskResult {
+    /// Done; the task ends with `status` (COMPLETED or COMPLETED_WITH_ERRORS) and these outputs.
+    Done {
+        /// Terminal status.
+        status: TaskStatus,
+        /// Handler outputs.
+        outputs: serde_json::Value,
+        /// Extra data.
+        additional_data: Option<serde_json::Value>,
+    },
+    /// Failed for good: retrying cannot help.
+    Failed(TaskFailure),
+    /// Failed for now (a dependency is down): retry with backoff.
+    Retry(TaskFailure),
+}
+
+/// How failed attempts are retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts before the task ends `FAILED`.
+    pub max_attempts: u32,
+    /// Delay after the first failure.
+    pub base_delay: Duration,
+    /// Upper bound of any delay.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Delay before attempt `attempts + 1`, given `attempts` already failed: `base * 2^(n-1)`,
+    /// capped at `max_delay`.
+    #[must_use]
+    pub fn delay_after(&self, attempts: u32) -> Duration {
+        let exp = attempts.saturating_sub(1).min(20);
+        self.base_delay.saturating_mul(1 << exp).min(self.max_delay)
+    }
+
+    /// True when another attempt is allowed after `attempts` attempts.
+    #[must_use]
+    pub const fn may_retry(&self, attempts: u32) -> bool {
+        attempts < self.max_attempts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(10),
+        };
+        assert_eq!(p.delay_after(1), Duration::from_secs(1));
+        assert_eq!(p.delay_after(2), Duration::from_secs(2));
+        assert_eq!(p.delay_after(4), Duration::from_secs(8));
+        assert_eq!(p.delay_after(5), Duration::from_secs(10));
+        assert_eq!(p.delay_after(60), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn retries_stop_at_max_attempts() {
+        let p = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        assert!(p.may_retry(2));
+        assert!(!p.may_retry(3));
+    }
+}

@@ -1,0 +1,410 @@
+//! The upload entity and its state machine, exactly as DOMAIN.md's table draws it.
+//!
+//! Transition methods take the upload by reference and return the upload as it must be after the
+//! event, or a [`TransitionError`] when the table has no such row. Repositories persist a
+//! transition with a write conditional on the `from` status; when that condition fails the caller
+//! re-reads the row and answers from the state it finds.
+
+use crate::content::{ETag, FileSize, Sha256Hex};
+use crate::ids::{BatchId, BucketId, NamespaceId, ObjectId, TaskId, UploadId};
+use crate::names::{ContentType, Filename, ObjectKey};
+use crate::status::UploadStatus;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+/// The failure code of an upload that expired before it was confirmed. Such a failure is final.
+pub const EXPIRED: &str = "upload_expired";
+
+/// Why an upload is `FAILED`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// Stable code (`upload_expired`, `etag_mismatch`, `verification_unavailable`, ...).
+    pub code: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl Failure {
+    /// The failure every expired upload carries.
+    #[must_use]
+    pub fn expired() -> Self {
+        Self {
+            code: EXPIRED.to_owned(),
+            message: "the upload expired before it was confirmed".to_owned(),
+        }
+    }
+}
+
+/// What verification established about the stored bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verified {
+    /// The store's etag.
+    pub etag: ETag,
+    /// The stored size.
+    pub size: u64,
+    /// SHA-256 of the content (S3-verified or computed, never derived from the etag).
+    pub sha256: Sha256Hex,
+}
+
+/// How a confirmation ended for the upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// This upload claimed its content; `object` is its new object, if one was created.
+    Original {
+        /// The created object.
+        object: Option<ObjectId>,
+        /// The auto-submitted batch and its task.
+        batch: Option<(BatchId, TaskId)>,
+    },
+    /// An earlier upload holds this content.
+    Duplicate {
+        /// The original upload.
+        of: UploadId,
+        /// The original's object.
+        object: Option<ObjectId>,
+    },
+}
+
+/// An upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Upload {
+    /// `upl_...`
+    pub id: UploadId,
+    /// Its bucket.
+    pub bucket_id: BucketId,
+    /// Its namespace.
+    pub namespace_id: NamespaceId,
+    /// The client's file name.
+    pub filename: Filename,
+    /// The content type signed into the PUT.
+    pub content_type: ContentType,
+    /// Size declared at create, if any.
+    pub declared_size: Option<FileSize>,
+    /// SHA-256 declared at create, if any.
+    pub declared_hash: Option<Sha256Hex>,
+    /// Whether the declared SHA-256 was signed into the PUT URL.
+    pub checksum_signed: bool,
+    /// Where the bytes go.
+    pub key: ObjectKey,
+    /// Current state.
+    pub status: UploadStatus,
+    /// Upload metadata.
+    pub metadata: serde_json::Value,
+    /// Metadata copied onto the object.
+    pub object_metadata: serde_json::Value,
+    /// Whether confirm creates a bucket object.
+    pub create_object_on_confirm: bool,
+    /// Object property of the blob.
+    pub blob_property: Option<String>,
+    /// Blob type.
+    pub blob_type: Option<String>,
+    /// Whether create may short-circuit to an existing upload with the same hash.
+    pub skip_duplicates: bool,
+    /// Lifetime of the PUT URL, in seconds.
+    pub url_expiration_secs: u32,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+    /// When the PUT URL stops working.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: OffsetDateTime,
+    /// Verification results, once verified.
+    pub verified: Option<Verified>,
+    /// When verification finished.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub verified_at: Option<OffsetDateTime>,
+    /// When the upload completed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub completed_at: Option<OffsetDateTime>,
+    /// The object (its own, or the original's when a duplicate).
+    pub object_id: Option<ObjectId>,
+    /// The async verification task, or the auto-submitted batch's task.
+    pub task_id: Option<TaskId>,
+    /// The auto-submitted batch.
+    pub batch_id: Option<BatchId>,
+    /// True when an earlier upload holds the same content.
+    pub is_duplicate: bool,
+    /// That earlier upload.
+    pub duplicate_of_upload_id: Option<UploadId>,
+    /// Why it failed.
+    pub failure: Option<Failure>,
+}
+
+/// An event the state machine has no row for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an upload in status {from} cannot {event}")]
+pub struct TransitionError {
+    /// The status the upload was in.
+    pub from: UploadStatus,
+    /// What was attempted.
+    pub event: &'static str,
+}
+
+/// What a confirm finds when it looks at the upload's current state (step 2 of confirm).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmEntry {
+    /// Already completed: answer with the recorded result.
+    Replay,
+    /// Being verified by this task: answer `PROCESSING`.
+    InProgress(Option<TaskId>),
+    /// Canceled by the client.
+    Canceled,
+    /// Past `expires_at` + grace (or already failed as expired).
+    Expired,
+    /// PENDING, or FAILED from an earlier verification: verify now.
+    Verify,
+}
+
+/// What a cancel finds when it looks at the upload's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelEntry {
+    /// Cancel it.
+    Cancel,
+    /// Already canceled: nothing to do (idempotent).
+    AlreadyCanceled,
+    /// Completed, processing or expired: cannot be canceled.
+    NotCancelable,
+}
+
+impl Upload {
+    /// True when `expires_at` + `grace` lies before `now`.
+    #[must_use]
+    pub fn is_past_grace(&self, now: OffsetDateTime, grace: Duration) -> bool {
+        self.expires_at + grace < now
+    }
+
+    /// True when the upload failed because it expired (a final state).
+    #[must_use]
+    pub fn is_expired_failure(&self) -> bool {
+        self.status == UploadStatus::Failed
+            && self.failure.as_ref().is_some_and(|f| f.code == EXPIRED)
+    }
+
+    /// True when no event can change the upload any more.
+    #[must_use]
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self.status,
+            UploadStatus::Completed | UploadStatus::Canceled
+        ) || self.is_expired_failure()
+    }
+
+    /// Step 2 of confirm: what the current status means for a confirm at `now`.
+    #[must_use]
+    pub fn confirm_entry(&self, now: OffsetDateTime, grace: Duration) -> ConfirmEntry {
+        match self.status {
+            UploadStatus::Completed => ConfirmEntry::Replay,
+            UploadStatus::Processing => ConfirmEntry::InProgress(self.task_id.clone()),
+            UploadStatus::Canceled => ConfirmEntry::Canceled,
+            UploadStatus::Failed if self.is_expired_failure() => ConfirmEntry::Expired,
+            UploadStatus::Pending | UploadStatus::Failed if self.is_past_grace(now, grace) => {
+                ConfirmEntry::Expired
+            }
+            UploadStatus::Pending | UploadStatus::Failed => ConfirmEntry::Verify,
+        }
+    }
+
+    /// What a cancel means in the current status.
+    #[must_use]
+    pub fn cancel_entry(&self) -> CancelEntry {
+        match self.status {
+            UploadStatus::Canceled => CancelEntry::AlreadyCanceled,
+            UploadStatus::Pending => CancelEntry::Cancel,
+            UploadStatus::Failed if !self.is_expired_failure() => CancelEntry::Cancel,
+            UploadStatus::Failed | UploadStatus::Processing | UploadStatus::Completed => {
+                CancelEntry::NotCancelable
+            }
+        }
+    }
+
+    fn verifiable(&self, event: &'static str) -> Result<(), TransitionError> {
+        match self.status {
+            UploadStatus::Pending => Ok(()),
+            UploadStatus::Failed if !self.is_expired_failure() => Ok(()),
+            from => Err(TransitionError { from, event }),
+        }
+    }
+
+    fn changed(&self, status: UploadStatus, now: OffsetDateTime) -> Self {
+        Self {
+            status,
+            updated_at: now,
+            ..self.clone()
+        }
+    }
+
+    /// PENDING/FAILED → PROCESSING with the verification task `task`.
+    ///
+    /// # Errors
+    /// From any other status.
+    pub fn begin_processing(
+        &self,
+        task: TaskId,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        self.verifiable("begin asynchronous verification")?;
+        let mut next = self.changed(UploadStatus::Processing, now);
+        next.task_id = Some(task);
+        next.failure = None;
+        Ok(next)
+    }
+
+    /// PENDING/FAILED (sync confirm) or PROCESSING (async task) → COMPLETED.
+    ///
+    /// # Errors
+    /// From COMPLETED, CANCELED or an expired FAILED.
+    pub fn complete(
+        &self,
+        verified: Verified,
+        completion: Completion,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        if self.status != UploadStatus::Processing {
+            self.verifiable("complete")?;
+        }
+        let mut next = self.changed(UploadStatus::Completed, now);
+        next.verified = Some(verified);
+        next.verified_at = Some(now);
+        next.completed_at = Some(now);
+        next.failure = None;
+        match completion {
+            Completion::Original { object, batch } => {
+                next.object_id = object;
+                if let Some((batch, task)) = batch {
+                    next.batch_id = Some(batch);
+                    next.task_id = Some(task);
+                }
+            }
+            Completion::Duplicate { of, object } => {
+                next.is_duplicate = true;
+                next.duplicate_of_upload_id = Some(of);
+                next.object_id = object;
+            }
+        }
+        Ok(next)
+    }
+
+    /// PROCESSING → FAILED with the failed check's code (async verification).
+    ///
+    /// # Errors
+    /// From any status but PROCESSING.
+    pub fn fail_verification(
+        &self,
+        failure: Failure,
+        now: OffsetDateTime,
+    ) -> Result<Self, TransitionError> {
+        if self.status != UploadStatus::Processing {
+            return Err(TransitionError {
+                from: self.status,
+                event: "fail verification",
+            });
+        }
+        let mut next = self.changed(UploadStatus::Failed, now);
+        next.failure = Some(failure);
+        Ok(next)
+    }
+
+    /// PENDING/FAILED → FAILED `upload_expired` (confirm after the grace, or the sweeper).
+    ///
+    /// # Errors
+    /// From any other status.
+    pub fn expire(&self, now: OffsetDateTime) -> Result<Self, TransitionError> {
+        self.verifiable("expire")?;
+        let mut next = self.changed(UploadStatus::Failed, now);
+        next.failure = Some(Failure::expired());
+        Ok(next)
+    }
+
+    /// PENDING/FAILED → CANCELED; CANCELED stays CANCELED.
+    ///
+    /// # Errors
+    /// From PROCESSING, COMPLETED or an expired FAILED.
+    pub fn cancel(&self, now: OffsetDateTime) -> Result<Self, TransitionError> {
+        match self.cancel_entry() {
+            CancelEntry::Cancel => Ok(self.changed(UploadStatus::Canceled, now)),
+            CancelEntry::AlreadyCanceled => Ok(self.clone()),
+            CancelEntry::NotCancelable => Err(TransitionError {
+                from: self.status,
+                event: "be canceled",
+            }),
+        }
+    }
+
+    /// The SHA-256 to report: the verified one once known, else the client's declaration.
+    #[must_use]
+    pub fn file_hash(&self) -> Option<&Sha256Hex> {
+        self.verified
+            .as_ref()
+            .map(|v| &v.sha256)
+            .or(self.declared_hash.as_ref())
+    }
+
+    /// The answer to a confirm, derived only from the stored row, so every confirm of a completed
+    /// upload gets a byte-identical body.
+    #[must_use]
+    pub fn receipt(&self) -> ConfirmReceipt {
+        let message = match (&self.status, &self.duplicate_of_upload_id, &self.object_id) {
+            (UploadStatus::Processing, _, _) => {
+                "Upload confirmation is being processed in the background.".to_owned()
+            }
+            (UploadStatus::Completed, Some(original), _) => {
+                format!("Upload confirmed as a duplicate of {original}.")
+            }
+            (UploadStatus::Completed, None, Some(_)) => {
+                "Upload confirmed and bucket object created.".to_owned()
+            }
+            (UploadStatus::Completed, None, None) => "Upload confirmed.".to_owned(),
+            (status, _, _) => format!("Upload is {status}."),
+        };
+        ConfirmReceipt {
+            upload_id: self.id.clone(),
+            status: self.status,
+            etag: self.verified.as_ref().map(|v| v.etag.clone()),
+            file_size_bytes: self.verified.as_ref().map(|v| v.size),
+            file_hash: self.verified.as_ref().map(|v| v.sha256.clone()),
+            verified_at: self.verified_at,
+            completed_at: self.completed_at,
+            object_id: self.object_id.clone(),
+            task_id: self.task_id.clone(),
+            batch_id: self.batch_id.clone(),
+            message,
+            is_duplicate: self.is_duplicate,
+            duplicate_of_upload_id: self.duplicate_of_upload_id.clone(),
+        }
+    }
+}
+
+/// The result of a confirm: the contract's `ConfirmUploadResponse` in domain types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfirmReceipt {
+    /// The upload.
+    pub upload_id: UploadId,
+    /// COMPLETED or PROCESSING.
+    pub status: UploadStatus,
+    /// The store's etag.
+    pub etag: Option<ETag>,
+    /// The stored size.
+    pub file_size_bytes: Option<u64>,
+    /// SHA-256 of the content.
+    pub file_hash: Option<Sha256Hex>,
+    /// When verification finished.
+    pub verified_at: Option<OffsetDateTime>,
+    /// When the upload completed.
+    pub completed_at: Option<OffsetDateTime>,
+    /// The object.
+    pub object_id: Option<ObjectId>,
+    /// The verification task or the batch's task.
+    pub task_id: Option<TaskId>,
+    /// The auto-submitted batch.
+    pub batch_id: Option<BatchId>,
+    /// A sentence for humans.
+    pub message: String,
+    /// True when an earlier upload holds the same content.
+    pub is_duplicate: bool,
+    /// That earlier upload.
+    pub duplicate_of_upload_id: Option<UploadId>,
+}

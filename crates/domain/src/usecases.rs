@@ -1,0 +1,55 @@
+//! The use cases, each written as the steps of API.md. They decide; the ports do the I/O.
+
+pub mod batch;
+pub mod cancel;
+pub mod confirm;
+pub mod confirm_task;
+pub mod create_upload;
+pub mod expire;
+pub mod get_upload;
+mod verify;
+
+pub use verify::VerificationFailure;
+
+use crate::policy::Policy;
+use crate::ports::{Clock, IdGenerator, ObjectStore, UploadRepo};
+
+/// The ports and rules every upload use case works with.
+#[derive(Clone, Copy)]
+pub struct Deps<'a> {
+    /// State.
+    pub repo: &'a dyn UploadRepo,
+    /// Bytes.
+    pub store: &'a dyn ObjectStore,
+    /// Time.
+    pub clock: &'a dyn Clock,
+    /// Ids.
+    pub ids: &'a dyn IdGenerator,
+    /// Service-wide rules.
+    pub policy: &'a Policy,
+}
+
+/// How many times a use case re-reads after losing a race before giving up. Each lost race
+/// means another writer moved the upload to a state that answers directly, so one re-read is
+/// normally enough.
+pub(crate) const MAX_RACES: usize = 4;
+
+/// Implements [`crate::Coded`] and `From` for the two port-error variants every operation has.
+macro_rules! port_errors {
+    ($err:ident) => {
+        impl From<$crate::error::RepoError> for $err {
+            fn from(e: $crate::error::RepoError) -> Self {
+                Self::Repo(e)
+            }
+        }
+        impl From<$crate::error::StorageError> for $err {
+            fn from(e: $crate::error::StorageError) -> Self {
+                Self::Storage(e)
+            }
+        }
+    };
+}
+pub(crate) use port_errors;
+
+#[cfg(test)]
+pub(crate) mod testkit;

@@ -1,0 +1,199 @@
+//! The asynchronous confirm task (`api_buckets_uploads_confirm`): steps 4–7 of confirm run by a
+//! worker for an upload in PROCESSING. A failed check sets the upload FAILED with the check's
+//! code; an outage is retried, and on the last attempt the upload fails
+//! `verification_unavailable`, so no upload stays PROCESSING for ever.
+
+use super::Deps;
+use super::confirm::{ConfirmTaskInput, drop_duplicate_bytes, plan_confirmation};
+use super::verify::{self, Declared, VerificationFailure};
+use crate::error::{RepoError, StorageError};
+use crate::ports::{ConfirmationOutcome, Transition};
+use crate::status::{TaskStatus, UploadStatus};
+use crate::task::{TaskFailure, TaskResult};
+use crate::upload::{Failure, Upload};
+
+/// The code an upload fails with when storage or the database stayed down for every attempt.
+pub const VERIFICATION_UNAVAILABLE: &str = "verification_unavailable";
+
+/// Why one run could not finish.
+enum Interrupted {
+    Check(VerificationFailure),
+    Storage(StorageError),
+    Repo(RepoError),
+}
+
+impl From<VerificationFailure> for Interrupted {
+    fn from(e: VerificationFailure) -> Self {
+        Self::Check(e)
+    }
+}
+impl From<StorageError> for Interrupted {
+    fn from(e: StorageError) -> Self {
+        Self::Storage(e)
+    }
+}
+impl From<RepoError> for Interrupted {
+    fn from(e: RepoError) -> Self {
+        Self::Repo(e)
+    }
+}
+
+/// Runs one attempt of a confirm task. `last_attempt` tells whether the queue will retry.
+/// Idempotent: a re-run after a crash finds the upload COMPLETED and reports it.
+pub async fn run_confirm_task(
+    deps: Deps<'_>,
+    input: &ConfirmTaskInput,
+    last_attempt: bool,
+) -> TaskResult {
+    match attempt(deps, input).await {
+        Ok(result) => result,
+        Err(Interrupted::Check(check)) => fail_upload(deps, input, check.to_failure()).await,
+        Err(Interrupted::Storage(e)) if !e.is_unavailable() => {
+            fail_upload(
+                deps,
+                input,
+                Failure {
+                    code: "storage_error".into(),
+                    message: e.to_string(),
+                },
+            )
+            .await
+        }
+        Err(Interrupted::Storage(e)) => {
+            retry_or_give_up(deps, input, e.to_string(), last_attempt).await
+        }
+        Err(Interrupted::Repo(e)) => {
+            retry_or_give_up(deps, input, e.to_string(), last_attempt).await
+        }
+    }
+}
+
+async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult, Interrupted> {
+    let Some(bucket) = deps
+        .repo
+        .find_bucket(&input.namespace_id, &input.bucket_id)
+        .await?
+    else {
+        return Ok(failed(
+            "bucket_not_found",
+            "the upload's bucket no longer exists",
+        ));
+    };
+    let Some(upload) = deps.repo.get_upload(&bucket.id, &input.upload_id).await? else {
+        return Ok(failed("upload_not_found", "the upload no longer exists"));
+    };
+    if upload.status != UploadStatus::Processing {
+        return Ok(settled(&upload));
+    }
+    let head = deps
+        .store
+        .head(&upload.key)
+        .await?
+        .ok_or(VerificationFailure::ObjectNotInStorage)?;
+    let declared = Declared {
+        etag: input.etag.clone(),
+        size: input.file_size_bytes,
+    };
+    verify::check_head(&upload, &bucket, &head, &declared)?;
+    let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
+    verify::check_hash(&upload, &sha256)?;
+    let plan = plan_confirmation(
+        deps,
+        &bucket,
+        &upload,
+        verify::verified(&head, sha256),
+        input.auto_submit_batch,
+    );
+    let done = match deps.repo.apply_confirmation(&plan).await? {
+        ConfirmationOutcome::Original(done) => done,
+        ConfirmationOutcome::Duplicate(done) => {
+            drop_duplicate_bytes(deps, &bucket, &done).await;
+            done
+        }
+        ConfirmationOutcome::Stale(moved) => moved,
+    };
+    Ok(settled(&done))
+}
+
+/// The task's result for an upload that is no longer PROCESSING.
+fn settled(upload: &Upload) -> TaskResult {
+    match upload.status {
+        UploadStatus::Completed => TaskResult::Done {
+            status: TaskStatus::Completed,
+            outputs: outputs(upload),
+            additional_data: None,
+        },
+        UploadStatus::Failed => {
+            let failure = upload.failure.clone().unwrap_or_else(|| Failure {
+                code: "failed".into(),
+                message: "verification failed".into(),
+            });
+            TaskResult::Failed(TaskFailure {
+                code: failure.code,
+                message: failure.message,
+            })
+        }
+        status => failed("invalid_upload_state", &format!("the upload is {status}")),
+    }
+}
+
+fn outputs(upload: &Upload) -> serde_json::Value {
+    serde_json::json!({
+        "upload_id": upload.id,
+        "status": upload.status,
+        "object_id": upload.object_id,
+        "file_hash": upload.verified.as_ref().map(|v| &v.sha256),
+        "file_size_bytes": upload.verified.as_ref().map(|v| v.size),
+        "etag": upload.verified.as_ref().map(|v| &v.etag),
+        "is_duplicate": upload.is_duplicate,
+        "duplicate_of_upload_id": upload.duplicate_of_upload_id,
+        "batch_id": upload.batch_id,
+    })
+}
+
+fn failed(code: &str, message: &str) -> TaskResult {
+    TaskResult::Failed(TaskFailure {
+        code: code.to_owned(),
+        message: message.to_owned(),
+    })
+}
+
+/// Sets the upload FAILED (if it is still PROCESSING) and fails the task with the same code.
+async fn fail_upload(deps: Deps<'_>, input: &ConfirmTaskInput, failure: Failure) -> TaskResult {
+    let now = deps.clock.now();
+    match deps
+        .repo
+        .record_failure(&input.upload_id, UploadStatus::Processing, &failure, now)
+        .await
+    {
+        Ok(Transition::Applied(_)) => TaskResult::Failed(TaskFailure {
+            code: failure.code,
+            message: failure.message,
+        }),
+        Ok(Transition::Stale(moved)) => settled(&moved),
+        Err(e) => TaskResult::Retry(TaskFailure {
+            code: "database_unavailable".into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+async fn retry_or_give_up(
+    deps: Deps<'_>,
+    input: &ConfirmTaskInput,
+    reason: String,
+    last_attempt: bool,
+) -> TaskResult {
+    let failure = Failure {
+        code: VERIFICATION_UNAVAILABLE.to_owned(),
+        message: reason,
+    };
+    if last_attempt {
+        fail_upload(deps, input, failure).await
+    } else {
+        TaskResult::Retry(TaskFailure {
+            code: failure.code,
+            message: failure.message,
+        })
+    }
+}

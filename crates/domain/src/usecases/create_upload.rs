@@ -1,0 +1,261 @@
+//! Create an upload: validate against the bucket, short-circuit a known duplicate, presign the
+//! PUT, and record the upload as PENDING.
+
+use super::{Deps, port_errors};
+use crate::content::{FileSize, Sha256Hex};
+use crate::dedup::ClaimScope;
+use crate::error::{
+    Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo,
+    kind_of_storage,
+};
+use crate::ids::{NamespaceId, UploadId};
+use crate::names::{ContentType, Filename, ObjectKey};
+use crate::policy::{
+    DEFAULT_URL_EXPIRATION_SECS, MAX_URL_EXPIRATION_SECS, MIN_URL_EXPIRATION_SECS,
+};
+use crate::ports::{InsertUpload, PresignPut, PresignedRequest};
+use crate::status::UploadStatus;
+use crate::upload::Upload;
+use std::time::Duration;
+
+/// A create-upload request in domain types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateUploadRequest {
+    /// The file's name.
+    pub filename: Filename,
+    /// Its content type.
+    pub content_type: ContentType,
+    /// Its size, if known (signed into the URL).
+    pub file_size_bytes: Option<FileSize>,
+    /// URL lifetime in seconds (60–86400), default 3600.
+    pub presigned_url_expiration: Option<u32>,
+    /// Upload metadata.
+    pub metadata: serde_json::Value,
+    /// Create a bucket object on confirm.
+    pub create_object_on_confirm: bool,
+    /// Metadata for the object.
+    pub object_metadata: serde_json::Value,
+    /// Object property of the blob.
+    pub blob_property: Option<String>,
+    /// Blob type.
+    pub blob_type: Option<String>,
+    /// SHA-256 of the content, if the client knows it.
+    pub file_hash: Option<Sha256Hex>,
+    /// Answer with an existing upload of the same content instead of a URL.
+    pub skip_duplicates: bool,
+    /// Sign the declared SHA-256 into the URL so the store rejects other bytes.
+    pub enforce_checksum: bool,
+    /// Retried creates with the same key return the same upload.
+    pub idempotency_key: Option<String>,
+}
+
+/// A created (or found) upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedUpload {
+    /// The upload.
+    pub upload: Upload,
+    /// The PUT to perform; `None` when the content is already stored.
+    pub presigned: Option<PresignedRequest>,
+    /// True when the answer is an existing upload with the same content.
+    pub is_duplicate: bool,
+}
+
+/// Why an upload could not be created.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateUploadError {
+    /// No such bucket in the caller's namespace.
+    #[error("bucket not found")]
+    BucketNotFound,
+    /// The bucket does not accept this content type.
+    #[error("the bucket does not accept content type {0}")]
+    ContentTypeNotAllowed(String),
+    /// The declared size is above the bucket's limit or the single-PUT limit.
+    #[error("a file of {size} bytes exceeds the limit of {max} bytes")]
+    FileTooLarge {
+        /// Declared size.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The declared size would exceed the bucket's quota.
+    #[error("a file of {0} bytes would exceed the bucket's quota")]
+    QuotaExceeded(u64),
+    /// The URL lifetime is outside 60–86400 seconds.
+    #[error("presigned_url_expiration must be between 60 and 86400 seconds, got {0}")]
+    InvalidExpiration(u32),
+    /// A checksum was required (by the bucket or `enforce_checksum`) but no `file_hash` given.
+    #[error("this upload requires file_hash (the SHA-256 of the content)")]
+    ChecksumRequired,
+    /// The store failed.
+    #[error(transparent)]
+    Storage(StorageError),
+    /// The database failed.
+    #[error(transparent)]
+    Repo(RepoError),
+}
+port_errors!(CreateUploadError);
+
+impl Coded for CreateUploadError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BucketNotFound => "bucket_not_found",
+            Self::ContentTypeNotAllowed(_) => "content_type_not_allowed",
+            Self::FileTooLarge { .. } => "file_too_large",
+            Self::QuotaExceeded(_) => "quota_exceeded",
+            Self::InvalidExpiration(_) => "invalid_expiration",
+            Self::ChecksumRequired => "checksum_required",
+            Self::Storage(e) => code_of_storage(e),
+            Self::Repo(e) => code_of_repo(e),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BucketNotFound => ErrorKind::NotFound,
+            Self::QuotaExceeded(_) => ErrorKind::QuotaExceeded,
+            Self::Storage(e) => kind_of_storage(e),
+            Self::Repo(e) => kind_of_repo(e),
+            _ => ErrorKind::BadRequest,
+        }
+    }
+}
+
+/// Creates an upload in `bucket` (id or name) of `namespace`.
+///
+/// # Errors
+/// Every [`CreateUploadError`]; nothing is recorded on error.
+pub async fn create_upload(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    bucket: &str,
+    request: CreateUploadRequest,
+) -> Result<CreatedUpload, CreateUploadError> {
+    let bucket = deps
+        .repo
+        .find_bucket(namespace, bucket)
+        .await?
+        .ok_or(CreateUploadError::BucketNotFound)?;
+    let settings = &bucket.settings;
+    if !settings.allows(&request.content_type) {
+        return Err(CreateUploadError::ContentTypeNotAllowed(
+            request.content_type.to_string(),
+        ));
+    }
+    if let Some(size) = request.file_size_bytes.map(FileSize::get) {
+        let max = settings
+            .max_file_size_bytes
+            .unwrap_or(u64::MAX)
+            .min(deps.policy.max_single_put_bytes);
+        if size > max {
+            return Err(CreateUploadError::FileTooLarge { size, max });
+        }
+        if bucket.would_exceed_quota(size) {
+            return Err(CreateUploadError::QuotaExceeded(size));
+        }
+    }
+    let expiration = request
+        .presigned_url_expiration
+        .unwrap_or(DEFAULT_URL_EXPIRATION_SECS);
+    if !(MIN_URL_EXPIRATION_SECS..=MAX_URL_EXPIRATION_SECS).contains(&expiration) {
+        return Err(CreateUploadError::InvalidExpiration(expiration));
+    }
+    let sign_checksum = request.enforce_checksum || settings.require_checksum;
+    if sign_checksum && request.file_hash.is_none() {
+        return Err(CreateUploadError::ChecksumRequired);
+    }
+
+    if let (Some(hash), true, Some(scope)) = (
+        &request.file_hash,
+        request.skip_duplicates,
+        ClaimScope::of(&bucket),
+    ) && let Some(original) = deps.repo.find_claim(&scope, hash).await?
+    {
+        return Ok(CreatedUpload {
+            upload: original,
+            presigned: None,
+            is_duplicate: true,
+        });
+    }
+
+    let now = deps.clock.now();
+    let id = UploadId::new(&deps.ids.suffix());
+    let key = ObjectKey::for_upload(namespace, &bucket.id, &id, &request.filename);
+    let upload = Upload {
+        id,
+        bucket_id: bucket.id.clone(),
+        namespace_id: bucket.namespace_id.clone(),
+        filename: request.filename,
+        content_type: request.content_type,
+        declared_size: request.file_size_bytes,
+        declared_hash: request.file_hash,
+        checksum_signed: sign_checksum,
+        key,
+        status: UploadStatus::Pending,
+        metadata: request.metadata,
+        object_metadata: request.object_metadata,
+        create_object_on_confirm: request.create_object_on_confirm,
+        blob_property: request.blob_property,
+        blob_type: request.blob_type,
+        skip_duplicates: request.skip_duplicates,
+        url_expiration_secs: expiration,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + Duration::from_secs(u64::from(expiration)),
+        verified: None,
+        verified_at: None,
+        completed_at: None,
+        object_id: None,
+        task_id: None,
+        batch_id: None,
+        is_duplicate: false,
+        duplicate_of_upload_id: None,
+        failure: None,
+    };
+    let presigned = presign_put(deps, &upload).await?;
+    match deps
+        .repo
+        .insert_upload(&upload, request.idempotency_key.clone())
+        .await?
+    {
+        InsertUpload::Inserted => Ok(CreatedUpload {
+            upload,
+            presigned,
+            is_duplicate: false,
+        }),
+        InsertUpload::Existing(existing) => {
+            let presigned = presign_put(deps, &existing).await?;
+            Ok(CreatedUpload {
+                upload: existing,
+                presigned,
+                is_duplicate: false,
+            })
+        }
+    }
+}
+
+/// The PUT for a PENDING upload, valid until its `expires_at`; `None` once the upload is past
+/// PENDING or its URL lifetime is over.
+///
+/// # Errors
+/// The store's error when it cannot sign.
+pub async fn presign_put(
+    deps: Deps<'_>,
+    upload: &Upload,
+) -> Result<Option<PresignedRequest>, StorageError> {
+    let remaining = upload.expires_at - deps.clock.now();
+    if upload.status != UploadStatus::Pending || remaining <= time::Duration::ZERO {
+        return Ok(None);
+    }
+    let expires_in = Duration::try_from(remaining).unwrap_or(Duration::ZERO);
+    let request = PresignPut {
+        key: upload.key.clone(),
+        content_type: upload.content_type.clone(),
+        content_length: upload.declared_size.map(FileSize::get),
+        sha256: upload
+            .declared_hash
+            .clone()
+            .filter(|_| upload.checksum_signed),
+        expires_in,
+    };
+    deps.store.presign_put(&request).await.map(Some)
+}

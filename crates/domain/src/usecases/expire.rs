@@ -1,0 +1,54 @@
+//! The expiry sweep: PENDING uploads past `expires_at` + grace become FAILED `upload_expired`
+//! and their stored bytes are deleted, so nothing stays orphaned.
+
+use super::Deps;
+use crate::error::{RepoError, StorageError};
+use crate::ports::Transition;
+use crate::upload::Failure;
+
+/// What one sweep did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExpiryReport {
+    /// Uploads set FAILED `upload_expired`.
+    pub expired: u64,
+    /// Their objects deleted from the store.
+    pub objects_deleted: u64,
+    /// Deletions that failed (retried by the next sweep's reconciler pass).
+    pub delete_failures: u64,
+}
+
+/// Why a sweep stopped.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ExpireError {
+    /// The database failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    /// The store failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Expires up to `limit` stale uploads.
+///
+/// # Errors
+/// A database failure (what was done before it stays done).
+pub async fn expire_stale_uploads(deps: Deps<'_>, limit: u32) -> Result<ExpiryReport, ExpireError> {
+    let now = deps.clock.now();
+    let cutoff = now - deps.policy.confirm_grace;
+    let mut report = ExpiryReport::default();
+    for upload in deps.repo.list_expirable(cutoff, limit).await? {
+        let Transition::Applied(expired) = deps
+            .repo
+            .record_failure(&upload.id, upload.status, &Failure::expired(), now)
+            .await?
+        else {
+            continue;
+        };
+        report.expired += 1;
+        match deps.store.delete(&expired.key).await {
+            Ok(()) => report.objects_deleted += 1,
+            Err(_) => report.delete_failures += 1,
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,73 @@
+//! Read an upload, with a fresh PUT URL while it is still PENDING.
+
+use super::create_upload::presign_put;
+use super::{Deps, port_errors};
+use crate::error::{
+    Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo,
+    kind_of_storage,
+};
+use crate::ids::{NamespaceId, UploadId};
+use crate::ports::PresignedRequest;
+use crate::upload::Upload;
+
+/// Why an upload could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetUploadError {
+    /// No such bucket in the caller's namespace.
+    #[error("bucket not found")]
+    BucketNotFound,
+    /// No such upload in the bucket.
+    #[error("upload not found")]
+    UploadNotFound,
+    /// The store failed.
+    #[error(transparent)]
+    Storage(StorageError),
+    /// The database failed.
+    #[error(transparent)]
+    Repo(RepoError),
+}
+port_errors!(GetUploadError);
+
+impl Coded for GetUploadError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BucketNotFound => "bucket_not_found",
+            Self::UploadNotFound => "upload_not_found",
+            Self::Storage(e) => code_of_storage(e),
+            Self::Repo(e) => code_of_repo(e),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BucketNotFound | Self::UploadNotFound => ErrorKind::NotFound,
+            Self::Storage(e) => kind_of_storage(e),
+            Self::Repo(e) => kind_of_repo(e),
+        }
+    }
+}
+
+/// Reads an upload of `bucket` (id or name) in `namespace`.
+///
+/// # Errors
+/// Not found, or a port failure.
+pub async fn get_upload(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    bucket: &str,
+    upload_id: &str,
+) -> Result<(Upload, Option<PresignedRequest>), GetUploadError> {
+    let bucket = deps
+        .repo
+        .find_bucket(namespace, bucket)
+        .await?
+        .ok_or(GetUploadError::BucketNotFound)?;
+    let id = UploadId::parse(upload_id).map_err(|_| GetUploadError::UploadNotFound)?;
+    let upload = deps
+        .repo
+        .get_upload(&bucket.id, &id)
+        .await?
+        .ok_or(GetUploadError::UploadNotFound)?;
+    let presigned = presign_put(deps, &upload).await?;
+    Ok((upload, presigned))
+}

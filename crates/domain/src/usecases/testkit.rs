@@ -1,0 +1,157 @@
+//! Fixtures shared by the use-case tests: a fixed clock, counting ids, a bucket and uploads in
+//! each state, and mocks of the ports wired into [`Deps`].
+
+use crate::bucket::{Bucket, BucketSettings};
+use crate::content::{ETag, Sha256Hex, StoredChecksum};
+use crate::ids::{BucketId, IdSuffix, NamespaceId, UploadId};
+use crate::names::{BucketName, ContentType, Filename, ObjectKey};
+use crate::policy::Policy;
+use crate::ports::{Clock, IdGenerator, MockObjectStore, MockUploadRepo, ObjectHead};
+use crate::status::UploadStatus;
+use crate::upload::Upload;
+use std::sync::atomic::{AtomicU64, Ordering};
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+pub const NOW: OffsetDateTime = datetime!(2026-01-15 10:35:00 UTC);
+pub const MD5: &str = "d41d8cd98f00b204e9800998ecf8427e";
+
+pub struct FixedClock(pub OffsetDateTime);
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        self.0
+    }
+}
+
+#[derive(Default)]
+pub struct CountingIds(AtomicU64);
+impl IdGenerator for CountingIds {
+    fn suffix(&self) -> IdSuffix {
+        let n = self.0.fetch_add(1, Ordering::Relaxed);
+        IdSuffix::parse(&format!("{n:016}")).expect("16 digits")
+    }
+}
+
+pub fn ns() -> NamespaceId {
+    NamespaceId::parse("ns_nnnnnnnnnnnnnnnn").unwrap()
+}
+
+pub fn bucket() -> Bucket {
+    Bucket {
+        id: BucketId::parse("bkt_bbbbbbbbbbbbbbbb").unwrap(),
+        namespace_id: ns(),
+        name: BucketName::parse("photos").unwrap(),
+        description: None,
+        bucket_schema: None,
+        metadata: serde_json::json!({}),
+        settings: BucketSettings::default(),
+        object_count: 0,
+        total_size_bytes: 0,
+        created_at: NOW,
+        updated_at: NOW,
+    }
+}
+
+pub fn sha(byte: u8) -> Sha256Hex {
+    Sha256Hex::from_bytes(&[byte; 32])
+}
+
+pub fn etag(s: &str) -> ETag {
+    ETag::parse(s).unwrap()
+}
+
+pub fn upload_id(n: u8) -> UploadId {
+    UploadId::parse(&format!("upl_{:016}", n)).unwrap()
+}
+
+pub fn pending_upload() -> Upload {
+    let id = upload_id(1);
+    let filename = Filename::parse("cat.png").unwrap();
+    Upload {
+        key: ObjectKey::for_upload(&ns(), &bucket().id, &id, &filename),
+        id,
+        bucket_id: bucket().id,
+        namespace_id: ns(),
+        filename,
+        content_type: ContentType::parse("image/png").unwrap(),
+        declared_size: None,
+        declared_hash: None,
+        checksum_signed: false,
+        status: UploadStatus::Pending,
+        metadata: serde_json::json!({}),
+        object_metadata: serde_json::json!({}),
+        create_object_on_confirm: true,
+        blob_property: None,
+        blob_type: None,
+        skip_duplicates: true,
+        url_expiration_secs: 3600,
+        created_at: NOW - time::Duration::minutes(5),
+        updated_at: NOW - time::Duration::minutes(5),
+        expires_at: NOW + time::Duration::minutes(55),
+        verified: None,
+        verified_at: None,
+        completed_at: None,
+        object_id: None,
+        task_id: None,
+        batch_id: None,
+        is_duplicate: false,
+        duplicate_of_upload_id: None,
+        failure: None,
+    }
+}
+
+pub fn head(size: u64, checksum: Option<StoredChecksum>) -> ObjectHead {
+    ObjectHead {
+        size,
+        etag: etag(MD5),
+        sha256: checksum,
+        content_type: Some("image/png".into()),
+        last_modified: Some(NOW),
+    }
+}
+
+/// The ports of one use-case test.
+pub struct World {
+    pub repo: MockUploadRepo,
+    pub store: MockObjectStore,
+    pub clock: FixedClock,
+    pub ids: CountingIds,
+    pub policy: Policy,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let mut store = MockObjectStore::new();
+        store
+            .expect_locator()
+            .returning(|key| format!("s3://test/{key}"));
+        Self {
+            repo: MockUploadRepo::new(),
+            store,
+            clock: FixedClock(NOW),
+            ids: CountingIds::default(),
+            policy: Policy::default(),
+        }
+    }
+
+    pub fn deps(&self) -> super::Deps<'_> {
+        super::Deps {
+            repo: &self.repo,
+            store: &self.store,
+            clock: &self.clock,
+            ids: &self.ids,
+            policy: &self.policy,
+        }
+    }
+
+    /// The repository finds `bucket` and `upload`.
+    pub fn with(mut self, bucket: Bucket, upload: Upload) -> Self {
+        self.repo
+            .expect_find_bucket()
+            .returning(move |_, _| Ok(Some(bucket.clone())));
+        self.repo
+            .expect_get_upload()
+            .returning(move |_, _| Ok(Some(upload.clone())));
+        self
+    }
+}

@@ -1,0 +1,1 @@
+//! UploadRepo, BatchService and TaskQueue over PostgreSQL with diesel and diesel-async.
