@@ -79,3 +79,62 @@ fn test(extra: &[String]) -> Result<(), String> {
     args.extend(extra.iter().map(String::as_str));
     run(&cargo, &args)
 }
+
+#[cfg(test)]
+mod repo_rules {
+    //! Repository rules checked by ordinary tests: every Rust module says what it holds, and no
+    //! test is skipped.
+
+    use std::path::{Path, PathBuf};
+
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() && !path.ends_with("target") {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    fn workspace_sources() -> Vec<PathBuf> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = Vec::new();
+        rust_files(&root.join("crates"), &mut files);
+        rust_files(&root.join("xtask"), &mut files);
+        assert!(files.len() > 10, "found only {} Rust files", files.len());
+        files
+    }
+
+    #[test]
+    fn every_module_starts_with_a_module_doc() {
+        let undocumented: Vec<_> = workspace_sources()
+            .into_iter()
+            .filter(|f| {
+                !std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .trim_start()
+                    .starts_with("//!")
+            })
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "modules without a `//!` doc: {undocumented:?}"
+        );
+    }
+
+    #[test]
+    fn no_test_is_ignored() {
+        let marker = ["#[", "ignore"].concat();
+        let ignored: Vec<_> = workspace_sources()
+            .into_iter()
+            .filter(|f| {
+                std::fs::read_to_string(f)
+                    .unwrap_or_default()
+                    .contains(&marker)
+            })
+            .collect();
+        assert!(ignored.is_empty(), "ignored tests in {ignored:?}");
+    }
+}

@@ -408,3 +408,6 @@ pub struct ConfirmReceipt {
     /// That earlier upload.
     pub duplicate_of_upload_id: Option<UploadId>,
 }
+
+#[cfg(test)]
+mod tests;

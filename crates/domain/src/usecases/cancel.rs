@@ -103,3 +103,6 @@ pub async fn cancel_upload(
     }
     Err(CancelError::Contention)
 }
+
+#[cfg(test)]
+mod tests;

@@ -344,3 +344,6 @@ pub(crate) async fn drop_duplicate_bytes(deps: Deps<'_>, bucket: &Bucket, duplic
         let _ignored = deps.store.delete(&duplicate.key).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -197,3 +197,6 @@ async fn retry_or_give_up(
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

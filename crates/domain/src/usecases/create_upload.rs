@@ -259,3 +259,6 @@ pub async fn presign_put(
     };
     deps.store.presign_put(&request).await.map(Some)
 }
+
+#[cfg(test)]
+mod tests;
