@@ -10,27 +10,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::process::Command;
 
 /// The domain must not reach any crate whose name starts with one of these.
-pub const DOMAIN_FORBIDDEN: &[&str] = &[
-    "tokio",
-    "actix",
-    "diesel",
-    "aws-sdk",
-    "aws-config",
-    "aws-smithy",
-    "reqwest",
-    "hyper",
-    "deadpool",
-    "sqlx",
-];
+pub const DOMAIN_FORBIDDEN: &[&str] =
+    &["tokio", "actix", "diesel", "aws-sdk", "aws-config", "aws-smithy", "reqwest", "hyper", "deadpool", "sqlx"];
 
 /// The adapter crates: none may reach another.
-pub const ADAPTERS: &[&str] = &[
-    "stowage-s3",
-    "stowage-postgres",
-    "stowage-http-actix",
-    "stowage-sqlite",
-    "stowage-localfs",
-];
+pub const ADAPTERS: &[&str] =
+    &["stowage-s3", "stowage-postgres", "stowage-http-actix", "stowage-sqlite", "stowage-localfs"];
 
 /// Package name → the names of its normal/build dependencies.
 pub type Graph = BTreeMap<String, Vec<String>>;
@@ -42,22 +27,15 @@ pub fn check() -> Result<(), String> {
         .output()
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
+        return Err(format!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr)));
     }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).map_err(|e| format!("bad cargo metadata: {e}"))?;
+    let metadata: Value = serde_json::from_slice(&output.stdout).map_err(|e| format!("bad cargo metadata: {e}"))?;
     let violations = violations(&graph(&metadata));
     if violations.is_empty() {
         eprintln!("deps: the domain reaches no I/O stack and no adapter reaches another");
         Ok(())
     } else {
-        Err(format!(
-            "dependency invariants broken:\n  {}",
-            violations.join("\n  ")
-        ))
+        Err(format!("dependency invariants broken:\n  {}", violations.join("\n  ")))
     }
 }
 
@@ -70,11 +48,7 @@ pub fn graph(metadata: &Value) -> Graph {
         .filter_map(|p| Some((p["id"].as_str()?, p["name"].as_str()?)))
         .collect();
     let mut graph = Graph::new();
-    for node in metadata["resolve"]["nodes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for node in metadata["resolve"]["nodes"].as_array().into_iter().flatten() {
         let Some(name) = node["id"].as_str().and_then(|id| names.get(id)) else {
             continue;
         };
@@ -83,18 +57,9 @@ pub fn graph(metadata: &Value) -> Graph {
             .into_iter()
             .flatten()
             .filter(|d| {
-                d["dep_kinds"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|k| k["kind"].is_null() || k["kind"] == "build")
+                d["dep_kinds"].as_array().into_iter().flatten().any(|k| k["kind"].is_null() || k["kind"] == "build")
             })
-            .filter_map(|d| {
-                d["pkg"]
-                    .as_str()
-                    .and_then(|id| names.get(id))
-                    .map(|n| (*n).to_owned())
-            })
+            .filter_map(|d| d["pkg"].as_str().and_then(|id| names.get(id)).map(|n| (*n).to_owned()))
             .collect();
         graph.insert((*name).to_owned(), deps);
     }
@@ -115,10 +80,7 @@ pub fn violations(graph: &Graph) -> Vec<String> {
     for adapter in ADAPTERS.iter().filter(|a| graph.contains_key(**a)) {
         let other_adapter = |name: &str| name != *adapter && ADAPTERS.contains(&name);
         if let Some(path) = path_to(graph, adapter, &other_adapter) {
-            found.push(format!(
-                "adapter {adapter} must not depend on another adapter: {}",
-                path.join(" -> ")
-            ));
+            found.push(format!("adapter {adapter} must not depend on another adapter: {}", path.join(" -> ")));
         }
     }
     found
@@ -157,9 +119,7 @@ mod tests {
     fn graph_of(edges: &[(&str, &str)]) -> Graph {
         let mut g = Graph::new();
         for (from, to) in edges {
-            g.entry((*from).to_owned())
-                .or_default()
-                .push((*to).to_owned());
+            g.entry((*from).to_owned()).or_default().push((*to).to_owned());
             g.entry((*to).to_owned()).or_default();
         }
         g
@@ -167,11 +127,8 @@ mod tests {
 
     #[test]
     fn a_clean_graph_has_no_violations() {
-        let g = graph_of(&[
-            ("stowage-domain", "serde"),
-            ("stowage-s3", "stowage-domain"),
-            ("stowage-s3", "aws-sdk-s3"),
-        ]);
+        let g =
+            graph_of(&[("stowage-domain", "serde"), ("stowage-s3", "stowage-domain"), ("stowage-s3", "aws-sdk-s3")]);
         assert!(violations(&g).is_empty());
     }
 
@@ -180,38 +137,20 @@ mod tests {
         let g = graph_of(&[("stowage-domain", "some-helper"), ("some-helper", "tokio")]);
         let v = violations(&g);
         assert_eq!(v.len(), 1);
-        assert!(
-            v[0].contains("stowage-domain -> some-helper -> tokio"),
-            "{}",
-            v[0]
-        );
+        assert!(v[0].contains("stowage-domain -> some-helper -> tokio"), "{}", v[0]);
     }
 
     #[test]
     fn an_adapter_depending_on_another_is_named_by_its_edge() {
-        let g = graph_of(&[
-            ("stowage-http-actix", "stowage-postgres"),
-            ("stowage-postgres", "stowage-domain"),
-        ]);
+        let g = graph_of(&[("stowage-http-actix", "stowage-postgres"), ("stowage-postgres", "stowage-domain")]);
         let v = violations(&g);
         assert_eq!(v.len(), 1);
-        assert!(
-            v[0].contains("stowage-http-actix -> stowage-postgres"),
-            "{}",
-            v[0]
-        );
+        assert!(v[0].contains("stowage-http-actix -> stowage-postgres"), "{}", v[0]);
     }
 
     #[test]
     fn every_forbidden_stack_is_caught_in_the_domain() {
-        for stack in [
-            "actix-web",
-            "diesel",
-            "aws-sdk-s3",
-            "reqwest",
-            "hyper",
-            "tokio",
-        ] {
+        for stack in ["actix-web", "diesel", "aws-sdk-s3", "reqwest", "hyper", "tokio"] {
             let g = graph_of(&[("stowage-domain", stack)]);
             assert_eq!(violations(&g).len(), 1, "{stack} should be forbidden");
         }

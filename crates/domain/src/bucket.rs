@@ -93,11 +93,7 @@ impl BucketSettings {
     /// True when the bucket accepts this content type.
     #[must_use]
     pub fn allows(&self, content_type: &ContentType) -> bool {
-        self.allowed_content_types.is_empty()
-            || self
-                .allowed_content_types
-                .iter()
-                .any(|p| content_type.matches(p))
+        self.allowed_content_types.is_empty() || self.allowed_content_types.iter().any(|p| content_type.matches(p))
     }
 
     /// True when `size` is above the bucket's limit.
@@ -140,9 +136,7 @@ impl Bucket {
     /// True when adding `size` bytes would exceed the bucket's quota.
     #[must_use]
     pub fn would_exceed_quota(&self, size: u64) -> bool {
-        self.settings
-            .quota_bytes
-            .is_some_and(|q| self.total_size_bytes.saturating_add(size) > q)
+        self.settings.quota_bytes.is_some_and(|q| self.total_size_bytes.saturating_add(size) > q)
     }
 }
 
@@ -161,10 +155,7 @@ mod tests {
 
     #[test]
     fn allowed_types_are_patterns() {
-        let s = BucketSettings {
-            allowed_content_types: vec!["image/*".into()],
-            ..Default::default()
-        };
+        let s = BucketSettings { allowed_content_types: vec!["image/*".into()], ..Default::default() };
         assert!(s.allows(&ContentType::parse("image/png").unwrap()));
         assert!(!s.allows(&ContentType::parse("video/mp4").unwrap()));
         assert!(BucketSettings::default().allows(&ContentType::parse("video/mp4").unwrap()));

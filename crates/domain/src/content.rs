@@ -93,18 +93,11 @@ impl ETag {
     pub fn parse(raw: &str) -> Result<Self, InvalidETag> {
         let trimmed = raw.trim();
         let unweak = trimmed.strip_prefix("W/").unwrap_or(trimmed);
-        let unquoted = unweak
-            .strip_prefix('"')
-            .and_then(|s| s.strip_suffix('"'))
-            .unwrap_or(unweak);
+        let unquoted = unweak.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(unweak);
         let ok = !unquoted.is_empty()
             && unquoted.len() <= 1024
             && unquoted.chars().all(|c| c.is_ascii_graphic() && c != '"');
-        if ok {
-            Ok(Self(unquoted.to_ascii_lowercase()))
-        } else {
-            Err(InvalidETag(raw.chars().take(80).collect()))
-        }
+        if ok { Ok(Self(unquoted.to_ascii_lowercase())) } else { Err(InvalidETag(raw.chars().take(80).collect())) }
     }
 
     /// The normalised value, without quotes.
@@ -118,11 +111,7 @@ impl ETag {
     pub fn multipart_parts(&self) -> Option<u32> {
         let (hex, count) = self.0.rsplit_once('-')?;
         let is_md5 = hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit());
-        if is_md5 {
-            count.parse().ok().filter(|n| *n > 0)
-        } else {
-            None
-        }
+        if is_md5 { count.parse().ok().filter(|n| *n > 0) } else { None }
     }
 
     /// The MD5 of the bytes, when this etag is one (single-part, 32 hex characters).
@@ -239,11 +228,7 @@ impl FileSize {
     /// # Errors
     /// When `n` is 0 or above [`FileSize::MAX`].
     pub const fn new(n: u64) -> Result<Self, InvalidFileSize> {
-        if n >= 1 && n <= Self::MAX {
-            Ok(Self(n))
-        } else {
-            Err(InvalidFileSize { got: n })
-        }
+        if n >= 1 && n <= Self::MAX { Ok(Self(n)) } else { Err(InvalidFileSize { got: n }) }
     }
 
     /// The number of bytes.

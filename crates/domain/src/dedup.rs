@@ -49,10 +49,7 @@ impl ContentClaim {
     /// The claim a confirmation of `sha256` into `bucket` makes, or `None` when detection is off.
     #[must_use]
     pub fn for_content(bucket: &Bucket, sha256: &Sha256Hex) -> Option<Self> {
-        ClaimScope::of(bucket).map(|scope| Self {
-            scope,
-            sha256: sha256.clone(),
-        })
+        ClaimScope::of(bucket).map(|scope| Self { scope, sha256: sha256.clone() })
     }
 }
 
@@ -71,10 +68,7 @@ mod tests {
             description: None,
             bucket_schema: None,
             metadata: serde_json::Value::Null,
-            settings: BucketSettings {
-                duplicate_scope: scope,
-                ..Default::default()
-            },
+            settings: BucketSettings { duplicate_scope: scope, ..Default::default() },
             object_count: 0,
             total_size_bytes: 0,
             created_at: time::OffsetDateTime::UNIX_EPOCH,
@@ -84,18 +78,8 @@ mod tests {
 
     #[test]
     fn bucket_scope_is_the_bucket_and_namespace_scope_the_namespace() {
-        assert_eq!(
-            ClaimScope::of(&bucket(DuplicateScope::Bucket))
-                .unwrap()
-                .as_str(),
-            "bkt_AAAAAAAAAAAAAAAA"
-        );
-        assert_eq!(
-            ClaimScope::of(&bucket(DuplicateScope::Namespace))
-                .unwrap()
-                .as_str(),
-            "ns_BBBBBBBBBBBBBBBB"
-        );
+        assert_eq!(ClaimScope::of(&bucket(DuplicateScope::Bucket)).unwrap().as_str(), "bkt_AAAAAAAAAAAAAAAA");
+        assert_eq!(ClaimScope::of(&bucket(DuplicateScope::Namespace)).unwrap().as_str(), "ns_BBBBBBBBBBBBBBBB");
     }
 
     #[test]

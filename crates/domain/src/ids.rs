@@ -10,9 +10,7 @@ pub const SUFFIX_LEN: usize = 16;
 
 /// An id string that failed validation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "`{value}` is not a valid {what} (expected `{prefix}` followed by {SUFFIX_LEN} url-safe characters)"
-)]
+#[error("`{value}` is not a valid {what} (expected `{prefix}` followed by {SUFFIX_LEN} url-safe characters)")]
 pub struct InvalidId {
     /// What kind of id was expected.
     pub what: &'static str,
@@ -35,25 +33,15 @@ impl IdSuffix {
         if is_suffix(s) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(InvalidId {
-                what: "id suffix",
-                prefix: "",
-                value: truncate(s),
-            })
+            Err(InvalidId { what: "id suffix", prefix: "", value: truncate(s) })
         }
     }
 
     /// Builds a suffix from 16 arbitrary bytes (e.g. random), mapping each to the url-safe alphabet.
     #[must_use]
     pub fn from_bytes(bytes: [u8; SUFFIX_LEN]) -> Self {
-        const ALPHABET: &[u8; 64] =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        Self(
-            bytes
-                .iter()
-                .map(|b| char::from(ALPHABET[usize::from(b & 63)]))
-                .collect(),
-        )
+        const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        Self(bytes.iter().map(|b| char::from(ALPHABET[usize::from(b & 63)])).collect())
     }
 
     /// The suffix text.
@@ -64,9 +52,7 @@ impl IdSuffix {
 }
 
 fn is_suffix(s: &str) -> bool {
-    s.len() == SUFFIX_LEN
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    s.len() == SUFFIX_LEN && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn truncate(s: &str) -> String {
@@ -190,8 +176,7 @@ mod tests {
 
     #[test]
     fn suffix_from_any_bytes_is_url_safe_and_parses() {
-        let suffix =
-            IdSuffix::from_bytes([0, 63, 64, 127, 128, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        let suffix = IdSuffix::from_bytes([0, 63, 64, 127, 128, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         assert!(IdSuffix::parse(suffix.as_str()).is_ok());
         assert!(BatchId::parse(BatchId::new(&suffix).as_str()).is_ok());
     }

@@ -84,10 +84,7 @@ string_newtype!(Filename);
 pub struct ContentType(String);
 
 fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 127
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
+    !s.is_empty() && s.len() <= 127 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$&-^_.+".contains(&b))
 }
 
 impl ContentType {
@@ -96,18 +93,10 @@ impl ContentType {
     /// # Errors
     /// When it is not `type/subtype` made of RFC 6838 token characters.
     pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        let essence = s
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
+        let essence = s.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
         match essence.split_once('/') {
             Some((t, sub)) if is_token(t) && is_token(sub) => Ok(Self(essence)),
-            _ => Err(invalid(
-                "content type",
-                "must be a MIME type such as `image/png`",
-            )),
+            _ => Err(invalid("content type", "must be a MIME type such as `image/png`")),
         }
     }
 
@@ -143,10 +132,7 @@ impl ObjectKey {
             return Err(invalid(WHAT, "must be 1 to 1024 bytes"));
         }
         if s.starts_with('/') || s.split('/').any(|seg| seg == ".." || seg == ".") {
-            return Err(invalid(
-                WHAT,
-                "must be a relative path without `.` or `..` segments",
-            ));
+            return Err(invalid(WHAT, "must be a relative path without `.` or `..` segments"));
         }
         if s.chars().any(char::is_control) {
             return Err(invalid(WHAT, "must not contain control characters"));
@@ -163,9 +149,7 @@ impl ObjectKey {
         upload: &crate::ids::UploadId,
         filename: &Filename,
     ) -> Self {
-        Self(format!(
-            "{UPLOAD_PREFIX}{namespace}/{bucket}/{upload}/{filename}"
-        ))
+        Self(format!("{UPLOAD_PREFIX}{namespace}/{bucket}/{upload}/{filename}"))
     }
 }
 string_newtype!(ObjectKey);
@@ -181,8 +165,7 @@ pub struct BucketName(String);
 fn is_resource_name(s: &str) -> bool {
     (1..=63).contains(&s.len())
         && s.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 impl BucketName {
@@ -195,10 +178,7 @@ impl BucketName {
         if is_resource_name(s) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(invalid(
-                "bucket name",
-                "must be 1-63 letters, digits, `-`, `_` or `.`",
-            ))
+            Err(invalid("bucket name", "must be 1-63 letters, digits, `-`, `_` or `.`"))
         }
     }
 }
@@ -219,10 +199,7 @@ impl NamespaceName {
         if is_resource_name(s) {
             Ok(Self(s.to_owned()))
         } else {
-            Err(invalid(
-                "namespace name",
-                "must be 1-63 letters, digits, `-`, `_` or `.`",
-            ))
+            Err(invalid("namespace name", "must be 1-63 letters, digits, `-`, `_` or `.`"))
         }
     }
 }
@@ -261,10 +238,7 @@ mod tests {
     #[test]
     fn content_type_rejects_non_mime() {
         for bad in ["", "png", "image/", "/png", "image png/x", "a/b/c"] {
-            assert!(
-                ContentType::parse(bad).is_err(),
-                "{bad:?} should be rejected"
-            );
+            assert!(ContentType::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
 

@@ -91,10 +91,7 @@ impl TaskStatus {
     /// Terminal statuses never change again: COMPLETED, COMPLETED_WITH_ERRORS, FAILED, CANCELED.
     #[must_use]
     pub const fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::CompletedWithErrors | Self::Failed | Self::Canceled
-        )
+        matches!(self, Self::Completed | Self::CompletedWithErrors | Self::Failed | Self::Canceled)
     }
 }
 
@@ -142,15 +139,9 @@ impl UploadStatus {
     /// Parses the contract's spelling of one of the five upload statuses.
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Self::Pending,
-            Self::Processing,
-            Self::Completed,
-            Self::Failed,
-            Self::Canceled,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
+        [Self::Pending, Self::Processing, Self::Completed, Self::Failed, Self::Canceled]
+            .into_iter()
+            .find(|v| v.as_str() == s)
     }
 }
 
@@ -184,10 +175,7 @@ mod tests {
             "SUSPENDED",
         ];
         for (value, spelled) in TaskStatus::ALL.iter().zip(seed) {
-            assert_eq!(
-                serde_json::to_string(value).unwrap(),
-                format!("\"{spelled}\"")
-            );
+            assert_eq!(serde_json::to_string(value).unwrap(), format!("\"{spelled}\""));
             assert_eq!(value.as_str(), spelled);
             assert_eq!(TaskStatus::parse(spelled), Some(*value));
         }
@@ -195,31 +183,17 @@ mod tests {
 
     #[test]
     fn exactly_four_task_statuses_are_terminal() {
-        let terminal: Vec<_> = TaskStatus::ALL
-            .into_iter()
-            .filter(|s| s.is_terminal())
-            .collect();
+        let terminal: Vec<_> = TaskStatus::ALL.into_iter().filter(|s| s.is_terminal()).collect();
         assert_eq!(
             terminal,
-            [
-                TaskStatus::Completed,
-                TaskStatus::CompletedWithErrors,
-                TaskStatus::Failed,
-                TaskStatus::Canceled
-            ]
+            [TaskStatus::Completed, TaskStatus::CompletedWithErrors, TaskStatus::Failed, TaskStatus::Canceled]
         );
     }
 
     #[test]
     fn upload_status_is_a_task_status() {
-        assert_eq!(
-            UploadStatus::parse("PROCESSING"),
-            Some(UploadStatus::Processing)
-        );
+        assert_eq!(UploadStatus::parse("PROCESSING"), Some(UploadStatus::Processing));
         assert_eq!(UploadStatus::parse("DRAFT"), None);
-        assert_eq!(
-            serde_json::to_string(&UploadStatus::Canceled).unwrap(),
-            "\"CANCELED\""
-        );
+        assert_eq!(serde_json::to_string(&UploadStatus::Canceled).unwrap(), "\"CANCELED\"");
     }
 }

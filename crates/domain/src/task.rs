@@ -113,11 +113,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            base_delay: Duration::from_secs(2),
-            max_delay: Duration::from_secs(300),
-        }
+        Self { max_attempts: 5, base_delay: Duration::from_secs(2), max_delay: Duration::from_secs(300) }
     }
 }
 
@@ -143,11 +139,8 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let p = RetryPolicy {
-            max_attempts: 10,
-            base_delay: Duration::from_secs(1),
-            max_delay: Duration::from_secs(10),
-        };
+        let p =
+            RetryPolicy { max_attempts: 10, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(10) };
         assert_eq!(p.delay_after(1), Duration::from_secs(1));
         assert_eq!(p.delay_after(2), Duration::from_secs(2));
         assert_eq!(p.delay_after(4), Duration::from_secs(8));
@@ -157,10 +150,7 @@ mod tests {
 
     #[test]
     fn retries_stop_at_max_attempts() {
-        let p = RetryPolicy {
-            max_attempts: 3,
-            ..RetryPolicy::default()
-        };
+        let p = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
         assert!(p.may_retry(2));
         assert!(!p.may_retry(3));
     }

@@ -29,10 +29,7 @@ impl Failure {
     /// The failure every expired upload carries.
     #[must_use]
     pub fn expired() -> Self {
-        Self {
-            code: EXPIRED.to_owned(),
-            message: "the upload expired before it was confirmed".to_owned(),
-        }
+        Self { code: EXPIRED.to_owned(), message: "the upload expired before it was confirmed".to_owned() }
     }
 }
 
@@ -180,17 +177,13 @@ impl Upload {
     /// True when the upload failed because it expired (a final state).
     #[must_use]
     pub fn is_expired_failure(&self) -> bool {
-        self.status == UploadStatus::Failed
-            && self.failure.as_ref().is_some_and(|f| f.code == EXPIRED)
+        self.status == UploadStatus::Failed && self.failure.as_ref().is_some_and(|f| f.code == EXPIRED)
     }
 
     /// True when no event can change the upload any more.
     #[must_use]
     pub fn is_final(&self) -> bool {
-        matches!(
-            self.status,
-            UploadStatus::Completed | UploadStatus::Canceled
-        ) || self.is_expired_failure()
+        matches!(self.status, UploadStatus::Completed | UploadStatus::Canceled) || self.is_expired_failure()
     }
 
     /// Step 2 of confirm: what the current status means for a confirm at `now`.
@@ -201,9 +194,7 @@ impl Upload {
             UploadStatus::Processing => ConfirmEntry::InProgress(self.task_id.clone()),
             UploadStatus::Canceled => ConfirmEntry::Canceled,
             UploadStatus::Failed if self.is_expired_failure() => ConfirmEntry::Expired,
-            UploadStatus::Pending | UploadStatus::Failed if self.is_past_grace(now, grace) => {
-                ConfirmEntry::Expired
-            }
+            UploadStatus::Pending | UploadStatus::Failed if self.is_past_grace(now, grace) => ConfirmEntry::Expired,
             UploadStatus::Pending | UploadStatus::Failed => ConfirmEntry::Verify,
         }
     }
@@ -215,9 +206,7 @@ impl Upload {
             UploadStatus::Canceled => CancelEntry::AlreadyCanceled,
             UploadStatus::Pending => CancelEntry::Cancel,
             UploadStatus::Failed if !self.is_expired_failure() => CancelEntry::Cancel,
-            UploadStatus::Failed | UploadStatus::Processing | UploadStatus::Completed => {
-                CancelEntry::NotCancelable
-            }
+            UploadStatus::Failed | UploadStatus::Processing | UploadStatus::Completed => CancelEntry::NotCancelable,
         }
     }
 
@@ -230,22 +219,14 @@ impl Upload {
     }
 
     fn changed(&self, status: UploadStatus, now: OffsetDateTime) -> Self {
-        Self {
-            status,
-            updated_at: now,
-            ..self.clone()
-        }
+        Self { status, updated_at: now, ..self.clone() }
     }
 
     /// PENDING/FAILED → PROCESSING with the verification task `task`.
     ///
     /// # Errors
     /// From any other status.
-    pub fn begin_processing(
-        &self,
-        task: TaskId,
-        now: OffsetDateTime,
-    ) -> Result<Self, TransitionError> {
+    pub fn begin_processing(&self, task: TaskId, now: OffsetDateTime) -> Result<Self, TransitionError> {
         self.verifiable("begin asynchronous verification")?;
         let mut next = self.changed(UploadStatus::Processing, now);
         next.task_id = Some(task);
@@ -292,16 +273,9 @@ impl Upload {
     ///
     /// # Errors
     /// From any status but PROCESSING.
-    pub fn fail_verification(
-        &self,
-        failure: Failure,
-        now: OffsetDateTime,
-    ) -> Result<Self, TransitionError> {
+    pub fn fail_verification(&self, failure: Failure, now: OffsetDateTime) -> Result<Self, TransitionError> {
         if self.status != UploadStatus::Processing {
-            return Err(TransitionError {
-                from: self.status,
-                event: "fail verification",
-            });
+            return Err(TransitionError { from: self.status, event: "fail verification" });
         }
         let mut next = self.changed(UploadStatus::Failed, now);
         next.failure = Some(failure);
@@ -327,20 +301,14 @@ impl Upload {
         match self.cancel_entry() {
             CancelEntry::Cancel => Ok(self.changed(UploadStatus::Canceled, now)),
             CancelEntry::AlreadyCanceled => Ok(self.clone()),
-            CancelEntry::NotCancelable => Err(TransitionError {
-                from: self.status,
-                event: "be canceled",
-            }),
+            CancelEntry::NotCancelable => Err(TransitionError { from: self.status, event: "be canceled" }),
         }
     }
 
     /// The SHA-256 to report: the verified one once known, else the client's declaration.
     #[must_use]
     pub fn file_hash(&self) -> Option<&Sha256Hex> {
-        self.verified
-            .as_ref()
-            .map(|v| &v.sha256)
-            .or(self.declared_hash.as_ref())
+        self.verified.as_ref().map(|v| &v.sha256).or(self.declared_hash.as_ref())
     }
 
     /// The answer to a confirm, derived only from the stored row, so every confirm of a completed
@@ -348,15 +316,11 @@ impl Upload {
     #[must_use]
     pub fn receipt(&self) -> ConfirmReceipt {
         let message = match (&self.status, &self.duplicate_of_upload_id, &self.object_id) {
-            (UploadStatus::Processing, _, _) => {
-                "Upload confirmation is being processed in the background.".to_owned()
-            }
+            (UploadStatus::Processing, _, _) => "Upload confirmation is being processed in the background.".to_owned(),
             (UploadStatus::Completed, Some(original), _) => {
                 format!("Upload confirmed as a duplicate of {original}.")
             }
-            (UploadStatus::Completed, None, Some(_)) => {
-                "Upload confirmed and bucket object created.".to_owned()
-            }
+            (UploadStatus::Completed, None, Some(_)) => "Upload confirmed and bucket object created.".to_owned(),
             (UploadStatus::Completed, None, None) => "Upload confirmed.".to_owned(),
             (status, _, _) => format!("Upload is {status}."),
         };

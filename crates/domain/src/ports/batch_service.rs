@@ -9,10 +9,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 /// How [`BatchService::submit`] ended.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "returned once per submit; boxing buys nothing"
-)]
+#[expect(clippy::large_enum_variant, reason = "returned once per submit; boxing buys nothing")]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubmitOutcome {
     /// The draft became PENDING and its task was enqueued, in one transaction.
@@ -31,11 +28,7 @@ pub trait BatchService: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn missing_objects(
-        &self,
-        bucket: &BucketId,
-        ids: &[ObjectId],
-    ) -> Result<Vec<ObjectId>, RepoError>;
+    async fn missing_objects(&self, bucket: &BucketId, ids: &[ObjectId]) -> Result<Vec<ObjectId>, RepoError>;
 
     /// Stores a new DRAFT batch.
     ///
@@ -65,10 +58,5 @@ pub trait BatchService: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn finish(
-        &self,
-        id: &BatchId,
-        status: TaskStatus,
-        now: OffsetDateTime,
-    ) -> Result<(), RepoError>;
+    async fn finish(&self, id: &BatchId, status: TaskStatus, now: OffsetDateTime) -> Result<(), RepoError>;
 }

@@ -100,11 +100,7 @@ pub trait ObjectStore: Send + Sync {
     ///
     /// # Errors
     /// `Misconfigured` when credentials cannot sign.
-    async fn presign_get(
-        &self,
-        key: &ObjectKey,
-        expires_in: Duration,
-    ) -> Result<PresignedRequest, StorageError>;
+    async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedRequest, StorageError>;
 
     /// HeadObject with checksum mode on. A missing key MUST be `Ok(None)`, not an error.
     ///
@@ -124,11 +120,7 @@ pub trait ObjectStore: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached in time.
-    async fn create_multipart(
-        &self,
-        key: &ObjectKey,
-        content_type: &ContentType,
-    ) -> Result<String, StorageError>;
+    async fn create_multipart(&self, key: &ObjectKey, content_type: &ContentType) -> Result<String, StorageError>;
 
     /// Presigns the PUT of one part.
     ///
@@ -146,11 +138,7 @@ pub trait ObjectStore: Send + Sync {
     ///
     /// # Errors
     /// `NoSuchUpload` when the multipart upload is gone.
-    async fn list_parts(
-        &self,
-        key: &ObjectKey,
-        upload_id: &str,
-    ) -> Result<Vec<PartInfo>, StorageError>;
+    async fn list_parts(&self, key: &ObjectKey, upload_id: &str) -> Result<Vec<PartInfo>, StorageError>;
 
     /// Completes a multipart upload from `parts` (which MUST come from [`Self::list_parts`], never
     /// from a client). Completing an already completed upload MUST succeed and return the object.
@@ -180,11 +168,7 @@ pub trait ObjectStore: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached in time.
-    async fn list(
-        &self,
-        prefix: &str,
-        page_token: Option<String>,
-    ) -> Result<ListPage, StorageError>;
+    async fn list(&self, prefix: &str, page_token: Option<String>) -> Result<ListPage, StorageError>;
 
     /// The locator recorded on blobs, e.g. `s3://bucket/prefix/key`.
     fn locator(&self, key: &ObjectKey) -> String;

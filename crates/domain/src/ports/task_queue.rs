@@ -33,12 +33,7 @@ pub trait TaskQueue: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn heartbeat(
-        &self,
-        id: &TaskId,
-        worker: &str,
-        lease: Duration,
-    ) -> Result<bool, RepoError>;
+    async fn heartbeat(&self, id: &TaskId, worker: &str, lease: Duration) -> Result<bool, RepoError>;
 
     /// Ends a task `worker` holds with a terminal `status` and its outputs; `false` when the
     /// worker no longer holds it (nothing written).

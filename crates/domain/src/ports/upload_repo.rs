@@ -12,6 +12,7 @@ use crate::status::UploadStatus;
 use crate::task::NewTask;
 use crate::upload::{Failure, Upload, Verified};
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 /// The result of a conditional transition.
@@ -24,10 +25,7 @@ pub enum Transition {
 }
 
 /// The result of inserting a new upload.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "returned once per create; boxing buys nothing"
-)]
+#[expect(clippy::large_enum_variant, reason = "returned once per create; boxing buys nothing")]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InsertUpload {
     /// Inserted.
@@ -57,6 +55,44 @@ pub struct ConfirmationPlan {
     pub namespace_id: NamespaceId,
     /// When this happens.
     pub now: OffsetDateTime,
+}
+
+/// Where a page of a listing starts: after the upload with this `(created_at, id)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadCursor {
+    /// The last listed upload's creation time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// The last listed upload's id.
+    pub id: UploadId,
+}
+
+/// Which uploads of a bucket to list, and in which order.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct UploadQuery {
+    /// Only uploads in this status.
+    pub status: Option<UploadStatus>,
+    /// Only uploads whose metadata contains these key/value pairs.
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Only uploads created at or after this time.
+    pub created_from: Option<OffsetDateTime>,
+    /// Only uploads created before this time.
+    pub created_before: Option<OffsetDateTime>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+    /// Continue after this upload.
+    pub after: Option<UploadCursor>,
+    /// Page size, 1–100.
+    pub limit: u32,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadPage {
+    /// The uploads, in the query's order.
+    pub uploads: Vec<Upload>,
+    /// Where the next page starts, `None` on the last page.
+    pub next: Option<UploadCursor>,
 }
 
 /// How [`UploadRepo::apply_confirmation`] ended.
@@ -99,42 +135,34 @@ pub trait UploadRepo: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn find_bucket(
-        &self,
-        namespace: &NamespaceId,
-        id_or_name: &str,
-    ) -> Result<Option<Bucket>, RepoError>;
+    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError>;
 
     /// Inserts a PENDING upload. With an idempotency key already used in the bucket, inserts
     /// nothing and returns the upload created with it.
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn insert_upload(
-        &self,
-        upload: &Upload,
-        idempotency_key: Option<String>,
-    ) -> Result<InsertUpload, RepoError>;
+    async fn insert_upload(&self, upload: &Upload, idempotency_key: Option<String>) -> Result<InsertUpload, RepoError>;
 
     /// An upload of `bucket`; uploads of other buckets are `None`.
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn get_upload(
-        &self,
-        bucket: &BucketId,
-        id: &UploadId,
-    ) -> Result<Option<Upload>, RepoError>;
+    async fn get_upload(&self, bucket: &BucketId, id: &UploadId) -> Result<Option<Upload>, RepoError>;
+
+    /// One page of `bucket`'s uploads, ordered by `(created_at, id)`. Keyset pagination: each
+    /// page MUST cost O(log n + limit) whatever the table's size, and every upload MUST appear
+    /// exactly once across pages.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn list_uploads(&self, bucket: &BucketId, query: &UploadQuery) -> Result<UploadPage, RepoError>;
 
     /// The upload holding the claim on `sha256` in `scope`, if any.
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn find_claim(
-        &self,
-        scope: &ClaimScope,
-        sha256: &Sha256Hex,
-    ) -> Result<Option<Upload>, RepoError>;
+    async fn find_claim(&self, scope: &ClaimScope, sha256: &Sha256Hex) -> Result<Option<Upload>, RepoError>;
 
     /// If the upload is still `expected`: set it PROCESSING and enqueue `task`, in one
     /// transaction.
@@ -156,10 +184,7 @@ pub trait UploadRepo: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the database is down (nothing written).
-    async fn apply_confirmation(
-        &self,
-        plan: &ConfirmationPlan,
-    ) -> Result<ConfirmationOutcome, RepoError>;
+    async fn apply_confirmation(&self, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, RepoError>;
 
     /// If the upload is still `expected`: set it FAILED with `failure`.
     ///
@@ -188,19 +213,11 @@ pub trait UploadRepo: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn list_expirable(
-        &self,
-        cutoff: OffsetDateTime,
-        limit: u32,
-    ) -> Result<Vec<Upload>, RepoError>;
+    async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError>;
 
     /// An object of `bucket`.
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn get_object(
-        &self,
-        bucket: &BucketId,
-        id: &ObjectId,
-    ) -> Result<Option<BucketObject>, RepoError>;
+    async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError>;
 }

@@ -8,11 +8,7 @@ use proptest::prelude::*;
 const GRACE: Duration = Duration::from_secs(24 * 3600);
 
 fn verified() -> Verified {
-    Verified {
-        etag: etag(crate::usecases::testkit::MD5),
-        size: 10,
-        sha256: sha(1),
-    }
+    Verified { etag: etag(crate::usecases::testkit::MD5), size: 10, sha256: sha(1) }
 }
 
 fn task() -> TaskId {
@@ -29,28 +25,9 @@ fn pending_can_be_verified_and_canceled() {
 
 #[test]
 fn completed_never_changes_again() {
-    let done = pending_upload()
-        .complete(
-            verified(),
-            Completion::Original {
-                object: None,
-                batch: None,
-            },
-            NOW,
-        )
-        .unwrap();
+    let done = pending_upload().complete(verified(), Completion::Original { object: None, batch: None }, NOW).unwrap();
     assert_eq!(done.confirm_entry(NOW, GRACE), ConfirmEntry::Replay);
-    assert!(
-        done.complete(
-            verified(),
-            Completion::Original {
-                object: None,
-                batch: None
-            },
-            NOW
-        )
-        .is_err()
-    );
+    assert!(done.complete(verified(), Completion::Original { object: None, batch: None }, NOW).is_err());
     assert!(done.begin_processing(task(), NOW).is_err());
     assert!(done.expire(NOW).is_err());
     assert!(done.cancel(NOW).is_err());
@@ -62,10 +39,7 @@ fn processing_cannot_be_canceled_or_processed_twice() {
     let p = pending_upload().begin_processing(task(), NOW).unwrap();
     assert_eq!(p.cancel_entry(), CancelEntry::NotCancelable);
     assert!(p.begin_processing(task(), NOW).is_err());
-    assert_eq!(
-        p.confirm_entry(NOW, GRACE),
-        ConfirmEntry::InProgress(Some(task()))
-    );
+    assert_eq!(p.confirm_entry(NOW, GRACE), ConfirmEntry::InProgress(Some(task())));
 }
 
 #[test]
@@ -73,13 +47,7 @@ fn a_failed_verification_can_be_confirmed_again_or_canceled() {
     let failed = pending_upload()
         .begin_processing(task(), NOW)
         .unwrap()
-        .fail_verification(
-            Failure {
-                code: "etag_mismatch".into(),
-                message: "m".into(),
-            },
-            NOW,
-        )
+        .fail_verification(Failure { code: "etag_mismatch".into(), message: "m".into() }, NOW)
         .unwrap();
     assert_eq!(failed.confirm_entry(NOW, GRACE), ConfirmEntry::Verify);
     assert_eq!(failed.cancel_entry(), CancelEntry::Cancel);
@@ -106,23 +74,13 @@ fn the_grace_period_is_measured_from_expires_at() {
     let u = pending_upload();
     let just_inside = u.expires_at + GRACE;
     assert_eq!(u.confirm_entry(just_inside, GRACE), ConfirmEntry::Verify);
-    assert_eq!(
-        u.confirm_entry(just_inside + time::Duration::seconds(1), GRACE),
-        ConfirmEntry::Expired
-    );
+    assert_eq!(u.confirm_entry(just_inside + time::Duration::seconds(1), GRACE), ConfirmEntry::Expired);
 }
 
 #[test]
 fn a_duplicates_receipt_is_derived_from_the_row_alone() {
     let dup = pending_upload()
-        .complete(
-            verified(),
-            Completion::Duplicate {
-                of: crate::usecases::testkit::upload_id(9),
-                object: None,
-            },
-            NOW,
-        )
+        .complete(verified(), Completion::Duplicate { of: crate::usecases::testkit::upload_id(9), object: None }, NOW)
         .unwrap();
     assert_eq!(dup.receipt(), dup.clone().receipt());
     assert!(dup.receipt().is_duplicate);
@@ -149,8 +107,7 @@ enum Event {
 
 fn event() -> impl Strategy<Value = Event> {
     prop_oneof![
-        (any::<bool>(), any::<bool>())
-            .prop_map(|(stored, passes)| Event::Confirm { stored, passes }),
+        (any::<bool>(), any::<bool>()).prop_map(|(stored, passes)| Event::Confirm { stored, passes }),
         Just(Event::ConfirmAsync),
         (0u8..3).prop_map(Event::RunTask),
         Just(Event::Cancel),
@@ -172,13 +129,7 @@ struct Model {
 
 impl Model {
     fn new() -> Self {
-        Self {
-            upload: pending_upload(),
-            now: NOW,
-            objects: 0,
-            live_tasks: 0,
-            attempts: 0,
-        }
+        Self { upload: pending_upload(), now: NOW, objects: 0, live_tasks: 0, attempts: 0 }
     }
 
     fn set(&mut self, next: Result<Upload, TransitionError>) {
@@ -189,14 +140,7 @@ impl Model {
 
     fn complete(&mut self) {
         let object = ObjectId::parse("obj_oooooooooooooooo").ok();
-        if let Ok(next) = self.upload.complete(
-            verified(),
-            Completion::Original {
-                object,
-                batch: None,
-            },
-            self.now,
-        ) {
+        if let Ok(next) = self.upload.complete(verified(), Completion::Original { object, batch: None }, self.now) {
             self.objects += 1;
             self.upload = next;
         }
@@ -210,9 +154,7 @@ impl Model {
         match event {
             Event::Confirm { stored, passes } => match self.upload.confirm_entry(self.now, GRACE) {
                 ConfirmEntry::Verify if *stored && *passes => self.complete(),
-                ConfirmEntry::Expired if !self.upload.is_expired_failure() => {
-                    self.set(self.upload.expire(self.now))
-                }
+                ConfirmEntry::Expired if !self.upload.is_expired_failure() => self.set(self.upload.expire(self.now)),
                 _ => {}
             },
             Event::ConfirmAsync => match self.upload.confirm_entry(self.now, GRACE) {
@@ -223,14 +165,10 @@ impl Model {
                         self.attempts = 0;
                     }
                 }
-                ConfirmEntry::Expired if !self.upload.is_expired_failure() => {
-                    self.set(self.upload.expire(self.now))
-                }
+                ConfirmEntry::Expired if !self.upload.is_expired_failure() => self.set(self.upload.expire(self.now)),
                 _ => {}
             },
-            Event::RunTask(outcome)
-                if self.live_tasks > 0 && self.upload.status == UploadStatus::Processing =>
-            {
+            Event::RunTask(outcome) if self.live_tasks > 0 && self.upload.status == UploadStatus::Processing => {
                 self.attempts += 1;
                 match outcome {
                     0 => {
@@ -239,19 +177,13 @@ impl Model {
                     }
                     1 => {
                         self.set(self.upload.fail_verification(
-                            Failure {
-                                code: "etag_mismatch".into(),
-                                message: String::new(),
-                            },
+                            Failure { code: "etag_mismatch".into(), message: String::new() },
                             self.now,
                         ));
                         self.end_task();
                     }
                     _ if self.attempts >= MAX_ATTEMPTS => {
-                        let f = Failure {
-                            code: "verification_unavailable".into(),
-                            message: String::new(),
-                        };
+                        let f = Failure { code: "verification_unavailable".into(), message: String::new() };
                         self.set(self.upload.fail_verification(f, self.now));
                         self.end_task();
                     }
@@ -262,9 +194,7 @@ impl Model {
             Event::Cancel => self.set(self.upload.cancel(self.now)),
             Event::Advance(hours) => self.now += time::Duration::hours(i64::from(*hours)),
             Event::Sweep => {
-                if self.upload.status == UploadStatus::Pending
-                    && self.upload.is_past_grace(self.now, GRACE)
-                {
+                if self.upload.status == UploadStatus::Pending && self.upload.is_past_grace(self.now, GRACE) {
                     self.set(self.upload.expire(self.now));
                 }
             }

@@ -68,17 +68,8 @@ pub struct BatchDeps<'a> {
     pub policy: &'a Policy,
 }
 
-async fn bucket_id(
-    deps: BatchDeps<'_>,
-    namespace: &NamespaceId,
-    bucket: &str,
-) -> Result<BucketId, BatchError> {
-    Ok(deps
-        .repo
-        .find_bucket(namespace, bucket)
-        .await?
-        .ok_or(BatchError::BucketNotFound)?
-        .id)
+async fn bucket_id(deps: BatchDeps<'_>, namespace: &NamespaceId, bucket: &str) -> Result<BucketId, BatchError> {
+    Ok(deps.repo.find_bucket(namespace, bucket).await?.ok_or(BatchError::BucketNotFound)?.id)
 }
 
 /// Creates a DRAFT batch of `object_ids` (duplicates removed, order kept).
@@ -137,11 +128,7 @@ pub async fn submit_batch(
         inputs: serde_json::json!({ "batch_id": batch_id, "bucket_id": bucket_id }),
         max_attempts: deps.policy.batch_task_max_attempts,
     };
-    match deps
-        .batches
-        .submit(&bucket_id, &batch_id, &task, deps.clock.now())
-        .await?
-    {
+    match deps.batches.submit(&bucket_id, &batch_id, &task, deps.clock.now()).await? {
         SubmitOutcome::Submitted(batch, task) => Ok((batch, task)),
         SubmitOutcome::NotDraft(_) => Err(BatchError::AlreadySubmitted),
         SubmitOutcome::NotFound => Err(BatchError::BatchNotFound),

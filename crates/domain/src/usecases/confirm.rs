@@ -7,8 +7,7 @@ use crate::bucket::{Bucket, DuplicateBlobPolicy};
 use crate::content::{ETag, FileSize};
 use crate::dedup::ContentClaim;
 use crate::error::{
-    Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo,
-    kind_of_storage,
+    Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo, kind_of_storage,
 };
 use crate::ids::{BatchId, BlobId, NamespaceId, ObjectId, TaskId, UploadId};
 use crate::object::{Blob, BlobDetails, BucketObject, DEFAULT_BLOB_PROPERTY, blob_type_for};
@@ -117,21 +116,10 @@ pub async fn confirm_upload(
     request: &ConfirmRequest,
 ) -> Result<ConfirmReceipt, ConfirmError> {
     // Step 1: resolve.
-    let bucket = deps
-        .repo
-        .find_bucket(namespace, bucket)
-        .await?
-        .ok_or(ConfirmError::BucketNotFound)?;
+    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(ConfirmError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| ConfirmError::UploadNotFound)?;
-    let mut upload = deps
-        .repo
-        .get_upload(&bucket.id, &id)
-        .await?
-        .ok_or(ConfirmError::UploadNotFound)?;
-    let declared = Declared {
-        etag: request.etag.clone(),
-        size: request.file_size_bytes,
-    };
+    let mut upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(ConfirmError::UploadNotFound)?;
+    let declared = Declared { etag: request.etag.clone(), size: request.file_size_bytes };
 
     for _ in 0..MAX_RACES {
         // Step 2: by current status.
@@ -159,11 +147,7 @@ pub async fn confirm_upload(
             }
         }
         // Step 4: what is stored.
-        let head = deps
-            .store
-            .head(&upload.key)
-            .await?
-            .ok_or(VerificationFailure::ObjectNotInStorage)?;
+        let head = deps.store.head(&upload.key).await?.ok_or(VerificationFailure::ObjectNotInStorage)?;
         if head.size >= bucket.settings.async_threshold_bytes {
             match begin_async(deps, &bucket, &upload, request).await? {
                 Transition::Applied(processing) => return Ok(processing.receipt()),
@@ -178,13 +162,8 @@ pub async fn confirm_upload(
         let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
         verify::check_hash(&upload, &sha256)?;
         // Step 7: one transaction, conditional on the status read in step 2.
-        let plan = plan_confirmation(
-            deps,
-            &bucket,
-            &upload,
-            verify::verified(&head, sha256),
-            request.auto_submit_batch,
-        );
+        let plan =
+            plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), request.auto_submit_batch);
         match deps.repo.apply_confirmation(&plan).await? {
             ConfirmationOutcome::Original(done) => return Ok(done.receipt()),
             ConfirmationOutcome::Duplicate(done) => {
@@ -200,23 +179,13 @@ pub async fn confirm_upload(
 /// A completed upload answers with its recorded result, unless the request contradicts it.
 fn replay(upload: &Upload, declared: &Declared) -> Result<ConfirmReceipt, ConfirmError> {
     if let Some(recorded) = &upload.verified {
-        if let Some(given) = declared
-            .etag
-            .as_ref()
-            .filter(|given| **given != recorded.etag)
-        {
-            return Err(VerificationFailure::EtagMismatch {
-                given: given.clone(),
-                stored: recorded.etag.clone(),
-            }
-            .into());
+        if let Some(given) = declared.etag.as_ref().filter(|given| **given != recorded.etag) {
+            return Err(
+                VerificationFailure::EtagMismatch { given: given.clone(), stored: recorded.etag.clone() }.into()
+            );
         }
         if let Some(size) = declared.size.filter(|size| size.get() != recorded.size) {
-            return Err(VerificationFailure::SizeMismatch {
-                declared: size.get(),
-                stored: recorded.size,
-            }
-            .into());
+            return Err(VerificationFailure::SizeMismatch { declared: size.get(), stored: recorded.size }.into());
         }
     }
     Ok(upload.receipt())
@@ -228,11 +197,7 @@ async fn record_expiry(deps: Deps<'_>, upload: &Upload) -> Result<Option<Upload>
         return Ok(None);
     }
     let now = deps.clock.now();
-    match deps
-        .repo
-        .record_failure(&upload.id, upload.status, &Failure::expired(), now)
-        .await?
-    {
+    match deps.repo.record_failure(&upload.id, upload.status, &Failure::expired(), now).await? {
         Transition::Applied(_) => Ok(None),
         Transition::Stale(moved) => Ok(Some(moved)),
     }
@@ -259,9 +224,7 @@ async fn begin_async(
         inputs: serde_json::to_value(&input).map_err(|e| RepoError::Unexpected(e.to_string()))?,
         max_attempts: deps.policy.confirm_task_max_attempts,
     };
-    deps.repo
-        .begin_processing(&upload.id, upload.status, &task, deps.clock.now())
-        .await
+    deps.repo.begin_processing(&upload.id, upload.status, &task, deps.clock.now()).await
 }
 
 /// Step 7's writes, prepared: the object (when the upload asks for one), the auto-submitted
@@ -283,10 +246,7 @@ pub(crate) fn plan_confirmation(
         status: TaskStatus::Draft,
         blobs: vec![Blob {
             id: BlobId::new(&deps.ids.suffix()),
-            property: upload
-                .blob_property
-                .clone()
-                .unwrap_or_else(|| DEFAULT_BLOB_PROPERTY.to_owned()),
+            property: upload.blob_property.clone().unwrap_or_else(|| DEFAULT_BLOB_PROPERTY.to_owned()),
             blob_type: upload
                 .blob_type
                 .clone()

@@ -40,44 +40,21 @@ impl From<RepoError> for Interrupted {
 
 /// Runs one attempt of a confirm task. `last_attempt` tells whether the queue will retry.
 /// Idempotent: a re-run after a crash finds the upload COMPLETED and reports it.
-pub async fn run_confirm_task(
-    deps: Deps<'_>,
-    input: &ConfirmTaskInput,
-    last_attempt: bool,
-) -> TaskResult {
+pub async fn run_confirm_task(deps: Deps<'_>, input: &ConfirmTaskInput, last_attempt: bool) -> TaskResult {
     match attempt(deps, input).await {
         Ok(result) => result,
         Err(Interrupted::Check(check)) => fail_upload(deps, input, check.to_failure()).await,
         Err(Interrupted::Storage(e)) if !e.is_unavailable() => {
-            fail_upload(
-                deps,
-                input,
-                Failure {
-                    code: "storage_error".into(),
-                    message: e.to_string(),
-                },
-            )
-            .await
+            fail_upload(deps, input, Failure { code: "storage_error".into(), message: e.to_string() }).await
         }
-        Err(Interrupted::Storage(e)) => {
-            retry_or_give_up(deps, input, e.to_string(), last_attempt).await
-        }
-        Err(Interrupted::Repo(e)) => {
-            retry_or_give_up(deps, input, e.to_string(), last_attempt).await
-        }
+        Err(Interrupted::Storage(e)) => retry_or_give_up(deps, input, e.to_string(), last_attempt).await,
+        Err(Interrupted::Repo(e)) => retry_or_give_up(deps, input, e.to_string(), last_attempt).await,
     }
 }
 
 async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult, Interrupted> {
-    let Some(bucket) = deps
-        .repo
-        .find_bucket(&input.namespace_id, &input.bucket_id)
-        .await?
-    else {
-        return Ok(failed(
-            "bucket_not_found",
-            "the upload's bucket no longer exists",
-        ));
+    let Some(bucket) = deps.repo.find_bucket(&input.namespace_id, &input.bucket_id).await? else {
+        return Ok(failed("bucket_not_found", "the upload's bucket no longer exists"));
     };
     let Some(upload) = deps.repo.get_upload(&bucket.id, &input.upload_id).await? else {
         return Ok(failed("upload_not_found", "the upload no longer exists"));
@@ -85,25 +62,12 @@ async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult,
     if upload.status != UploadStatus::Processing {
         return Ok(settled(&upload));
     }
-    let head = deps
-        .store
-        .head(&upload.key)
-        .await?
-        .ok_or(VerificationFailure::ObjectNotInStorage)?;
-    let declared = Declared {
-        etag: input.etag.clone(),
-        size: input.file_size_bytes,
-    };
+    let head = deps.store.head(&upload.key).await?.ok_or(VerificationFailure::ObjectNotInStorage)?;
+    let declared = Declared { etag: input.etag.clone(), size: input.file_size_bytes };
     verify::check_head(&upload, &bucket, &head, &declared)?;
     let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
     verify::check_hash(&upload, &sha256)?;
-    let plan = plan_confirmation(
-        deps,
-        &bucket,
-        &upload,
-        verify::verified(&head, sha256),
-        input.auto_submit_batch,
-    );
+    let plan = plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), input.auto_submit_batch);
     let done = match deps.repo.apply_confirmation(&plan).await? {
         ConfirmationOutcome::Original(done) => done,
         ConfirmationOutcome::Duplicate(done) => {
@@ -118,20 +82,15 @@ async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult,
 /// The task's result for an upload that is no longer PROCESSING.
 fn settled(upload: &Upload) -> TaskResult {
     match upload.status {
-        UploadStatus::Completed => TaskResult::Done {
-            status: TaskStatus::Completed,
-            outputs: outputs(upload),
-            additional_data: None,
-        },
+        UploadStatus::Completed => {
+            TaskResult::Done { status: TaskStatus::Completed, outputs: outputs(upload), additional_data: None }
+        }
         UploadStatus::Failed => {
-            let failure = upload.failure.clone().unwrap_or_else(|| Failure {
-                code: "failed".into(),
-                message: "verification failed".into(),
-            });
-            TaskResult::Failed(TaskFailure {
-                code: failure.code,
-                message: failure.message,
-            })
+            let failure = upload
+                .failure
+                .clone()
+                .unwrap_or_else(|| Failure { code: "failed".into(), message: "verification failed".into() });
+            TaskResult::Failed(TaskFailure { code: failure.code, message: failure.message })
         }
         status => failed("invalid_upload_state", &format!("the upload is {status}")),
     }
@@ -152,49 +111,25 @@ fn outputs(upload: &Upload) -> serde_json::Value {
 }
 
 fn failed(code: &str, message: &str) -> TaskResult {
-    TaskResult::Failed(TaskFailure {
-        code: code.to_owned(),
-        message: message.to_owned(),
-    })
+    TaskResult::Failed(TaskFailure { code: code.to_owned(), message: message.to_owned() })
 }
 
 /// Sets the upload FAILED (if it is still PROCESSING) and fails the task with the same code.
 async fn fail_upload(deps: Deps<'_>, input: &ConfirmTaskInput, failure: Failure) -> TaskResult {
     let now = deps.clock.now();
-    match deps
-        .repo
-        .record_failure(&input.upload_id, UploadStatus::Processing, &failure, now)
-        .await
-    {
-        Ok(Transition::Applied(_)) => TaskResult::Failed(TaskFailure {
-            code: failure.code,
-            message: failure.message,
-        }),
+    match deps.repo.record_failure(&input.upload_id, UploadStatus::Processing, &failure, now).await {
+        Ok(Transition::Applied(_)) => TaskResult::Failed(TaskFailure { code: failure.code, message: failure.message }),
         Ok(Transition::Stale(moved)) => settled(&moved),
-        Err(e) => TaskResult::Retry(TaskFailure {
-            code: "database_unavailable".into(),
-            message: e.to_string(),
-        }),
+        Err(e) => TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() }),
     }
 }
 
-async fn retry_or_give_up(
-    deps: Deps<'_>,
-    input: &ConfirmTaskInput,
-    reason: String,
-    last_attempt: bool,
-) -> TaskResult {
-    let failure = Failure {
-        code: VERIFICATION_UNAVAILABLE.to_owned(),
-        message: reason,
-    };
+async fn retry_or_give_up(deps: Deps<'_>, input: &ConfirmTaskInput, reason: String, last_attempt: bool) -> TaskResult {
+    let failure = Failure { code: VERIFICATION_UNAVAILABLE.to_owned(), message: reason };
     if last_attempt {
         fail_upload(deps, input, failure).await
     } else {
-        TaskResult::Retry(TaskFailure {
-            code: failure.code,
-            message: failure.message,
-        })
+        TaskResult::Retry(TaskFailure { code: failure.code, message: failure.message })
     }
 }
 

@@ -5,14 +5,11 @@ use super::{Deps, port_errors};
 use crate::content::{FileSize, Sha256Hex};
 use crate::dedup::ClaimScope;
 use crate::error::{
-    Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo,
-    kind_of_storage,
+    Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo, kind_of_storage,
 };
 use crate::ids::{NamespaceId, UploadId};
 use crate::names::{ContentType, Filename, ObjectKey};
-use crate::policy::{
-    DEFAULT_URL_EXPIRATION_SECS, MAX_URL_EXPIRATION_SECS, MIN_URL_EXPIRATION_SECS,
-};
+use crate::policy::{DEFAULT_URL_EXPIRATION_SECS, MAX_URL_EXPIRATION_SECS, MIN_URL_EXPIRATION_SECS};
 use crate::ports::{InsertUpload, PresignPut, PresignedRequest};
 use crate::status::UploadStatus;
 use crate::upload::Upload;
@@ -130,22 +127,13 @@ pub async fn create_upload(
     bucket: &str,
     request: CreateUploadRequest,
 ) -> Result<CreatedUpload, CreateUploadError> {
-    let bucket = deps
-        .repo
-        .find_bucket(namespace, bucket)
-        .await?
-        .ok_or(CreateUploadError::BucketNotFound)?;
+    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
     let settings = &bucket.settings;
     if !settings.allows(&request.content_type) {
-        return Err(CreateUploadError::ContentTypeNotAllowed(
-            request.content_type.to_string(),
-        ));
+        return Err(CreateUploadError::ContentTypeNotAllowed(request.content_type.to_string()));
     }
     if let Some(size) = request.file_size_bytes.map(FileSize::get) {
-        let max = settings
-            .max_file_size_bytes
-            .unwrap_or(u64::MAX)
-            .min(deps.policy.max_single_put_bytes);
+        let max = settings.max_file_size_bytes.unwrap_or(u64::MAX).min(deps.policy.max_single_put_bytes);
         if size > max {
             return Err(CreateUploadError::FileTooLarge { size, max });
         }
@@ -153,9 +141,7 @@ pub async fn create_upload(
             return Err(CreateUploadError::QuotaExceeded(size));
         }
     }
-    let expiration = request
-        .presigned_url_expiration
-        .unwrap_or(DEFAULT_URL_EXPIRATION_SECS);
+    let expiration = request.presigned_url_expiration.unwrap_or(DEFAULT_URL_EXPIRATION_SECS);
     if !(MIN_URL_EXPIRATION_SECS..=MAX_URL_EXPIRATION_SECS).contains(&expiration) {
         return Err(CreateUploadError::InvalidExpiration(expiration));
     }
@@ -164,17 +150,10 @@ pub async fn create_upload(
         return Err(CreateUploadError::ChecksumRequired);
     }
 
-    if let (Some(hash), true, Some(scope)) = (
-        &request.file_hash,
-        request.skip_duplicates,
-        ClaimScope::of(&bucket),
-    ) && let Some(original) = deps.repo.find_claim(&scope, hash).await?
+    if let (Some(hash), true, Some(scope)) = (&request.file_hash, request.skip_duplicates, ClaimScope::of(&bucket))
+        && let Some(original) = deps.repo.find_claim(&scope, hash).await?
     {
-        return Ok(CreatedUpload {
-            upload: original,
-            presigned: None,
-            is_duplicate: true,
-        });
+        return Ok(CreatedUpload { upload: original, presigned: None, is_duplicate: true });
     }
 
     let now = deps.clock.now();
@@ -212,23 +191,11 @@ pub async fn create_upload(
         failure: None,
     };
     let presigned = presign_put(deps, &upload).await?;
-    match deps
-        .repo
-        .insert_upload(&upload, request.idempotency_key.clone())
-        .await?
-    {
-        InsertUpload::Inserted => Ok(CreatedUpload {
-            upload,
-            presigned,
-            is_duplicate: false,
-        }),
+    match deps.repo.insert_upload(&upload, request.idempotency_key.clone()).await? {
+        InsertUpload::Inserted => Ok(CreatedUpload { upload, presigned, is_duplicate: false }),
         InsertUpload::Existing(existing) => {
             let presigned = presign_put(deps, &existing).await?;
-            Ok(CreatedUpload {
-                upload: existing,
-                presigned,
-                is_duplicate: false,
-            })
+            Ok(CreatedUpload { upload: existing, presigned, is_duplicate: false })
         }
     }
 }
@@ -238,10 +205,7 @@ pub async fn create_upload(
 ///
 /// # Errors
 /// The store's error when it cannot sign.
-pub async fn presign_put(
-    deps: Deps<'_>,
-    upload: &Upload,
-) -> Result<Option<PresignedRequest>, StorageError> {
+pub async fn presign_put(deps: Deps<'_>, upload: &Upload) -> Result<Option<PresignedRequest>, StorageError> {
     let remaining = upload.expires_at - deps.clock.now();
     if upload.status != UploadStatus::Pending || remaining <= time::Duration::ZERO {
         return Ok(None);
@@ -251,10 +215,7 @@ pub async fn presign_put(
         key: upload.key.clone(),
         content_type: upload.content_type.clone(),
         content_length: upload.declared_size.map(FileSize::get),
-        sha256: upload
-            .declared_hash
-            .clone()
-            .filter(|_| upload.checksum_signed),
+        sha256: upload.declared_hash.clone().filter(|_| upload.checksum_signed),
         expires_in,
     };
     deps.store.presign_put(&request).await.map(Some)

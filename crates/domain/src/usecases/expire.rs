@@ -37,10 +37,8 @@ pub async fn expire_stale_uploads(deps: Deps<'_>, limit: u32) -> Result<ExpiryRe
     let cutoff = now - deps.policy.confirm_grace;
     let mut report = ExpiryReport::default();
     for upload in deps.repo.list_expirable(cutoff, limit).await? {
-        let Transition::Applied(expired) = deps
-            .repo
-            .record_failure(&upload.id, upload.status, &Failure::expired(), now)
-            .await?
+        let Transition::Applied(expired) =
+            deps.repo.record_failure(&upload.id, upload.status, &Failure::expired(), now).await?
         else {
             continue;
         };

@@ -3,8 +3,7 @@
 use super::create_upload::presign_put;
 use super::{Deps, port_errors};
 use crate::error::{
-    Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo,
-    kind_of_storage,
+    Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo, kind_of_storage,
 };
 use crate::ids::{NamespaceId, UploadId};
 use crate::ports::PresignedRequest;
@@ -57,17 +56,9 @@ pub async fn get_upload(
     bucket: &str,
     upload_id: &str,
 ) -> Result<(Upload, Option<PresignedRequest>), GetUploadError> {
-    let bucket = deps
-        .repo
-        .find_bucket(namespace, bucket)
-        .await?
-        .ok_or(GetUploadError::BucketNotFound)?;
+    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(GetUploadError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| GetUploadError::UploadNotFound)?;
-    let upload = deps
-        .repo
-        .get_upload(&bucket.id, &id)
-        .await?
-        .ok_or(GetUploadError::UploadNotFound)?;
+    let upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(GetUploadError::UploadNotFound)?;
     let presigned = presign_put(deps, &upload).await?;
     Ok((upload, presigned))
 }

@@ -122,9 +122,7 @@ pub struct World {
 impl World {
     pub fn new() -> Self {
         let mut store = MockObjectStore::new();
-        store
-            .expect_locator()
-            .returning(|key| format!("s3://test/{key}"));
+        store.expect_locator().returning(|key| format!("s3://test/{key}"));
         Self {
             repo: MockUploadRepo::new(),
             store,
@@ -135,23 +133,13 @@ impl World {
     }
 
     pub fn deps(&self) -> super::Deps<'_> {
-        super::Deps {
-            repo: &self.repo,
-            store: &self.store,
-            clock: &self.clock,
-            ids: &self.ids,
-            policy: &self.policy,
-        }
+        super::Deps { repo: &self.repo, store: &self.store, clock: &self.clock, ids: &self.ids, policy: &self.policy }
     }
 
     /// The repository finds `bucket` and `upload`.
     pub fn with(mut self, bucket: Bucket, upload: Upload) -> Self {
-        self.repo
-            .expect_find_bucket()
-            .returning(move |_, _| Ok(Some(bucket.clone())));
-        self.repo
-            .expect_get_upload()
-            .returning(move |_, _| Ok(Some(upload.clone())));
+        self.repo.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
+        self.repo.expect_get_upload().returning(move |_, _| Ok(Some(upload.clone())));
         self
     }
 }

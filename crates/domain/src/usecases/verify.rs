@@ -24,9 +24,7 @@ pub enum VerificationFailure {
         stored: ETag,
     },
     /// A declared size (at create or confirm) differs from the stored size.
-    #[error(
-        "the declared size of {declared} bytes does not match the stored size of {stored} bytes"
-    )]
+    #[error("the declared size of {declared} bytes does not match the stored size of {stored} bytes")]
     SizeMismatch {
         /// What was declared.
         declared: u64,
@@ -83,10 +81,7 @@ impl VerificationFailure {
     /// The failure recorded on an upload whose asynchronous verification failed this way.
     #[must_use]
     pub fn to_failure(&self) -> Failure {
-        Failure {
-            code: self.code().to_owned(),
-            message: self.to_string(),
-        }
+        Failure { code: self.code().to_owned(), message: self.to_string() }
     }
 }
 
@@ -110,28 +105,15 @@ pub fn check_head(
     declared: &Declared,
 ) -> Result<(), VerificationFailure> {
     if let Some(given) = declared.etag.as_ref().filter(|given| **given != head.etag) {
-        return Err(VerificationFailure::EtagMismatch {
-            given: given.clone(),
-            stored: head.etag.clone(),
-        });
+        return Err(VerificationFailure::EtagMismatch { given: given.clone(), stored: head.etag.clone() });
     }
     for size in [declared.size, upload.declared_size].into_iter().flatten() {
         if size.get() != head.size {
-            return Err(VerificationFailure::SizeMismatch {
-                declared: size.get(),
-                stored: head.size,
-            });
+            return Err(VerificationFailure::SizeMismatch { declared: size.get(), stored: head.size });
         }
     }
-    if let Some(max) = bucket
-        .settings
-        .max_file_size_bytes
-        .filter(|max| head.size > *max)
-    {
-        return Err(VerificationFailure::FileTooLarge {
-            size: head.size,
-            max,
-        });
+    if let Some(max) = bucket.settings.max_file_size_bytes.filter(|max| head.size > *max) {
+        return Err(VerificationFailure::FileTooLarge { size: head.size, max });
     }
     if bucket.would_exceed_quota(head.size) {
         return Err(VerificationFailure::QuotaExceeded { size: head.size });
@@ -161,10 +143,9 @@ pub async fn content_hash(
 /// `ChecksumMismatch` when they differ.
 pub fn check_hash(upload: &Upload, actual: &Sha256Hex) -> Result<(), VerificationFailure> {
     match &upload.declared_hash {
-        Some(declared) if declared != actual => Err(VerificationFailure::ChecksumMismatch {
-            declared: declared.clone(),
-            actual: actual.clone(),
-        }),
+        Some(declared) if declared != actual => {
+            Err(VerificationFailure::ChecksumMismatch { declared: declared.clone(), actual: actual.clone() })
+        }
         _ => Ok(()),
     }
 }
@@ -172,9 +153,5 @@ pub fn check_hash(upload: &Upload, actual: &Sha256Hex) -> Result<(), Verificatio
 /// What a verification that passed every check established.
 #[must_use]
 pub fn verified(head: &ObjectHead, sha256: Sha256Hex) -> Verified {
-    Verified {
-        etag: head.etag.clone(),
-        size: head.size,
-        sha256,
-    }
+    Verified { etag: head.etag.clone(), size: head.size, sha256 }
 }

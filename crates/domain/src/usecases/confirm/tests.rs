@@ -12,73 +12,34 @@ fn request() -> ConfirmRequest {
 }
 
 fn completed(upload: &Upload) -> Upload {
-    let verified = Verified {
-        etag: etag(MD5),
-        size: 10,
-        sha256: sha(7),
-    };
+    let verified = Verified { etag: etag(MD5), size: 10, sha256: sha(7) };
     let object = crate::ids::ObjectId::parse("obj_oooooooooooooooo").ok();
-    upload
-        .complete(
-            verified,
-            Completion::Original {
-                object,
-                batch: None,
-            },
-            NOW,
-        )
-        .unwrap()
+    upload.complete(verified, Completion::Original { object, batch: None }, NOW).unwrap()
 }
 
 /// Expects a HeadObject answering `head`.
 fn stored(world: &mut World, head: Option<ObjectHead>) {
-    world
-        .store
-        .expect_head()
-        .times(1)
-        .returning(move |_| Ok(head.clone()));
+    world.store.expect_head().times(1).returning(move |_| Ok(head.clone()));
 }
 
 /// Expects `apply_confirmation` and answers as the repository would for an original.
-fn applies_as_original(
-    world: &mut World,
-) -> std::sync::Arc<std::sync::Mutex<Option<ConfirmationPlan>>> {
+fn applies_as_original(world: &mut World) -> std::sync::Arc<std::sync::Mutex<Option<ConfirmationPlan>>> {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let captured = seen.clone();
     let upload = pending_upload();
-    world
-        .repo
-        .expect_apply_confirmation()
-        .times(1)
-        .returning(move |plan| {
-            *captured.lock().unwrap() = Some(plan.clone());
-            let batch = plan
-                .batch
-                .as_ref()
-                .map(|(b, t)| (b.id.clone(), t.id.clone()));
-            let object = plan.object.as_ref().map(|o| o.id.clone());
-            Ok(ConfirmationOutcome::Original(
-                upload
-                    .complete(
-                        plan.verified.clone(),
-                        Completion::Original { object, batch },
-                        plan.now,
-                    )
-                    .unwrap(),
-            ))
-        });
+    world.repo.expect_apply_confirmation().times(1).returning(move |plan| {
+        *captured.lock().unwrap() = Some(plan.clone());
+        let batch = plan.batch.as_ref().map(|(b, t)| (b.id.clone(), t.id.clone()));
+        let object = plan.object.as_ref().map(|o| o.id.clone());
+        Ok(ConfirmationOutcome::Original(
+            upload.complete(plan.verified.clone(), Completion::Original { object, batch }, plan.now).unwrap(),
+        ))
+    });
     seen
 }
 
 async fn run(world: &World, req: &ConfirmRequest) -> Result<ConfirmReceipt, ConfirmError> {
-    confirm_upload(
-        world.deps(),
-        &ns(),
-        "photos",
-        pending_upload().id.as_str(),
-        req,
-    )
-    .await
+    confirm_upload(world.deps(), &ns(), "photos", pending_upload().id.as_str(), req).await
 }
 
 #[tokio::test]
@@ -86,38 +47,24 @@ async fn unknown_bucket_is_bucket_not_found() {
     let mut world = World::new();
     world.repo.expect_find_bucket().returning(|_, _| Ok(None));
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("bucket_not_found", ErrorKind::NotFound)
-    );
+    assert_eq!((err.code(), err.kind()), ("bucket_not_found", ErrorKind::NotFound));
 }
 
 #[tokio::test]
 async fn malformed_upload_id_is_upload_not_found() {
     let mut world = World::new();
-    world
-        .repo
-        .expect_find_bucket()
-        .returning(|_, _| Ok(Some(bucket())));
-    let err = confirm_upload(world.deps(), &ns(), "photos", "upl_../../etc", &request())
-        .await
-        .unwrap_err();
+    world.repo.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    let err = confirm_upload(world.deps(), &ns(), "photos", "upl_../../etc", &request()).await.unwrap_err();
     assert_eq!(err.code(), "upload_not_found");
 }
 
 #[tokio::test]
 async fn upload_of_another_bucket_is_upload_not_found() {
     let mut world = World::new();
-    world
-        .repo
-        .expect_find_bucket()
-        .returning(|_, _| Ok(Some(bucket())));
+    world.repo.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
     world.repo.expect_get_upload().returning(|_, _| Ok(None));
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("upload_not_found", ErrorKind::NotFound)
-    );
+    assert_eq!((err.code(), err.kind()), ("upload_not_found", ErrorKind::NotFound));
 }
 
 #[tokio::test]
@@ -133,20 +80,14 @@ async fn confirming_a_completed_upload_replays_the_recorded_answer_without_touch
 #[tokio::test]
 async fn replay_with_a_contradicting_etag_is_etag_mismatch() {
     let world = World::new().with(bucket(), completed(&pending_upload()));
-    let req = ConfirmRequest {
-        etag: Some(etag("ffffffffffffffffffffffffffffffff")),
-        ..request()
-    };
+    let req = ConfirmRequest { etag: Some(etag("ffffffffffffffffffffffffffffffff")), ..request() };
     assert_eq!(run(&world, &req).await.unwrap_err().code(), "etag_mismatch");
 }
 
 #[tokio::test]
 async fn replay_with_a_contradicting_size_is_size_mismatch() {
     let world = World::new().with(bucket(), completed(&pending_upload()));
-    let req = ConfirmRequest {
-        file_size_bytes: Some(FileSize::new(11).unwrap()),
-        ..request()
-    };
+    let req = ConfirmRequest { file_size_bytes: Some(FileSize::new(11).unwrap()), ..request() };
     assert_eq!(run(&world, &req).await.unwrap_err().code(), "size_mismatch");
 }
 
@@ -158,26 +99,18 @@ async fn replay_with_the_recorded_etag_and_size_succeeds() {
         file_size_bytes: Some(FileSize::new(10).unwrap()),
         ..request()
     };
-    assert_eq!(
-        run(&world, &req).await.unwrap().status,
-        UploadStatus::Completed
-    );
+    assert_eq!(run(&world, &req).await.unwrap().status, UploadStatus::Completed);
 }
 
 #[tokio::test]
 async fn confirming_a_processing_upload_answers_processing_with_the_same_task() {
     let task = TaskId::parse("task_tttttttttttttttt").unwrap();
-    let processing = pending_upload()
-        .begin_processing(task.clone(), NOW)
-        .unwrap();
+    let processing = pending_upload().begin_processing(task.clone(), NOW).unwrap();
     let world = World::new().with(bucket(), processing);
     let receipt = run(&world, &request()).await.unwrap();
     assert_eq!(receipt.status, UploadStatus::Processing);
     assert_eq!(receipt.task_id, Some(task));
-    assert_eq!(
-        receipt.message,
-        "Upload confirmation is being processed in the background."
-    );
+    assert_eq!(receipt.message, "Upload confirmation is being processed in the background.");
 }
 
 #[tokio::test]
@@ -185,10 +118,7 @@ async fn confirming_a_canceled_upload_is_upload_canceled() {
     let canceled = pending_upload().cancel(NOW).unwrap();
     let world = World::new().with(bucket(), canceled);
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("upload_canceled", ErrorKind::BadRequest)
-    );
+    assert_eq!((err.code(), err.kind()), ("upload_canceled", ErrorKind::BadRequest));
 }
 
 #[tokio::test]
@@ -199,16 +129,11 @@ async fn confirming_after_the_grace_records_the_expiry_and_is_upload_expired() {
     world
         .repo
         .expect_record_failure()
-        .withf(|_, expected, failure, _| {
-            *expected == UploadStatus::Pending && failure.code == "upload_expired"
-        })
+        .withf(|_, expected, failure, _| *expected == UploadStatus::Pending && failure.code == "upload_expired")
         .times(1)
         .returning(move |_, _, f, now| Ok(Transition::Applied(stale.clone()).map_failure(f, now)));
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("upload_expired", ErrorKind::BadRequest)
-    );
+    assert_eq!((err.code(), err.kind()), ("upload_expired", ErrorKind::BadRequest));
 }
 
 #[tokio::test]
@@ -217,20 +142,14 @@ async fn confirming_within_the_grace_still_verifies() {
     late.expires_at = NOW - time::Duration::hours(23);
     let mut world = World::new().with(bucket(), late);
     stored(&mut world, None);
-    assert_eq!(
-        run(&world, &request()).await.unwrap_err().code(),
-        "object_not_in_storage"
-    );
+    assert_eq!(run(&world, &request()).await.unwrap_err().code(), "object_not_in_storage");
 }
 
 #[tokio::test]
 async fn an_expired_failure_stays_expired_without_writes() {
     let expired = pending_upload().expire(NOW).unwrap();
     let world = World::new().with(bucket(), expired);
-    assert_eq!(
-        run(&world, &request()).await.unwrap_err().code(),
-        "upload_expired"
-    );
+    assert_eq!(run(&world, &request()).await.unwrap_err().code(), "upload_expired");
 }
 
 #[tokio::test]
@@ -247,22 +166,9 @@ async fn async_flag_moves_to_processing_and_enqueues_the_confirm_task() {
         })
         .times(1)
         .returning(|_, _, task, now| {
-            Ok(Transition::Applied(
-                pending_upload()
-                    .begin_processing(task.id.clone(), now)
-                    .unwrap(),
-            ))
+            Ok(Transition::Applied(pending_upload().begin_processing(task.id.clone(), now).unwrap()))
         });
-    let receipt = run(
-        &world,
-        &ConfirmRequest {
-            run_async: true,
-            auto_submit_batch: true,
-            ..request()
-        },
-    )
-    .await
-    .unwrap();
+    let receipt = run(&world, &ConfirmRequest { run_async: true, auto_submit_batch: true, ..request() }).await.unwrap();
     assert_eq!(receipt.status, UploadStatus::Processing);
     assert!(receipt.task_id.is_some());
 }
@@ -273,21 +179,10 @@ async fn an_object_at_the_async_threshold_goes_asynchronous() {
     b.settings.async_threshold_bytes = 1000;
     let mut world = World::new().with(b, pending_upload());
     stored(&mut world, Some(head(1000, None)));
-    world
-        .repo
-        .expect_begin_processing()
-        .times(1)
-        .returning(|_, _, task, now| {
-            Ok(Transition::Applied(
-                pending_upload()
-                    .begin_processing(task.id.clone(), now)
-                    .unwrap(),
-            ))
-        });
-    assert_eq!(
-        run(&world, &request()).await.unwrap().status,
-        UploadStatus::Processing
-    );
+    world.repo.expect_begin_processing().times(1).returning(|_, _, task, now| {
+        Ok(Transition::Applied(pending_upload().begin_processing(task.id.clone(), now).unwrap()))
+    });
+    assert_eq!(run(&world, &request()).await.unwrap().status, UploadStatus::Processing);
 }
 
 #[tokio::test]
@@ -295,20 +190,14 @@ async fn a_missing_object_is_object_not_in_storage_and_changes_nothing() {
     let mut world = World::new().with(bucket(), pending_upload());
     stored(&mut world, None);
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("object_not_in_storage", ErrorKind::BadRequest)
-    );
+    assert_eq!((err.code(), err.kind()), ("object_not_in_storage", ErrorKind::BadRequest));
 }
 
 #[tokio::test]
 async fn a_different_etag_is_etag_mismatch() {
     let mut world = World::new().with(bucket(), pending_upload());
     stored(&mut world, Some(head(10, None)));
-    let req = ConfirmRequest {
-        etag: Some(etag("0123456789abcdef0123456789abcdef")),
-        ..request()
-    };
+    let req = ConfirmRequest { etag: Some(etag("0123456789abcdef0123456789abcdef")), ..request() };
     assert_eq!(run(&world, &req).await.unwrap_err().code(), "etag_mismatch");
 }
 
@@ -316,10 +205,7 @@ async fn a_different_etag_is_etag_mismatch() {
 async fn a_different_confirmed_size_is_size_mismatch() {
     let mut world = World::new().with(bucket(), pending_upload());
     stored(&mut world, Some(head(10, None)));
-    let req = ConfirmRequest {
-        file_size_bytes: Some(FileSize::new(9).unwrap()),
-        ..request()
-    };
+    let req = ConfirmRequest { file_size_bytes: Some(FileSize::new(9).unwrap()), ..request() };
     assert_eq!(run(&world, &req).await.unwrap_err().code(), "size_mismatch");
 }
 
@@ -329,10 +215,7 @@ async fn a_size_different_from_the_one_declared_at_create_is_size_mismatch() {
     upload.declared_size = Some(FileSize::new(11).unwrap());
     let mut world = World::new().with(bucket(), upload);
     stored(&mut world, Some(head(10, None)));
-    assert_eq!(
-        run(&world, &request()).await.unwrap_err().code(),
-        "size_mismatch"
-    );
+    assert_eq!(run(&world, &request()).await.unwrap_err().code(), "size_mismatch");
 }
 
 #[tokio::test]
@@ -341,10 +224,7 @@ async fn an_object_above_the_bucket_limit_is_file_too_large() {
     b.settings.max_file_size_bytes = Some(5);
     let mut world = World::new().with(b, pending_upload());
     stored(&mut world, Some(head(10, None)));
-    assert_eq!(
-        run(&world, &request()).await.unwrap_err().code(),
-        "file_too_large"
-    );
+    assert_eq!(run(&world, &request()).await.unwrap_err().code(), "file_too_large");
 }
 
 #[tokio::test]
@@ -355,10 +235,7 @@ async fn an_object_beyond_the_quota_is_quota_exceeded() {
     let mut world = World::new().with(b, pending_upload());
     stored(&mut world, Some(head(10, None)));
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("quota_exceeded", ErrorKind::QuotaExceeded)
-    );
+    assert_eq!((err.code(), err.kind()), ("quota_exceeded", ErrorKind::QuotaExceeded));
 }
 
 #[tokio::test]
@@ -366,14 +243,8 @@ async fn a_declared_hash_different_from_the_stores_checksum_is_checksum_mismatch
     let mut upload = pending_upload();
     upload.declared_hash = Some(sha(1));
     let mut world = World::new().with(bucket(), upload);
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(2))))),
-    );
-    assert_eq!(
-        run(&world, &request()).await.unwrap_err().code(),
-        "checksum_mismatch"
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(2))))));
+    assert_eq!(run(&world, &request()).await.unwrap_err().code(), "checksum_mismatch");
 }
 
 #[tokio::test]
@@ -382,80 +253,53 @@ async fn a_declared_hash_different_from_the_computed_one_is_checksum_mismatch() 
     upload.declared_hash = Some(sha(1));
     let mut world = World::new().with(bucket(), upload);
     stored(&mut world, Some(head(10, None)));
-    world.store.expect_hash().times(1).returning(|_| {
-        Ok(ContentDigest {
-            sha256: sha(3),
-            md5_hex: MD5.into(),
-            bytes: 10,
-        })
-    });
-    assert_eq!(
-        run(&world, &request()).await.unwrap_err().code(),
-        "checksum_mismatch"
-    );
+    world
+        .store
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(ContentDigest { sha256: sha(3), md5_hex: MD5.into(), bytes: 10 }));
+    assert_eq!(run(&world, &request()).await.unwrap_err().code(), "checksum_mismatch");
 }
 
 #[tokio::test]
 async fn the_stores_full_object_checksum_is_the_hash_and_nothing_is_streamed() {
     let mut world = World::new().with(bucket(), pending_upload());
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     world.store.expect_hash().never();
     applies_as_original(&mut world);
-    assert_eq!(
-        run(&world, &request()).await.unwrap().file_hash,
-        Some(sha(4))
-    );
+    assert_eq!(run(&world, &request()).await.unwrap().file_hash, Some(sha(4)));
 }
 
 #[tokio::test]
 async fn without_a_checksum_the_hash_is_computed_by_streaming() {
     let mut world = World::new().with(bucket(), pending_upload());
     stored(&mut world, Some(head(10, None)));
-    world.store.expect_hash().times(1).returning(|_| {
-        Ok(ContentDigest {
-            sha256: sha(5),
-            md5_hex: MD5.into(),
-            bytes: 10,
-        })
-    });
+    world
+        .store
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(ContentDigest { sha256: sha(5), md5_hex: MD5.into(), bytes: 10 }));
     applies_as_original(&mut world);
-    assert_eq!(
-        run(&world, &request()).await.unwrap().file_hash,
-        Some(sha(5))
-    );
+    assert_eq!(run(&world, &request()).await.unwrap().file_hash, Some(sha(5)));
 }
 
 #[tokio::test]
 async fn a_composite_checksum_is_not_a_content_hash() {
     let mut world = World::new().with(bucket(), pending_upload());
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::Composite("abc-3".into())))),
-    );
-    world.store.expect_hash().times(1).returning(|_| {
-        Ok(ContentDigest {
-            sha256: sha(6),
-            md5_hex: MD5.into(),
-            bytes: 10,
-        })
-    });
+    stored(&mut world, Some(head(10, Some(StoredChecksum::Composite("abc-3".into())))));
+    world
+        .store
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(ContentDigest { sha256: sha(6), md5_hex: MD5.into(), bytes: 10 }));
     applies_as_original(&mut world);
-    assert_eq!(
-        run(&world, &request()).await.unwrap().file_hash,
-        Some(sha(6))
-    );
+    assert_eq!(run(&world, &request()).await.unwrap().file_hash, Some(sha(6)));
 }
 
 #[tokio::test]
 async fn an_original_creates_one_object_with_its_blob_and_claims_the_content() {
     let mut world = World::new().with(bucket(), pending_upload());
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     let plan = applies_as_original(&mut world);
     let receipt = run(&world, &request()).await.unwrap();
     let plan = plan.lock().unwrap().clone().unwrap();
@@ -463,10 +307,7 @@ async fn an_original_creates_one_object_with_its_blob_and_claims_the_content() {
     assert_eq!(receipt.object_id, Some(object.id.clone()));
     assert_eq!(receipt.status, UploadStatus::Completed);
     assert_eq!(receipt.verified_at, Some(NOW));
-    assert_eq!(
-        receipt.message,
-        "Upload confirmed and bucket object created."
-    );
+    assert_eq!(receipt.message, "Upload confirmed and bucket object created.");
     assert_eq!(object.status, TaskStatus::Draft);
     assert_eq!(object.blobs[0].details.hash, Some(sha(4)));
     assert_eq!(object.blobs[0].details.size_bytes, 10);
@@ -480,37 +321,20 @@ async fn an_original_creates_one_object_with_its_blob_and_claims_the_content() {
 #[tokio::test]
 async fn a_duplicate_points_at_the_original_upload_and_object() {
     let mut world = World::new().with(bucket(), pending_upload());
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     let original = upload_id(9);
     let original_object = crate::ids::ObjectId::parse("obj_originaloriginal").unwrap();
     let (o, oo) = (original.clone(), original_object.clone());
-    world
-        .repo
-        .expect_apply_confirmation()
-        .times(1)
-        .returning(move |plan| {
-            let dup = Completion::Duplicate {
-                of: o.clone(),
-                object: Some(oo.clone()),
-            };
-            Ok(ConfirmationOutcome::Duplicate(
-                pending_upload()
-                    .complete(plan.verified.clone(), dup, plan.now)
-                    .unwrap(),
-            ))
-        });
+    world.repo.expect_apply_confirmation().times(1).returning(move |plan| {
+        let dup = Completion::Duplicate { of: o.clone(), object: Some(oo.clone()) };
+        Ok(ConfirmationOutcome::Duplicate(pending_upload().complete(plan.verified.clone(), dup, plan.now).unwrap()))
+    });
     let receipt = run(&world, &request()).await.unwrap();
     assert!(receipt.is_duplicate);
     assert_eq!(receipt.duplicate_of_upload_id, Some(original.clone()));
     assert_eq!(receipt.object_id, Some(original_object));
     assert_eq!(receipt.batch_id, None);
-    assert_eq!(
-        receipt.message,
-        format!("Upload confirmed as a duplicate of {original}.")
-    );
+    assert_eq!(receipt.message, format!("Upload confirmed as a duplicate of {original}."));
 }
 
 #[tokio::test]
@@ -518,27 +342,12 @@ async fn a_duplicate_in_a_delete_policy_bucket_has_its_bytes_deleted() {
     let mut b = bucket();
     b.settings.duplicate_blob_policy = DuplicateBlobPolicy::Delete;
     let mut world = World::new().with(b, pending_upload());
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     world.repo.expect_apply_confirmation().returning(|plan| {
-        let dup = Completion::Duplicate {
-            of: upload_id(9),
-            object: None,
-        };
-        Ok(ConfirmationOutcome::Duplicate(
-            pending_upload()
-                .complete(plan.verified.clone(), dup, plan.now)
-                .unwrap(),
-        ))
+        let dup = Completion::Duplicate { of: upload_id(9), object: None };
+        Ok(ConfirmationOutcome::Duplicate(pending_upload().complete(plan.verified.clone(), dup, plan.now).unwrap()))
     });
-    world
-        .store
-        .expect_delete()
-        .withf(|key| *key == pending_upload().key)
-        .times(1)
-        .returning(|_| Ok(()));
+    world.store.expect_delete().withf(|key| *key == pending_upload().key).times(1).returning(|_| Ok(()));
     assert!(run(&world, &request()).await.unwrap().is_duplicate);
 }
 
@@ -547,26 +356,12 @@ async fn without_create_object_on_confirm_no_object_is_planned() {
     let mut upload = pending_upload();
     upload.create_object_on_confirm = false;
     let mut world = World::new().with(bucket(), upload);
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     let plan = applies_as_original(&mut world);
-    let receipt = run(
-        &world,
-        &ConfirmRequest {
-            auto_submit_batch: true,
-            ..request()
-        },
-    )
-    .await
-    .unwrap();
+    let receipt = run(&world, &ConfirmRequest { auto_submit_batch: true, ..request() }).await.unwrap();
     let plan = plan.lock().unwrap().clone().unwrap();
     assert!(plan.object.is_none());
-    assert!(
-        plan.batch.is_none(),
-        "auto_submit_batch has no effect without an object"
-    );
+    assert!(plan.batch.is_none(), "auto_submit_batch has no effect without an object");
     assert_eq!(receipt.object_id, None);
     assert_eq!(receipt.message, "Upload confirmed.");
 }
@@ -574,20 +369,9 @@ async fn without_create_object_on_confirm_no_object_is_planned() {
 #[tokio::test]
 async fn auto_submit_batch_plans_a_submitted_batch_and_reports_its_task() {
     let mut world = World::new().with(bucket(), pending_upload());
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     let plan = applies_as_original(&mut world);
-    let receipt = run(
-        &world,
-        &ConfirmRequest {
-            auto_submit_batch: true,
-            ..request()
-        },
-    )
-    .await
-    .unwrap();
+    let receipt = run(&world, &ConfirmRequest { auto_submit_batch: true, ..request() }).await.unwrap();
     let plan = plan.lock().unwrap().clone().unwrap();
     let (batch, task) = plan.batch.unwrap();
     assert_eq!(batch.object_ids, vec![plan.object.unwrap().id]);
@@ -602,10 +386,7 @@ async fn scope_off_claims_nothing() {
     let mut b = bucket();
     b.settings.duplicate_scope = DuplicateScope::Off;
     let mut world = World::new().with(b, pending_upload());
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     let plan = applies_as_original(&mut world);
     run(&world, &request()).await.unwrap();
     assert!(plan.lock().unwrap().clone().unwrap().claim.is_none());
@@ -614,17 +395,10 @@ async fn scope_off_claims_nothing() {
 #[tokio::test]
 async fn losing_the_race_rereads_and_answers_from_the_winners_result() {
     let mut world = World::new().with(bucket(), pending_upload());
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     let winner = completed(&pending_upload());
     let w = winner.clone();
-    world
-        .repo
-        .expect_apply_confirmation()
-        .times(1)
-        .returning(move |_| Ok(ConfirmationOutcome::Stale(w.clone())));
+    world.repo.expect_apply_confirmation().times(1).returning(move |_| Ok(ConfirmationOutcome::Stale(w.clone())));
     assert_eq!(run(&world, &request()).await.unwrap(), winner.receipt());
 }
 
@@ -632,46 +406,27 @@ async fn losing_the_race_rereads_and_answers_from_the_winners_result() {
 async fn losing_the_race_to_an_async_confirm_answers_processing() {
     let mut world = World::new().with(bucket(), pending_upload());
     let task = TaskId::parse("task_tttttttttttttttt").unwrap();
-    let processing = pending_upload()
-        .begin_processing(task.clone(), NOW)
-        .unwrap();
+    let processing = pending_upload().begin_processing(task.clone(), NOW).unwrap();
     world
         .repo
         .expect_begin_processing()
         .times(1)
         .returning(move |_, _, _, _| Ok(Transition::Stale(processing.clone())));
-    let receipt = run(
-        &world,
-        &ConfirmRequest {
-            run_async: true,
-            ..request()
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        (receipt.status, receipt.task_id),
-        (UploadStatus::Processing, Some(task))
-    );
+    let receipt = run(&world, &ConfirmRequest { run_async: true, ..request() }).await.unwrap();
+    assert_eq!((receipt.status, receipt.task_id), (UploadStatus::Processing, Some(task)));
 }
 
 #[tokio::test]
 async fn endless_contention_gives_up_with_a_conflict() {
     let mut world = World::new().with(bucket(), pending_upload());
-    world
-        .store
-        .expect_head()
-        .returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(4)))))));
+    world.store.expect_head().returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(4)))))));
     world
         .repo
         .expect_apply_confirmation()
         .times(MAX_RACES)
         .returning(|_| Ok(ConfirmationOutcome::Stale(pending_upload())));
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("confirm_contention", ErrorKind::Conflict)
-    );
+    assert_eq!((err.code(), err.kind()), ("confirm_contention", ErrorKind::Conflict));
 }
 
 #[tokio::test]
@@ -679,84 +434,44 @@ async fn a_failed_upload_is_verified_again_from_failed() {
     let failed = pending_upload()
         .begin_processing(TaskId::parse("task_tttttttttttttttt").unwrap(), NOW)
         .unwrap()
-        .fail_verification(
-            crate::upload::Failure {
-                code: "object_not_in_storage".into(),
-                message: "x".into(),
-            },
-            NOW,
-        )
+        .fail_verification(crate::upload::Failure { code: "object_not_in_storage".into(), message: "x".into() }, NOW)
         .unwrap();
     let mut world = World::new().with(bucket(), failed);
-    stored(
-        &mut world,
-        Some(head(10, Some(StoredChecksum::FullObject(sha(4))))),
-    );
-    world
-        .repo
-        .expect_apply_confirmation()
-        .withf(|plan| plan.expected == UploadStatus::Failed)
-        .times(1)
-        .returning(|plan| {
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
+    world.repo.expect_apply_confirmation().withf(|plan| plan.expected == UploadStatus::Failed).times(1).returning(
+        |plan| {
             Ok(ConfirmationOutcome::Original(
                 pending_upload()
-                    .complete(
-                        plan.verified.clone(),
-                        Completion::Original {
-                            object: None,
-                            batch: None,
-                        },
-                        plan.now,
-                    )
+                    .complete(plan.verified.clone(), Completion::Original { object: None, batch: None }, plan.now)
                     .unwrap(),
             ))
-        });
-    assert_eq!(
-        run(&world, &request()).await.unwrap().status,
-        UploadStatus::Completed
+        },
     );
+    assert_eq!(run(&world, &request()).await.unwrap().status, UploadStatus::Completed);
 }
 
 #[tokio::test]
 async fn storage_outage_is_unavailable() {
     let mut world = World::new().with(bucket(), pending_upload());
-    world
-        .store
-        .expect_head()
-        .returning(|_| Err(StorageError::Unavailable("connection refused".into())));
+    world.store.expect_head().returning(|_| Err(StorageError::Unavailable("connection refused".into())));
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("storage_unavailable", ErrorKind::Unavailable)
-    );
+    assert_eq!((err.code(), err.kind()), ("storage_unavailable", ErrorKind::Unavailable));
 }
 
 #[tokio::test]
 async fn database_outage_is_unavailable() {
     let mut world = World::new();
-    world
-        .repo
-        .expect_find_bucket()
-        .returning(|_, _| Err(RepoError::Unavailable("pool timeout".into())));
+    world.repo.expect_find_bucket().returning(|_, _| Err(RepoError::Unavailable("pool timeout".into())));
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("database_unavailable", ErrorKind::Unavailable)
-    );
+    assert_eq!((err.code(), err.kind()), ("database_unavailable", ErrorKind::Unavailable));
 }
 
 #[tokio::test]
 async fn a_misconfigured_store_is_an_internal_error() {
     let mut world = World::new().with(bucket(), pending_upload());
-    world
-        .store
-        .expect_head()
-        .returning(|_| Err(StorageError::Misconfigured("access denied".into())));
+    world.store.expect_head().returning(|_| Err(StorageError::Misconfigured("access denied".into())));
     let err = run(&world, &request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("storage_misconfigured", ErrorKind::Internal)
-    );
+    assert_eq!((err.code(), err.kind()), ("storage_misconfigured", ErrorKind::Internal));
 }
 
 /// Lets a test answer `record_failure` with the upload as the repository would leave it.

@@ -8,9 +8,7 @@ use crate::usecases::confirm::ConfirmTaskInput;
 use crate::usecases::testkit::*;
 
 fn processing() -> Upload {
-    pending_upload()
-        .begin_processing(TaskId::parse("task_tttttttttttttttt").unwrap(), NOW)
-        .unwrap()
+    pending_upload().begin_processing(TaskId::parse("task_tttttttttttttttt").unwrap(), NOW).unwrap()
 }
 
 fn input() -> ConfirmTaskInput {
@@ -28,47 +26,24 @@ fn fails_with(world: &mut World, code: &'static str) {
     world
         .repo
         .expect_record_failure()
-        .withf(move |_, expected, failure, _| {
-            *expected == UploadStatus::Processing && failure.code == code
-        })
+        .withf(move |_, expected, failure, _| *expected == UploadStatus::Processing && failure.code == code)
         .times(1)
-        .returning(|_, _, f, now| {
-            Ok(Transition::Applied(
-                processing().fail_verification(f.clone(), now).unwrap(),
-            ))
-        });
+        .returning(|_, _, f, now| Ok(Transition::Applied(processing().fail_verification(f.clone(), now).unwrap())));
 }
 
 #[tokio::test]
 async fn a_passing_verification_completes_the_upload_and_the_task() {
     let mut world = World::new().with(bucket(), processing());
-    world
-        .store
-        .expect_head()
-        .returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(4)))))));
-    world
-        .repo
-        .expect_apply_confirmation()
-        .withf(|plan| plan.expected == UploadStatus::Processing)
-        .returning(|plan| {
-            let object = plan.object.as_ref().map(|o| o.id.clone());
-            Ok(ConfirmationOutcome::Original(
-                processing()
-                    .complete(
-                        plan.verified.clone(),
-                        Completion::Original {
-                            object,
-                            batch: None,
-                        },
-                        plan.now,
-                    )
-                    .unwrap(),
-            ))
-        });
-    let TaskResult::Done {
-        status, outputs, ..
-    } = run_confirm_task(world.deps(), &input(), false).await
-    else {
+    world.store.expect_head().returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(4)))))));
+    world.repo.expect_apply_confirmation().withf(|plan| plan.expected == UploadStatus::Processing).returning(|plan| {
+        let object = plan.object.as_ref().map(|o| o.id.clone());
+        Ok(ConfirmationOutcome::Original(
+            processing()
+                .complete(plan.verified.clone(), Completion::Original { object, batch: None }, plan.now)
+                .unwrap(),
+        ))
+    });
+    let TaskResult::Done { status, outputs, .. } = run_confirm_task(world.deps(), &input(), false).await else {
         panic!("not done")
     };
     assert_eq!(status, TaskStatus::Completed);
@@ -91,28 +66,17 @@ async fn a_missing_object_fails_the_upload_and_the_task_with_the_same_code() {
 #[tokio::test]
 async fn a_size_mismatch_fails_the_upload_with_size_mismatch() {
     let mut world = World::new().with(bucket(), processing());
-    world
-        .store
-        .expect_head()
-        .returning(|_| Ok(Some(head(10, None))));
+    world.store.expect_head().returning(|_| Ok(Some(head(10, None))));
     fails_with(&mut world, "size_mismatch");
-    let input = ConfirmTaskInput {
-        file_size_bytes: Some(crate::content::FileSize::new(3).unwrap()),
-        ..input()
-    };
-    let TaskResult::Failed(failure) = run_confirm_task(world.deps(), &input, false).await else {
-        panic!("not failed")
-    };
+    let input = ConfirmTaskInput { file_size_bytes: Some(crate::content::FileSize::new(3).unwrap()), ..input() };
+    let TaskResult::Failed(failure) = run_confirm_task(world.deps(), &input, false).await else { panic!("not failed") };
     assert_eq!(failure.code, "size_mismatch");
 }
 
 #[tokio::test]
 async fn a_storage_outage_is_retried_and_changes_nothing() {
     let mut world = World::new().with(bucket(), processing());
-    world
-        .store
-        .expect_head()
-        .returning(|_| Err(crate::error::StorageError::Unavailable("refused".into())));
+    world.store.expect_head().returning(|_| Err(crate::error::StorageError::Unavailable("refused".into())));
     world.repo.expect_record_failure().never();
     let TaskResult::Retry(failure) = run_confirm_task(world.deps(), &input(), false).await else {
         panic!("not retried")
@@ -123,10 +87,7 @@ async fn a_storage_outage_is_retried_and_changes_nothing() {
 #[tokio::test]
 async fn an_outage_on_the_last_attempt_fails_the_upload_verification_unavailable() {
     let mut world = World::new().with(bucket(), processing());
-    world
-        .store
-        .expect_head()
-        .returning(|_| Err(crate::error::StorageError::Unavailable("refused".into())));
+    world.store.expect_head().returning(|_| Err(crate::error::StorageError::Unavailable("refused".into())));
     fails_with(&mut world, VERIFICATION_UNAVAILABLE);
     let TaskResult::Failed(failure) = run_confirm_task(world.deps(), &input(), true).await else {
         panic!("not failed")
@@ -137,15 +98,8 @@ async fn an_outage_on_the_last_attempt_fails_the_upload_verification_unavailable
 #[tokio::test]
 async fn a_rerun_after_completion_reports_the_completed_upload_without_verifying_again() {
     let done = processing().complete(
-        crate::upload::Verified {
-            etag: etag(MD5),
-            size: 10,
-            sha256: sha(4),
-        },
-        Completion::Original {
-            object: None,
-            batch: None,
-        },
+        crate::upload::Verified { etag: etag(MD5), size: 10, sha256: sha(4) },
+        Completion::Original { object: None, batch: None },
         NOW,
     );
     let mut world = World::new().with(bucket(), done.unwrap());
@@ -153,9 +107,6 @@ async fn a_rerun_after_completion_reports_the_completed_upload_without_verifying
     world.repo.expect_apply_confirmation().never();
     assert!(matches!(
         run_confirm_task(world.deps(), &input(), false).await,
-        TaskResult::Done {
-            status: TaskStatus::Completed,
-            ..
-        }
+        TaskResult::Done { status: TaskStatus::Completed, .. }
     ));
 }

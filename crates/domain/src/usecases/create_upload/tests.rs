@@ -23,10 +23,7 @@ fn request() -> CreateUploadRequest {
 
 fn world_with(bucket: crate::bucket::Bucket) -> World {
     let mut world = World::new();
-    world
-        .repo
-        .expect_find_bucket()
-        .returning(move |_, _| Ok(Some(bucket.clone())));
+    world.repo.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
     world
 }
 
@@ -53,30 +50,17 @@ async fn run(world: &World, req: CreateUploadRequest) -> Result<CreatedUpload, C
 async fn a_valid_request_records_a_pending_upload_with_a_signed_put() {
     let mut world = world_with(bucket());
     let signed = presigns(&mut world);
-    world
-        .repo
-        .expect_insert_upload()
-        .times(1)
-        .returning(|_, _| Ok(InsertUpload::Inserted));
+    world.repo.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
     let created = run(&world, request()).await.unwrap();
     assert_eq!(created.upload.status, UploadStatus::Pending);
     assert!(created.upload.id.as_str().starts_with("upl_"));
     assert_eq!(created.upload.expires_at, NOW + time::Duration::hours(1));
-    assert!(
-        created
-            .upload
-            .key
-            .as_str()
-            .ends_with(&format!("{}/cat.png", created.upload.id))
-    );
+    assert!(created.upload.key.as_str().ends_with(&format!("{}/cat.png", created.upload.id)));
     assert!(!created.is_duplicate);
     let signed = signed.lock().unwrap();
     assert_eq!(signed[0].content_type.as_str(), "image/png");
     assert_eq!(signed[0].content_length, Some(10));
-    assert_eq!(
-        signed[0].sha256, None,
-        "the checksum is signed only on request"
-    );
+    assert_eq!(signed[0].sha256, None, "the checksum is signed only on request");
     assert_eq!(signed[0].expires_in, std::time::Duration::from_secs(3600));
 }
 
@@ -84,10 +68,7 @@ async fn a_valid_request_records_a_pending_upload_with_a_signed_put() {
 async fn unknown_bucket_is_bucket_not_found() {
     let mut world = World::new();
     world.repo.expect_find_bucket().returning(|_, _| Ok(None));
-    assert_eq!(
-        run(&world, request()).await.unwrap_err().code(),
-        "bucket_not_found"
-    );
+    assert_eq!(run(&world, request()).await.unwrap_err().code(), "bucket_not_found");
 }
 
 #[tokio::test]
@@ -95,10 +76,7 @@ async fn a_type_the_bucket_does_not_allow_is_refused() {
     let mut b = bucket();
     b.settings.allowed_content_types = vec!["video/*".into()];
     let world = world_with(b);
-    assert_eq!(
-        run(&world, request()).await.unwrap_err().code(),
-        "content_type_not_allowed"
-    );
+    assert_eq!(run(&world, request()).await.unwrap_err().code(), "content_type_not_allowed");
 }
 
 #[tokio::test]
@@ -108,20 +86,14 @@ async fn a_size_above_the_bucket_limit_is_file_too_large_before_any_url() {
     let mut world = world_with(b);
     world.store.expect_presign_put().never();
     let err = run(&world, request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("file_too_large", ErrorKind::BadRequest)
-    );
+    assert_eq!((err.code(), err.kind()), ("file_too_large", ErrorKind::BadRequest));
 }
 
 #[tokio::test]
 async fn a_size_above_the_single_put_limit_is_file_too_large() {
     let mut world = world_with(bucket());
     world.policy.max_single_put_bytes = 5;
-    assert_eq!(
-        run(&world, request()).await.unwrap_err().code(),
-        "file_too_large"
-    );
+    assert_eq!(run(&world, request()).await.unwrap_err().code(), "file_too_large");
 }
 
 #[tokio::test]
@@ -130,25 +102,15 @@ async fn a_size_beyond_the_quota_is_quota_exceeded() {
     b.settings.quota_bytes = Some(5);
     let world = world_with(b);
     let err = run(&world, request()).await.unwrap_err();
-    assert_eq!(
-        (err.code(), err.kind()),
-        ("quota_exceeded", ErrorKind::QuotaExceeded)
-    );
+    assert_eq!((err.code(), err.kind()), ("quota_exceeded", ErrorKind::QuotaExceeded));
 }
 
 #[tokio::test]
 async fn expiration_outside_60_to_86400_seconds_is_refused() {
     for bad in [0, 59, 86_401] {
         let world = world_with(bucket());
-        let err = run(
-            &world,
-            CreateUploadRequest {
-                presigned_url_expiration: Some(bad),
-                ..request()
-            },
-        )
-        .await
-        .unwrap_err();
+        let err =
+            run(&world, CreateUploadRequest { presigned_url_expiration: Some(bad), ..request() }).await.unwrap_err();
         assert_eq!(err.code(), "invalid_expiration", "{bad}");
     }
 }
@@ -158,23 +120,10 @@ async fn expiration_bounds_are_accepted() {
     for ok in [60, 86_400] {
         let mut world = world_with(bucket());
         presigns(&mut world);
-        world
-            .repo
-            .expect_insert_upload()
-            .returning(|_, _| Ok(InsertUpload::Inserted));
-        let created = run(
-            &world,
-            CreateUploadRequest {
-                presigned_url_expiration: Some(ok),
-                ..request()
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            created.upload.expires_at,
-            NOW + time::Duration::seconds(i64::from(ok))
-        );
+        world.repo.expect_insert_upload().returning(|_, _| Ok(InsertUpload::Inserted));
+        let created =
+            run(&world, CreateUploadRequest { presigned_url_expiration: Some(ok), ..request() }).await.unwrap();
+        assert_eq!(created.upload.expires_at, NOW + time::Duration::seconds(i64::from(ok)));
     }
 }
 
@@ -183,24 +132,13 @@ async fn a_bucket_requiring_checksums_refuses_an_upload_without_file_hash() {
     let mut b = bucket();
     b.settings.require_checksum = true;
     let world = world_with(b);
-    assert_eq!(
-        run(&world, request()).await.unwrap_err().code(),
-        "checksum_required"
-    );
+    assert_eq!(run(&world, request()).await.unwrap_err().code(), "checksum_required");
 }
 
 #[tokio::test]
 async fn enforce_checksum_without_file_hash_is_refused() {
     let world = world_with(bucket());
-    let err = run(
-        &world,
-        CreateUploadRequest {
-            enforce_checksum: true,
-            ..request()
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = run(&world, CreateUploadRequest { enforce_checksum: true, ..request() }).await.unwrap_err();
     assert_eq!(err.code(), "checksum_required");
 }
 
@@ -209,20 +147,10 @@ async fn enforce_checksum_signs_the_declared_sha256() {
     let mut world = world_with(bucket());
     world.repo.expect_find_claim().returning(|_, _| Ok(None));
     let signed = presigns(&mut world);
-    world
-        .repo
-        .expect_insert_upload()
-        .returning(|_, _| Ok(InsertUpload::Inserted));
-    let created = run(
-        &world,
-        CreateUploadRequest {
-            enforce_checksum: true,
-            file_hash: Some(sha(3)),
-            ..request()
-        },
-    )
-    .await
-    .unwrap();
+    world.repo.expect_insert_upload().returning(|_, _| Ok(InsertUpload::Inserted));
+    let created = run(&world, CreateUploadRequest { enforce_checksum: true, file_hash: Some(sha(3)), ..request() })
+        .await
+        .unwrap();
     assert!(created.upload.checksum_signed);
     assert_eq!(signed.lock().unwrap()[0].sha256, Some(sha(3)));
 }
@@ -239,15 +167,7 @@ async fn a_known_hash_short_circuits_to_the_existing_upload_without_a_url() {
         .returning(move |_, _| Ok(Some(o.clone())));
     world.store.expect_presign_put().never();
     world.repo.expect_insert_upload().never();
-    let created = run(
-        &world,
-        CreateUploadRequest {
-            file_hash: Some(sha(3)),
-            ..request()
-        },
-    )
-    .await
-    .unwrap();
+    let created = run(&world, CreateUploadRequest { file_hash: Some(sha(3)), ..request() }).await.unwrap();
     assert!(created.is_duplicate);
     assert!(created.presigned.is_none());
     assert_eq!(created.upload.id, original.id);
@@ -258,21 +178,10 @@ async fn skip_duplicates_false_always_creates() {
     let mut world = world_with(bucket());
     world.repo.expect_find_claim().never();
     presigns(&mut world);
-    world
-        .repo
-        .expect_insert_upload()
-        .times(1)
-        .returning(|_, _| Ok(InsertUpload::Inserted));
-    let created = run(
-        &world,
-        CreateUploadRequest {
-            file_hash: Some(sha(3)),
-            skip_duplicates: false,
-            ..request()
-        },
-    )
-    .await
-    .unwrap();
+    world.repo.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    let created = run(&world, CreateUploadRequest { file_hash: Some(sha(3)), skip_duplicates: false, ..request() })
+        .await
+        .unwrap();
     assert!(!created.is_duplicate);
     assert!(created.presigned.is_some());
 }
@@ -288,15 +197,7 @@ async fn a_retried_create_with_the_same_idempotency_key_returns_the_first_upload
         .expect_insert_upload()
         .withf(|_, key| key.as_deref() == Some("k-1"))
         .returning(move |_, _| Ok(InsertUpload::Existing(f.clone())));
-    let created = run(
-        &world,
-        CreateUploadRequest {
-            idempotency_key: Some("k-1".into()),
-            ..request()
-        },
-    )
-    .await
-    .unwrap();
+    let created = run(&world, CreateUploadRequest { idempotency_key: Some("k-1".into()), ..request() }).await.unwrap();
     assert_eq!(created.upload.id, first.id);
     assert!(created.presigned.is_some());
 }
@@ -304,10 +205,7 @@ async fn a_retried_create_with_the_same_idempotency_key_returns_the_first_upload
 #[tokio::test]
 async fn a_storage_outage_while_signing_records_nothing() {
     let mut world = world_with(bucket());
-    world
-        .store
-        .expect_presign_put()
-        .returning(|_| Err(StorageError::Unavailable("down".into())));
+    world.store.expect_presign_put().returning(|_| Err(StorageError::Unavailable("down".into())));
     world.repo.expect_insert_upload().never();
     let err = run(&world, request()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);

@@ -1,0 +1,12 @@
+DROP TABLE batch_items;
+DROP TABLE batches;
+DROP TRIGGER tasks_notify_change ON tasks;
+DROP FUNCTION stowage_notify_task_change();
+DROP TABLE tasks;
+DROP TABLE blobs;
+DROP TABLE objects;
+DROP TABLE content_claims;
+DROP TABLE uploads;
+DROP TABLE buckets;
+DROP TABLE api_keys;
+DROP TABLE namespaces;

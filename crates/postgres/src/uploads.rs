@@ -1,0 +1,446 @@
+//! `UploadRepo` on PostgreSQL. Each transition locks the upload's row (`FOR UPDATE`), compares
+//! its status with the one the use case read, asks the domain's state machine for the next
+//! state, and writes it — all in one transaction. Content claims are `INSERT ... ON CONFLICT
+//! DO NOTHING` on the claims' primary key: the loser of a race waits for the winner's commit and
+//! then sees its claim.
+
+use crate::error::{corrupt, from_diesel};
+use crate::models::{BatchRow, BlobRow, BucketRow, NamespaceRow, ObjectRow, TaskRow, UploadRow};
+use crate::pool::PgRepository;
+use crate::schema::{batch_items, batches, blobs, buckets, content_claims, namespaces, objects, tasks, uploads};
+use async_trait::async_trait;
+use diesel::prelude::*;
+use diesel::result::Error as DieselError;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use stowage_domain::bucket::{Bucket, Namespace};
+use stowage_domain::content::Sha256Hex;
+use stowage_domain::dedup::ClaimScope;
+use stowage_domain::error::RepoError;
+use stowage_domain::ids::{BucketId, NamespaceId, ObjectId, UploadId};
+use stowage_domain::object::BucketObject;
+use stowage_domain::ports::{
+    ConfirmationOutcome, ConfirmationPlan, InsertUpload, Transition, UploadCursor, UploadPage, UploadQuery, UploadRepo,
+};
+use stowage_domain::status::UploadStatus;
+use stowage_domain::task::NewTask;
+use stowage_domain::upload::{Completion, EXPIRED, Failure, TransitionError, Upload};
+use time::OffsetDateTime;
+
+/// An error inside a transaction: either diesel's (rolls back, mapped later) or a row the domain
+/// rejects.
+#[derive(Debug)]
+pub(crate) enum TxError {
+    Db(DieselError),
+    Repo(RepoError),
+}
+
+impl From<DieselError> for TxError {
+    fn from(e: DieselError) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<RepoError> for TxError {
+    fn from(e: RepoError) -> Self {
+        Self::Repo(e)
+    }
+}
+
+impl From<TransitionError> for TxError {
+    fn from(e: TransitionError) -> Self {
+        Self::Repo(RepoError::Unexpected(format!("state machine refused a repository transition: {e}")))
+    }
+}
+
+impl From<TxError> for RepoError {
+    fn from(e: TxError) -> Self {
+        match e {
+            TxError::Db(e) => from_diesel(e),
+            TxError::Repo(e) => e,
+        }
+    }
+}
+
+/// Reads and locks an upload for the rest of the transaction.
+async fn lock_upload(conn: &mut AsyncPgConnection, id: &UploadId) -> Result<Upload, TxError> {
+    let row = uploads::table
+        .find(id.as_str())
+        .for_update()
+        .select(UploadRow::as_select())
+        .first(conn)
+        .await
+        .optional()?
+        .ok_or_else(|| RepoError::Unexpected(format!("upload {id} vanished")))?;
+    Ok(Upload::try_from(row)?)
+}
+
+/// Writes an upload's new state (everything but its id and idempotency key).
+async fn save_upload(conn: &mut AsyncPgConnection, upload: &Upload) -> Result<(), TxError> {
+    diesel::update(uploads::table.find(upload.id.as_str()))
+        .set(UploadRow::from_domain(upload, None))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Runs `transition` on the locked upload if it is still `expected`, and saves the result.
+async fn transition(
+    repo: &PgRepository,
+    id: &UploadId,
+    expected: UploadStatus,
+    next: impl FnOnce(&Upload) -> Result<Upload, TransitionError> + Send,
+) -> Result<Transition, RepoError> {
+    let mut conn = repo.conn().await?;
+    conn.transaction::<_, TxError, _>(async |conn| {
+        let upload = lock_upload(conn, id).await?;
+        if upload.status != expected {
+            return Ok(Transition::Stale(upload));
+        }
+        let changed = next(&upload)?;
+        save_upload(conn, &changed).await?;
+        Ok(Transition::Applied(changed))
+    })
+    .await
+    .map_err(RepoError::from)
+}
+
+pub(crate) async fn insert_task(
+    conn: &mut AsyncPgConnection,
+    task: &NewTask,
+    now: OffsetDateTime,
+) -> Result<(), DieselError> {
+    diesel::insert_into(tasks::table).values(TaskRow::new_pending(task, now)).execute(conn).await.map(drop)
+}
+
+pub(crate) async fn insert_batch(
+    conn: &mut AsyncPgConnection,
+    batch: &stowage_domain::batch::Batch,
+) -> Result<(), DieselError> {
+    diesel::insert_into(batches::table).values(BatchRow::from_domain(batch)).execute(conn).await?;
+    let items: Vec<_> = batch
+        .object_ids
+        .iter()
+        .zip(0i32..)
+        .map(|(object, position)| {
+            (
+                batch_items::batch_id.eq(batch.id.as_str()),
+                batch_items::position.eq(position),
+                batch_items::object_id.eq(object.as_str()),
+            )
+        })
+        .collect();
+    diesel::insert_into(batch_items::table).values(items).execute(conn).await.map(drop)
+}
+
+async fn insert_object(
+    conn: &mut AsyncPgConnection,
+    object: &BucketObject,
+    now: OffsetDateTime,
+) -> Result<(), TxError> {
+    diesel::insert_into(objects::table).values(ObjectRow::from_domain(object)).execute(conn).await?;
+    let rows = object.blobs.iter().map(|b| BlobRow::from_domain(&object.id, b, now)).collect::<Result<Vec<_>, _>>()?;
+    diesel::insert_into(blobs::table).values(rows).execute(conn).await?;
+    Ok(())
+}
+
+async fn add_usage(conn: &mut AsyncPgConnection, plan: &ConfirmationPlan) -> Result<(), DieselError> {
+    let size = i64::try_from(plan.verified.size).unwrap_or(i64::MAX);
+    diesel::update(buckets::table.find(plan.bucket_id.as_str()))
+        .set((
+            buckets::object_count.eq(buckets::object_count + 1),
+            buckets::total_size_bytes.eq(buckets::total_size_bytes + size),
+            buckets::updated_at.eq(plan.now),
+        ))
+        .execute(conn)
+        .await?;
+    diesel::update(namespaces::table.find(plan.namespace_id.as_str()))
+        .set((
+            namespaces::object_count.eq(namespaces::object_count + 1),
+            namespaces::total_size_bytes.eq(namespaces::total_size_bytes + size),
+        ))
+        .execute(conn)
+        .await
+        .map(drop)
+}
+
+/// The confirmation transaction: claim, then original or duplicate writes.
+async fn confirm_in_tx(conn: &mut AsyncPgConnection, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, TxError> {
+    let upload = lock_upload(conn, &plan.upload_id).await?;
+    if upload.status != plan.expected {
+        return Ok(ConfirmationOutcome::Stale(upload));
+    }
+    let object_id = plan.object.as_ref().map(|o| o.id.clone());
+    if let Some(claim) = &plan.claim {
+        let claimed = diesel::insert_into(content_claims::table)
+            .values((
+                content_claims::scope.eq(claim.scope.as_str()),
+                content_claims::sha256.eq(claim.sha256.as_str()),
+                content_claims::upload_id.eq(plan.upload_id.as_str()),
+                content_claims::object_id.eq(object_id.as_ref().map(ObjectId::as_str)),
+                content_claims::created_at.eq(plan.now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await?;
+        if claimed == 0 {
+            let (holder, holder_object): (String, Option<String>) = content_claims::table
+                .find((claim.scope.as_str(), claim.sha256.as_str()))
+                .select((content_claims::upload_id, content_claims::object_id))
+                .first(conn)
+                .await?;
+            let of = UploadId::parse(&holder).map_err(|e| corrupt("claim holder", e))?;
+            let object =
+                holder_object.map(|o| ObjectId::parse(&o).map_err(|e| corrupt("claim object", e))).transpose()?;
+            let duplicate = upload.complete(plan.verified.clone(), Completion::Duplicate { of, object }, plan.now)?;
+            save_upload(conn, &duplicate).await?;
+            return Ok(ConfirmationOutcome::Duplicate(duplicate));
+        }
+    }
+    if let Some(object) = &plan.object {
+        insert_object(conn, object, plan.now).await?;
+    }
+    if let Some((batch, task)) = &plan.batch {
+        insert_batch(conn, batch).await?;
+        insert_task(conn, task, plan.now).await?;
+    }
+    add_usage(conn, plan).await?;
+    let batch = plan.batch.as_ref().map(|(b, t)| (b.id.clone(), t.id.clone()));
+    let original =
+        upload.complete(plan.verified.clone(), Completion::Original { object: object_id, batch }, plan.now)?;
+    save_upload(conn, &original).await?;
+    Ok(ConfirmationOutcome::Original(original))
+}
+
+#[async_trait]
+impl UploadRepo for PgRepository {
+    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::insert_into(namespaces::table)
+            .values(NamespaceRow::from(namespace))
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(from_diesel)
+    }
+
+    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = namespaces::table
+            .filter(namespaces::id.eq(id_or_name).or(namespaces::name.eq(id_or_name)))
+            .select(NamespaceRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?;
+        row.map(Namespace::try_from).transpose()
+    }
+
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::insert_into(buckets::table)
+            .values(BucketRow::from_domain(bucket)?)
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(from_diesel)
+    }
+
+    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = buckets::table
+            .filter(buckets::namespace_id.eq(namespace.as_str()))
+            .filter(buckets::id.eq(id_or_name).or(buckets::name.eq(id_or_name)))
+            .select(BucketRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?;
+        row.map(Bucket::try_from).transpose()
+    }
+
+    async fn insert_upload(&self, upload: &Upload, idempotency_key: Option<String>) -> Result<InsertUpload, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = UploadRow::from_domain(upload, idempotency_key.clone());
+        let Some(key) = idempotency_key else {
+            diesel::insert_into(uploads::table).values(row).execute(&mut conn).await.map_err(from_diesel)?;
+            return Ok(InsertUpload::Inserted);
+        };
+        let inserted = diesel::insert_into(uploads::table)
+            .values(row)
+            .on_conflict((uploads::bucket_id, uploads::idempotency_key))
+            .do_nothing()
+            .execute(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        if inserted == 1 {
+            return Ok(InsertUpload::Inserted);
+        }
+        let existing = uploads::table
+            .filter(uploads::bucket_id.eq(upload.bucket_id.as_str()))
+            .filter(uploads::idempotency_key.eq(key))
+            .select(UploadRow::as_select())
+            .first(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        Ok(InsertUpload::Existing(Upload::try_from(existing)?))
+    }
+
+    async fn get_upload(&self, bucket: &BucketId, id: &UploadId) -> Result<Option<Upload>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = uploads::table
+            .filter(uploads::id.eq(id.as_str()))
+            .filter(uploads::bucket_id.eq(bucket.as_str()))
+            .select(UploadRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?;
+        row.map(Upload::try_from).transpose()
+    }
+
+    async fn list_uploads(&self, bucket: &BucketId, query: &UploadQuery) -> Result<UploadPage, RepoError> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::Bool;
+        let mut conn = self.conn().await?;
+        let limit = query.limit.clamp(1, 100);
+        let mut q =
+            uploads::table.filter(uploads::bucket_id.eq(bucket.as_str())).select(UploadRow::as_select()).into_boxed();
+        if let Some(status) = query.status {
+            q = q.filter(uploads::status.eq(status.as_str()));
+        }
+        if let Some(metadata) = &query.metadata {
+            q = q.filter(uploads::metadata.contains(serde_json::Value::Object(metadata.clone())));
+        }
+        if let Some(from) = query.created_from {
+            q = q.filter(uploads::created_at.ge(from));
+        }
+        if let Some(before) = query.created_before {
+            q = q.filter(uploads::created_at.lt(before));
+        }
+        // Row comparison `(created_at, id) > (a, b)` walks the (bucket_id, created_at, id) index.
+        if let Some(after) = &query.after {
+            let op = if query.newest_first { "<" } else { ">" };
+            q = q.filter(
+                sql::<Bool>("(uploads.created_at, uploads.id) ")
+                    .sql(op)
+                    .sql(" (")
+                    .bind::<diesel::sql_types::Timestamptz, _>(after.created_at)
+                    .sql(", ")
+                    .bind::<diesel::sql_types::Text, _>(after.id.to_string())
+                    .sql(")"),
+            );
+        }
+        q = if query.newest_first {
+            q.order((uploads::created_at.desc(), uploads::id.desc()))
+        } else {
+            q.order((uploads::created_at.asc(), uploads::id.asc()))
+        };
+        let rows = q.limit(i64::from(limit) + 1).load(&mut conn).await.map_err(from_diesel)?;
+        let more = rows.len() > limit as usize;
+        let uploads = rows.into_iter().take(limit as usize).map(Upload::try_from).collect::<Result<Vec<_>, _>>()?;
+        let next =
+            more.then(|| uploads.last().map(|u| UploadCursor { created_at: u.created_at, id: u.id.clone() })).flatten();
+        Ok(UploadPage { uploads, next })
+    }
+
+    async fn find_claim(&self, scope: &ClaimScope, sha256: &Sha256Hex) -> Result<Option<Upload>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = content_claims::table
+            .inner_join(uploads::table.on(uploads::id.eq(content_claims::upload_id)))
+            .filter(content_claims::scope.eq(scope.as_str()))
+            .filter(content_claims::sha256.eq(sha256.as_str()))
+            .select(UploadRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?;
+        row.map(Upload::try_from).transpose()
+    }
+
+    async fn begin_processing(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        task: &NewTask,
+        now: OffsetDateTime,
+    ) -> Result<Transition, RepoError> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, TxError, _>(async |conn| {
+            let upload = lock_upload(conn, id).await?;
+            if upload.status != expected {
+                return Ok(Transition::Stale(upload));
+            }
+            let processing = upload.begin_processing(task.id.clone(), now)?;
+            insert_task(conn, task, now).await?;
+            save_upload(conn, &processing).await?;
+            Ok(Transition::Applied(processing))
+        })
+        .await
+        .map_err(RepoError::from)
+    }
+
+    async fn apply_confirmation(&self, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, RepoError> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, TxError, _>(async |conn| confirm_in_tx(conn, plan).await).await.map_err(RepoError::from)
+    }
+
+    async fn record_failure(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        failure: &Failure,
+        now: OffsetDateTime,
+    ) -> Result<Transition, RepoError> {
+        let failure = failure.clone();
+        transition(self, id, expected, move |upload| {
+            if failure.code == EXPIRED { upload.expire(now) } else { upload.fail_verification(failure, now) }
+        })
+        .await
+    }
+
+    async fn cancel_upload(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        now: OffsetDateTime,
+    ) -> Result<Transition, RepoError> {
+        transition(self, id, expected, move |upload| upload.cancel(now)).await
+    }
+
+    async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError> {
+        let mut conn = self.conn().await?;
+        let rows = uploads::table
+            .filter(uploads::status.eq(UploadStatus::Pending.as_str()))
+            .filter(uploads::expires_at.lt(cutoff))
+            .order(uploads::expires_at.asc())
+            .limit(i64::from(limit))
+            .select(UploadRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        rows.into_iter().map(Upload::try_from).collect()
+    }
+
+    async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
+        let mut conn = self.conn().await?;
+        let Some(row) = objects::table
+            .filter(objects::id.eq(id.as_str()))
+            .filter(objects::bucket_id.eq(bucket.as_str()))
+            .select(ObjectRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?
+        else {
+            return Ok(None);
+        };
+        let blob_rows = blobs::table
+            .filter(blobs::object_id.eq(id.as_str()))
+            .order((blobs::created_at.asc(), blobs::id.asc()))
+            .select(BlobRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        row.into_domain(blob_rows).map(Some)
+    }
+}

@@ -1,0 +1,266 @@
+//! The confirm transaction under races: exactly one object per upload, one original per content.
+
+use crate::helpers::*;
+use std::sync::Arc;
+use stowage_domain::bucket::BucketSettings;
+use stowage_domain::content::{ETag, StoredChecksum};
+use stowage_domain::ids::IdSuffix;
+use stowage_domain::policy::Policy;
+use stowage_domain::ports::{Clock, ConfirmationOutcome, IdGenerator, MockObjectStore, ObjectHead, UploadRepo};
+use stowage_domain::status::UploadStatus;
+use stowage_domain::usecases::Deps;
+use stowage_domain::usecases::confirm::{ConfirmRequest, confirm_upload};
+use stowage_postgres::PgRepository;
+
+struct Now;
+impl Clock for Now {
+    fn now(&self) -> time::OffsetDateTime {
+        now()
+    }
+}
+
+struct Ids;
+impl IdGenerator for Ids {
+    fn suffix(&self) -> IdSuffix {
+        suffix()
+    }
+}
+
+/// A store whose every object exists with the SHA-256 `[byte; 32]`.
+fn store_with_content(byte: u8) -> MockObjectStore {
+    let mut store = MockObjectStore::new();
+    store.expect_head().returning(move |_| {
+        Ok(Some(ObjectHead {
+            size: 4096,
+            etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").unwrap(),
+            sha256: Some(StoredChecksum::FullObject(stowage_domain::content::Sha256Hex::from_bytes(&[byte; 32]))),
+            content_type: None,
+            last_modified: None,
+        }))
+    });
+    store.expect_locator().returning(|k| format!("s3://test/{k}"));
+    store
+}
+
+struct World {
+    repo: PgRepository,
+    store: MockObjectStore,
+    policy: Policy,
+}
+
+impl World {
+    fn deps(&self) -> Deps<'_> {
+        Deps { repo: &self.repo, store: &self.store, clock: &Now, ids: &Ids, policy: &self.policy }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_concurrent_confirms_of_one_upload_create_one_object_and_agree() {
+    let db = TestDb::new().await;
+    let repo = db.repo();
+    let ns = namespace(&repo).await;
+    let bucket = bucket(&repo, &ns, BucketSettings::default()).await;
+    let upload = upload(&repo, &bucket).await;
+    let world = Arc::new(World { repo, store: store_with_content(1), policy: Policy::default() });
+
+    let confirms = (0..64).map(|_| {
+        let (world, ns, bucket, id) = (world.clone(), ns.id.clone(), bucket.id.to_string(), upload.id.to_string());
+        tokio::spawn(async move { confirm_upload(world.deps(), &ns, &bucket, &id, &ConfirmRequest::default()).await })
+    });
+    let receipts: Vec<_> =
+        futures_util::future::join_all(confirms).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+
+    assert!(receipts.iter().all(|r| *r == receipts[0]), "every confirm gets the same answer");
+    assert_eq!(receipts[0].status, UploadStatus::Completed);
+    assert!(receipts[0].object_id.is_some());
+    assert_eq!(db.count("SELECT count(*) AS n FROM objects").await, 1);
+    assert_eq!(db.count("SELECT count(*) AS n FROM blobs").await, 1);
+    assert_eq!(db.count("SELECT object_count AS n FROM buckets").await, 1);
+    assert_eq!(db.count("SELECT total_size_bytes AS n FROM buckets").await, 4096);
+    assert_eq!(db.count("SELECT object_count AS n FROM namespaces").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_two_uploads_of_one_content_make_one_original_and_thirty_one_duplicates() {
+    let db = TestDb::new().await;
+    let repo = db.repo();
+    let ns = namespace(&repo).await;
+    let bucket = bucket(&repo, &ns, BucketSettings::default()).await;
+    let mut uploads = Vec::new();
+    for _ in 0..32 {
+        uploads.push(upload(&repo, &bucket).await);
+    }
+    let world = Arc::new(World { repo, store: store_with_content(2), policy: Policy::default() });
+
+    let confirms = uploads.iter().map(|u| {
+        let (world, ns, bucket, id) = (world.clone(), ns.id.clone(), bucket.id.to_string(), u.id.to_string());
+        tokio::spawn(async move { confirm_upload(world.deps(), &ns, &bucket, &id, &ConfirmRequest::default()).await })
+    });
+    let receipts: Vec<_> =
+        futures_util::future::join_all(confirms).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+
+    let originals: Vec<_> = receipts.iter().filter(|r| !r.is_duplicate).collect();
+    assert_eq!(originals.len(), 1);
+    let original = originals[0];
+    for dup in receipts.iter().filter(|r| r.is_duplicate) {
+        assert_eq!(dup.duplicate_of_upload_id.as_ref(), Some(&original.upload_id));
+        assert_eq!(dup.object_id, original.object_id);
+        assert_eq!(dup.status, UploadStatus::Completed);
+    }
+    assert_eq!(receipts.iter().filter(|r| r.is_duplicate).count(), 31);
+    assert_eq!(db.count("SELECT count(*) AS n FROM objects").await, 1);
+    assert_eq!(db.count("SELECT count(*) AS n FROM content_claims").await, 1);
+    assert_eq!(db.count("SELECT object_count AS n FROM buckets").await, 1, "duplicates add no usage");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_scope_finds_duplicates_across_buckets() {
+    let db = TestDb::new().await;
+    let repo = db.repo();
+    let ns = namespace(&repo).await;
+    let settings = BucketSettings {
+        duplicate_scope: stowage_domain::bucket::DuplicateScope::Namespace,
+        ..BucketSettings::default()
+    };
+    let first = bucket(&repo, &ns, settings.clone()).await;
+    let second = bucket(&repo, &ns, settings).await;
+    let a = upload(&repo, &first).await;
+    let b = upload(&repo, &second).await;
+    let world = World { repo, store: store_with_content(3), policy: Policy::default() };
+    let ra = confirm_upload(world.deps(), &ns.id, first.id.as_str(), a.id.as_str(), &ConfirmRequest::default())
+        .await
+        .unwrap();
+    let rb = confirm_upload(world.deps(), &ns.id, second.id.as_str(), b.id.as_str(), &ConfirmRequest::default())
+        .await
+        .unwrap();
+    assert!(!ra.is_duplicate);
+    assert!(rb.is_duplicate);
+    assert_eq!(rb.object_id, ra.object_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_confirmation_transaction_leaves_no_object_task_claim_or_usage() {
+    let db = TestDb::new().await;
+    let repo = db.repo();
+    let ns = namespace(&repo).await;
+    let bucket = bucket(&repo, &ns, BucketSettings::default()).await;
+    let upload = upload(&repo, &bucket).await;
+    let world = World { repo: repo.clone(), store: store_with_content(4), policy: Policy::default() };
+    let head = world.store_head();
+    let mut plan = stowage_domain_plan(&world, &bucket, &upload, head);
+    // Point the batch at an object that does not exist: its item insert violates a foreign key
+    // after the claim, the object, the task and the counters were written.
+    if let Some((batch, _)) = plan.batch.as_mut() {
+        batch.object_ids = vec![stowage_domain::ids::ObjectId::new(&suffix())];
+    }
+    let err = repo.apply_confirmation(&plan).await.unwrap_err();
+    assert!(!err.is_unavailable(), "{err}");
+
+    assert_eq!(db.count("SELECT count(*) AS n FROM objects").await, 0);
+    assert_eq!(db.count("SELECT count(*) AS n FROM tasks").await, 0);
+    assert_eq!(db.count("SELECT count(*) AS n FROM batches").await, 0);
+    assert_eq!(db.count("SELECT count(*) AS n FROM content_claims").await, 0);
+    assert_eq!(db.count("SELECT object_count AS n FROM buckets").await, 0);
+    let after = repo.get_upload(&bucket.id, &upload.id).await.unwrap().unwrap();
+    assert_eq!(after.status, UploadStatus::Pending);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_submit_batch_writes_the_batch_and_its_task_with_the_upload() {
+    let db = TestDb::new().await;
+    let repo = db.repo();
+    let ns = namespace(&repo).await;
+    let bucket = bucket(&repo, &ns, BucketSettings::default()).await;
+    let upload = upload(&repo, &bucket).await;
+    let world = World { repo: repo.clone(), store: store_with_content(5), policy: Policy::default() };
+    let plan = stowage_domain_plan(&world, &bucket, &upload, world.store_head());
+    let ConfirmationOutcome::Original(done) = repo.apply_confirmation(&plan).await.unwrap() else {
+        panic!("not original")
+    };
+    assert_eq!(done.batch_id, plan.batch.as_ref().map(|(b, _)| b.id.clone()));
+    assert_eq!(db.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'").await, 1);
+    assert_eq!(db.count("SELECT count(*) AS n FROM batch_items").await, 1);
+    // Applying the same plan again finds the upload COMPLETED and writes nothing.
+    assert!(matches!(repo.apply_confirmation(&plan).await.unwrap(), ConfirmationOutcome::Stale(_)));
+    assert_eq!(db.count("SELECT count(*) AS n FROM tasks").await, 1);
+}
+
+impl World {
+    fn store_head(&self) -> ObjectHead {
+        ObjectHead {
+            size: 10,
+            etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").unwrap(),
+            sha256: None,
+            content_type: None,
+            last_modified: None,
+        }
+    }
+}
+
+/// A confirmation plan as the confirm use case would build it, with auto-submit on.
+fn stowage_domain_plan(
+    world: &World,
+    bucket: &stowage_domain::bucket::Bucket,
+    upload: &stowage_domain::upload::Upload,
+    head: ObjectHead,
+) -> stowage_domain::ports::ConfirmationPlan {
+    let now = now();
+    let object = stowage_domain::object::BucketObject {
+        id: stowage_domain::ids::ObjectId::new(&suffix()),
+        bucket_id: bucket.id.clone(),
+        namespace_id: bucket.namespace_id.clone(),
+        upload_id: Some(upload.id.clone()),
+        status: stowage_domain::status::TaskStatus::Draft,
+        blobs: vec![stowage_domain::object::Blob {
+            id: stowage_domain::ids::BlobId::new(&suffix()),
+            property: "content".into(),
+            blob_type: "FILE".into(),
+            key: upload.key.clone(),
+            url: world.store.locator_of(&upload.key),
+            details: stowage_domain::object::BlobDetails {
+                filename: "file.bin".into(),
+                size_bytes: head.size,
+                mime_type: "application/octet-stream".into(),
+                hash: None,
+            },
+        }],
+        metadata: serde_json::json!({}),
+        created_at: now,
+    };
+    let task = stowage_domain::task::NewTask {
+        id: stowage_domain::ids::TaskId::new(&suffix()),
+        task_type: stowage_domain::task::TaskType::new(stowage_domain::task::TaskType::PROCESS_BATCH),
+        inputs: serde_json::json!({}),
+        max_attempts: 3,
+    };
+    let batch = stowage_domain::batch::Batch {
+        id: stowage_domain::ids::BatchId::new(&suffix()),
+        bucket_id: bucket.id.clone(),
+        status: stowage_domain::status::TaskStatus::Pending,
+        object_ids: vec![object.id.clone()],
+        task_id: Some(task.id.clone()),
+        created_at: now,
+        updated_at: now,
+    };
+    let verified = verified(9, head.size);
+    stowage_domain::ports::ConfirmationPlan {
+        upload_id: upload.id.clone(),
+        expected: UploadStatus::Pending,
+        claim: stowage_domain::dedup::ContentClaim::for_content(bucket, &verified.sha256),
+        verified,
+        object: Some(object),
+        batch: Some((batch, task)),
+        bucket_id: bucket.id.clone(),
+        namespace_id: bucket.namespace_id.clone(),
+        now,
+    }
+}
+
+trait Locator {
+    fn locator_of(&self, key: &stowage_domain::names::ObjectKey) -> String;
+}
+impl Locator for MockObjectStore {
+    fn locator_of(&self, key: &stowage_domain::names::ObjectKey) -> String {
+        format!("s3://test/{key}")
+    }
+}
