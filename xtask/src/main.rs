@@ -5,6 +5,7 @@
 //! - `cargo xtask deps` — the architecture's dependency invariants.
 
 mod deps;
+mod garage;
 mod services;
 
 use std::process::{Command, ExitCode};
@@ -15,9 +16,10 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("deps") => deps::check(),
         Some("lint") => lint(),
+        Some("services") => services(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, then every test\n  deps   check the dependency invariants\n  lint   fmt and clippy only"
+                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, then every test\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only"
             );
             return ExitCode::from(2);
         }
@@ -53,10 +55,56 @@ fn test(extra: &[String]) -> Result<(), String> {
     deps::check()?;
     let database = services::ensure_postgres()?;
     services::schema_check(&database)?;
+    // Kept alive until the tests are done; dropping it stops the server.
+    let (_garage, env) = start_s3()?;
     let cargo = cargo();
     let mut args = vec!["nextest", "run", "--workspace", "--locked", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
-    run(&cargo, &args)
+    eprintln!("$ {cargo} {}", args.join(" "));
+    let status = Command::new(&cargo).args(&args).envs(env).env("DATABASE_URL", &database).status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("tests failed ({s})")),
+        Err(e) => Err(format!("cannot run cargo nextest: {e}")),
+    }
+}
+
+/// Starts Garage for the tests unless `STOWAGE_TEST_S3_ENDPOINT` names a server already.
+/// Starts what the tests need and prints the environment to run them by hand, until killed.
+fn services() -> Result<(), String> {
+    let database = services::ensure_postgres()?;
+    let (_garage, env) = start_s3()?;
+    println_env("DATABASE_URL", &database);
+    for (k, v) in &env {
+        println_env(k, v);
+    }
+    eprintln!("services: running; stop with Ctrl-C");
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+#[expect(clippy::print_stdout, reason = "the command's output is the environment to export")]
+fn println_env(key: &str, value: &str) {
+    println!("export {key}={value}");
+}
+
+/// Environment variables handed to the test processes.
+type Env = Vec<(String, String)>;
+
+/// Returns the server (to keep alive) and the environment that tells the tests where it is.
+fn start_s3() -> Result<(Option<garage::Garage>, Env), String> {
+    if std::env::var_os("STOWAGE_TEST_S3_ENDPOINT").is_some() {
+        return Ok((None, Vec::new()));
+    }
+    let server = garage::start()?;
+    let env = vec![
+        ("STOWAGE_TEST_S3_ENDPOINT".to_owned(), server.endpoint.clone()),
+        ("STOWAGE_TEST_S3_ACCESS_KEY".to_owned(), garage::ACCESS_KEY.to_owned()),
+        ("STOWAGE_TEST_S3_SECRET_KEY".to_owned(), garage::SECRET_KEY.to_owned()),
+        ("STOWAGE_TEST_S3_REGION".to_owned(), garage::REGION.to_owned()),
+    ];
+    Ok((Some(server), env))
 }
 
 #[cfg(test)]

@@ -1,0 +1,388 @@
+//! [`S3ObjectStore`], the `ObjectStore` port on aws-sdk-s3.
+
+use crate::config::S3Config;
+use crate::error::from_sdk;
+use crate::hash::Hasher;
+use async_trait::async_trait;
+use aws_credential_types::Credentials;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{BehaviorVersion, Region, RequestChecksumCalculation};
+use aws_sdk_s3::error::SdkError;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::types::{ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use std::time::Duration;
+use stowage_domain::content::{ContentDigest, ETag, Sha256Hex, StoredChecksum};
+use stowage_domain::error::StorageError;
+use stowage_domain::names::{ContentType, ObjectKey};
+use stowage_domain::ports::{ListPage, ListedObject, ObjectHead, ObjectStore, PartInfo, PresignPut, PresignedRequest};
+use time::OffsetDateTime;
+
+/// The object store on an S3-compatible server.
+#[derive(Clone, Debug)]
+pub struct S3ObjectStore {
+    /// Does the I/O.
+    client: Client,
+    /// Signs URLs for the host clients use (the same client unless `public_endpoint` is set).
+    presigner: Client,
+    config: S3Config,
+}
+
+fn sdk_config(config: &S3Config, base: aws_sdk_s3::config::Builder, endpoint: Option<&String>) -> aws_sdk_s3::Config {
+    let mut builder = base
+        .region(Region::new(config.region.clone()))
+        .force_path_style(config.force_path_style)
+        // Only what the caller asks for is signed: a browser cannot compute the SDK's default
+        // CRC32 for a presigned PUT.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(config.connect_timeout)
+                .operation_attempt_timeout(config.operation_timeout)
+                .read_timeout(config.read_timeout)
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)));
+    if let Some(endpoint) = endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
+        builder = builder.credentials_provider(Credentials::new(id, secret, None, None, "stowage-config"));
+    }
+    builder.build()
+}
+
+fn to_time(t: &aws_smithy_types::DateTime) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(t.secs())
+        .ok()
+        .map(|s| s + time::Duration::nanoseconds(i64::from(t.subsec_nanos())))
+}
+
+fn etag(raw: Option<&str>) -> Result<ETag, StorageError> {
+    ETag::parse(raw.unwrap_or_default()).map_err(|e| StorageError::Unexpected(format!("the store returned {e}")))
+}
+
+/// A checksum header is base64 of the digest; a composite one ends in `-<parts>`.
+fn stored_checksum(value: Option<&str>, kind: Option<&ChecksumType>) -> Option<StoredChecksum> {
+    let value = value?;
+    if matches!(kind, Some(ChecksumType::Composite)) || value.contains('-') {
+        return Some(StoredChecksum::Composite(value.to_owned()));
+    }
+    let bytes: [u8; 32] = BASE64.decode(value).ok()?.try_into().ok()?;
+    Some(StoredChecksum::FullObject(Sha256Hex::from_bytes(&bytes)))
+}
+
+fn presigned(request: &aws_sdk_s3::presigning::PresignedRequest, expires_in: Duration) -> PresignedRequest {
+    PresignedRequest {
+        url: request.uri().to_owned(),
+        method: request.method().to_owned(),
+        headers: request.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        expires_at: OffsetDateTime::now_utc() + expires_in,
+    }
+}
+
+fn presigning(expires_in: Duration) -> Result<PresigningConfig, StorageError> {
+    PresigningConfig::expires_in(expires_in).map_err(|e| StorageError::Misconfigured(format!("cannot presign: {e}")))
+}
+
+impl S3ObjectStore {
+    /// Builds the clients. With static keys nothing is probed; without, the standard AWS
+    /// credential chain is loaded (environment, profile, web identity, container, instance).
+    pub async fn new(config: S3Config) -> Self {
+        let base = if config.access_key_id.is_some() && config.secret_access_key.is_some() {
+            aws_sdk_s3::config::Builder::new().behavior_version(BehaviorVersion::latest())
+        } else {
+            let shared =
+                aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.region.clone())).load().await;
+            aws_sdk_s3::config::Builder::from(&shared)
+        };
+        let client = Client::from_conf(sdk_config(&config, base.clone(), config.endpoint.as_ref()));
+        let presigner = match &config.public_endpoint {
+            Some(public) => Client::from_conf(sdk_config(&config, base, Some(public))),
+            None => client.clone(),
+        };
+        Self { client, presigner, config }
+    }
+
+    /// The configuration in use.
+    #[must_use]
+    pub fn config(&self) -> &S3Config {
+        &self.config
+    }
+
+    fn full_key(&self, key: &ObjectKey) -> String {
+        format!("{}{}", self.config.key_prefix, key)
+    }
+
+    fn err<E>(&self, op: &str, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StorageError
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        from_sdk(op, &self.config.bucket, e)
+    }
+
+    /// Creates the configured bucket if it does not exist (development and test setups).
+    ///
+    /// # Errors
+    /// The store's error when it cannot be created.
+    pub async fn create_bucket(&self) -> Result<(), StorageError> {
+        match self.client.create_bucket().bucket(&self.config.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_bucket_already_owned_by_you() => Ok(()),
+            Err(e) => Err(self.err("CreateBucket", e)),
+        }
+    }
+
+    /// Streams the object through SHA-256 and MD5, calling `progress` with the bytes hashed so
+    /// far after every chunk.
+    ///
+    /// # Errors
+    /// `Unavailable` when the stream cannot be opened or breaks; `Rejected` when the object is
+    /// gone.
+    pub async fn hash_with_progress(
+        &self,
+        key: &ObjectKey,
+        progress: &(dyn Fn(u64) + Send + Sync),
+    ) -> Result<ContentDigest, StorageError> {
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map_err(|e| self.err("GetObject", e))?;
+        let mut body = output.body;
+        let mut hasher = Hasher::default();
+        while let Some(chunk) =
+            body.try_next().await.map_err(|e| StorageError::Unavailable(format!("GetObject: the stream broke: {e}")))?
+        {
+            hasher.update(&chunk);
+            progress(hasher.bytes());
+        }
+        Ok(hasher.finish())
+    }
+}
+
+#[async_trait]
+impl ObjectStore for S3ObjectStore {
+    async fn presign_put(&self, request: &PresignPut) -> Result<PresignedRequest, StorageError> {
+        let mut put = self
+            .presigner
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(&request.key))
+            .content_type(request.content_type.as_str());
+        if let Some(length) = request.content_length {
+            put = put.content_length(i64::try_from(length).unwrap_or(i64::MAX));
+        }
+        if let Some(sha) = &request.sha256 {
+            let raw = hex::decode(sha.as_str()).map_err(|e| StorageError::Unexpected(e.to_string()))?;
+            put = put.checksum_sha256(BASE64.encode(raw));
+        }
+        let signed = put.presigned(presigning(request.expires_in)?).await.map_err(|e| self.err("PutObject", e))?;
+        Ok(presigned(&signed, request.expires_in))
+    }
+
+    async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedRequest, StorageError> {
+        let get = self.presigner.get_object().bucket(&self.config.bucket).key(self.full_key(key));
+        let signed = get.presigned(presigning(expires_in)?).await.map_err(|e| self.err("GetObject", e))?;
+        Ok(presigned(&signed, expires_in))
+    }
+
+    async fn head(&self, key: &ObjectKey) -> Result<Option<ObjectHead>, StorageError> {
+        let result = self
+            .client
+            .head_object()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => return Ok(None),
+            Err(e) => return Err(self.err("HeadObject", e)),
+        };
+        Ok(Some(ObjectHead {
+            size: u64::try_from(out.content_length().unwrap_or_default()).unwrap_or(0),
+            etag: etag(out.e_tag())?,
+            sha256: stored_checksum(out.checksum_sha256(), out.checksum_type()),
+            content_type: out.content_type().map(str::to_owned),
+            last_modified: out.last_modified().and_then(to_time),
+        }))
+    }
+
+    async fn hash(&self, key: &ObjectKey) -> Result<ContentDigest, StorageError> {
+        self.hash_with_progress(key, &|_| {}).await
+    }
+
+    async fn create_multipart(&self, key: &ObjectKey, content_type: &ContentType) -> Result<String, StorageError> {
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .content_type(content_type.as_str())
+            .send()
+            .await
+            .map_err(|e| self.err("CreateMultipartUpload", e))?;
+        out.upload_id().map(str::to_owned).ok_or_else(|| StorageError::Unexpected("no upload id returned".into()))
+    }
+
+    async fn presign_part(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        part_number: u32,
+        expires_in: Duration,
+    ) -> Result<PresignedRequest, StorageError> {
+        let part = self
+            .presigner
+            .upload_part()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .upload_id(upload_id)
+            .part_number(i32::try_from(part_number).unwrap_or(i32::MAX));
+        let signed = part.presigned(presigning(expires_in)?).await.map_err(|e| self.err("UploadPart", e))?;
+        Ok(presigned(&signed, expires_in))
+    }
+
+    async fn list_parts(&self, key: &ObjectKey, upload_id: &str) -> Result<Vec<PartInfo>, StorageError> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_parts()
+                .bucket(&self.config.bucket)
+                .key(self.full_key(key))
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| self.err("ListParts", e))?;
+            for p in out.parts() {
+                parts.push(PartInfo {
+                    part_number: u32::try_from(p.part_number().unwrap_or_default()).unwrap_or(0),
+                    etag: etag(p.e_tag())?,
+                    size: u64::try_from(p.size().unwrap_or_default()).unwrap_or(0),
+                });
+            }
+            match (out.is_truncated(), out.next_part_number_marker()) {
+                (Some(true), Some(next)) => marker = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.part_number);
+        Ok(parts)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &ObjectKey,
+        upload_id: &str,
+        parts: &[PartInfo],
+    ) -> Result<ObjectHead, StorageError> {
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|p| {
+                        CompletedPart::builder()
+                            .part_number(i32::try_from(p.part_number).unwrap_or(i32::MAX))
+                            .e_tag(format!("\"{}\"", p.etag))
+                            .build()
+                    })
+                    .collect(),
+            ))
+            .build();
+        let result = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .send()
+            .await
+            .map_err(|e| self.err("CompleteMultipartUpload", e));
+        match result {
+            // Some stores (Garage, MinIO) forget a completed upload: a repeated complete is
+            // answered from the object itself when it is there.
+            Ok(_) | Err(StorageError::NoSuchUpload) => self.head(key).await?.ok_or(StorageError::NoSuchUpload),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn abort_multipart(&self, key: &ObjectKey, upload_id: &str) -> Result<(), StorageError> {
+        let result = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .upload_id(upload_id)
+            .send()
+            .await
+            .map_err(|e| self.err("AbortMultipartUpload", e));
+        match result {
+            Ok(_) | Err(StorageError::NoSuchUpload) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        self.client
+            .delete_object()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .send()
+            .await
+            .map(drop)
+            .map_err(|e| self.err("DeleteObject", e))
+    }
+
+    async fn list(&self, prefix: &str, page_token: Option<String>) -> Result<ListPage, StorageError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.config.bucket)
+            .prefix(format!("{}{prefix}", self.config.key_prefix))
+            .set_continuation_token(page_token)
+            .send()
+            .await
+            .map_err(|e| self.err("ListObjectsV2", e))?;
+        let mut objects = Vec::new();
+        for o in out.contents() {
+            let Some(full) = o.key() else { continue };
+            let Some(key) = full.strip_prefix(&self.config.key_prefix).and_then(|k| ObjectKey::parse(k).ok()) else {
+                continue;
+            };
+            objects.push(ListedObject {
+                key,
+                size: u64::try_from(o.size().unwrap_or_default()).unwrap_or(0),
+                last_modified: o.last_modified().and_then(to_time),
+            });
+        }
+        let next = out.next_continuation_token().map(str::to_owned).filter(|_| out.is_truncated() == Some(true));
+        Ok(ListPage { objects, next })
+    }
+
+    fn locator(&self, key: &ObjectKey) -> String {
+        format!("s3://{}/{}", self.config.bucket, self.full_key(key))
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        match self.client.head_bucket().bucket(&self.config.bucket).send().await {
+            Ok(_) => Ok(()),
+            // A HEAD answer has no body, so the missing bucket shows only as a 404.
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => {
+                Err(StorageError::Misconfigured(format!("bucket `{}` does not exist", self.config.bucket)))
+            }
+            Err(e) => Err(self.err("HeadBucket", e)),
+        }
+    }
+}
