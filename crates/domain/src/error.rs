@@ -138,3 +138,23 @@ pub(crate) const fn code_of_storage(e: &StorageError) -> &'static str {
         _ => "internal_error",
     }
 }
+
+impl Coded for RepoError {
+    fn code(&self) -> &'static str {
+        code_of_repo(self)
+    }
+
+    fn kind(&self) -> ErrorKind {
+        kind_of_repo(self)
+    }
+}
+
+impl Coded for StorageError {
+    fn code(&self) -> &'static str {
+        code_of_storage(self)
+    }
+
+    fn kind(&self) -> ErrorKind {
+        kind_of_storage(self)
+    }
+}

@@ -3,6 +3,7 @@
 //! no I/O of its own: storage, the database, time and id generation all arrive through ports,
 //! so every decision here is deterministic and unit-testable.
 
+pub mod auth;
 pub mod batch;
 pub mod bucket;
 pub mod content;

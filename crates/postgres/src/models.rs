@@ -3,13 +3,14 @@
 //! `Unexpected` error, never a panic.
 
 use crate::error::corrupt;
-use crate::schema::{batches, blobs, buckets, namespaces, objects, tasks, uploads};
+use crate::schema::{api_keys, batches, blobs, buckets, namespaces, objects, tasks, uploads};
 use diesel::prelude::*;
+use stowage_domain::auth::{ApiKey, Role};
 use stowage_domain::batch::Batch;
 use stowage_domain::bucket::{Bucket, BucketSettings, Namespace};
 use stowage_domain::content::{ETag, FileSize, Sha256Hex};
 use stowage_domain::error::RepoError;
-use stowage_domain::ids::{BatchId, BlobId, BucketId, NamespaceId, ObjectId, TaskId, UploadId};
+use stowage_domain::ids::{BatchId, BlobId, BucketId, KeyId, NamespaceId, ObjectId, TaskId, UploadId};
 use stowage_domain::names::{BucketName, ContentType, Filename, NamespaceName, ObjectKey};
 use stowage_domain::object::{Blob, BlobDetails, BucketObject};
 use stowage_domain::status::{TaskStatus, UploadStatus};
@@ -435,6 +436,52 @@ impl BatchRow {
             task_id: opt("task id", self.task_id, TaskId::parse)?,
             created_at: self.created_at,
             updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
+pub(crate) struct ApiKeyRow {
+    pub id: String,
+    pub key_hash: String,
+    pub role: String,
+    pub namespaces: Vec<Option<String>>,
+    pub description: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+impl From<&ApiKey> for ApiKeyRow {
+    fn from(k: &ApiKey) -> Self {
+        Self {
+            id: k.id.to_string(),
+            key_hash: k.key_hash.clone(),
+            role: k.role.as_str().to_owned(),
+            namespaces: k.namespaces.iter().map(|n| Some(n.to_string())).collect(),
+            description: k.description.clone(),
+            created_at: k.created_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+impl TryFrom<ApiKeyRow> for ApiKey {
+    type Error = RepoError;
+    fn try_from(r: ApiKeyRow) -> Result<Self, RepoError> {
+        Ok(Self {
+            id: KeyId::parse(&r.id).map_err(|e| corrupt("key id", e))?,
+            key_hash: r.key_hash,
+            role: Role::parse(&r.role).ok_or_else(|| corrupt("role", &r.role))?,
+            namespaces: r
+                .namespaces
+                .into_iter()
+                .flatten()
+                .map(|n| NamespaceId::parse(&n).map_err(|e| corrupt("namespace id", e)))
+                .collect::<Result<_, _>>()?,
+            description: r.description,
+            created_at: r.created_at,
+            revoked_at: r.revoked_at,
         })
     }
 }

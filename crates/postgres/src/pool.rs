@@ -1,7 +1,7 @@
 //! The connection pool, the embedded migrations, and [`PgRepository`] itself.
 
 use crate::config::PgConfig;
-use crate::error::{from_diesel, from_pool};
+use crate::error::from_pool;
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
@@ -64,15 +64,6 @@ impl PgRepository {
             Ok(result) => result.map_err(|e| RepoError::Unavailable(e.to_string())),
             Err(_) => Err(RepoError::Unavailable("no database connection within the connect timeout".to_owned())),
         }
-    }
-
-    /// Checks that the database answers (readiness probe).
-    ///
-    /// # Errors
-    /// `Unavailable` with the reason.
-    pub async fn ping(&self) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
-        diesel::sql_query("SELECT 1").execute(&mut conn).await.map(drop).map_err(from_diesel)
     }
 
     /// The configuration the repository was built with.

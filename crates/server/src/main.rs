@@ -1,9 +1,165 @@
-//! The `stowage` binary. It wires adapters to the domain; the HTTP service arrives with the
-//! running-service work, so for now it only reports its version.
+//! The `stowage` command: `serve`, `worker`, `migrate`, `namespaces create`, `keys create`.
 
-fn main() {
-    #[expect(clippy::print_stdout, reason = "the CLI's output")]
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use stowage_domain::auth::Role;
+use stowage_domain::names::NamespaceName;
+use stowage_domain::ports::IdGenerator;
+use stowage_domain::usecases::tenancy;
+use stowage_server::app::{RandomIds, SystemClock};
+use stowage_server::{Application, Settings, telemetry};
+
+/// Direct-to-S3 uploads, verified.
+#[derive(Parser)]
+#[command(name = "stowage", version)]
+struct Cli {
+    /// A TOML configuration file; environment variables `STOWAGE__SECTION__KEY` override it.
+    #[arg(long, short, global = true, env = "STOWAGE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API, with task workers in the same process (unless `worker.enabled = false`).
+    Serve,
+    /// Run task workers only.
+    Worker,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage namespaces.
+    Namespaces {
+        #[command(subcommand)]
+        command: NamespaceCommand,
+    },
+    /// Manage API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum NamespaceCommand {
+    /// Create a namespace and print its id.
+    Create {
+        /// Its name.
+        name: String,
+        /// Free text.
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Create an API key and print its secret (shown once; only a hash is stored).
+    Create {
+        /// The namespace (id or name) the key may act in.
+        #[arg(long)]
+        namespace: String,
+        /// read, write or admin.
+        #[arg(long, default_value = "write")]
+        role: String,
+        /// Free text.
+        #[arg(long)]
+        description: Option<String>,
+    },
+}
+
+#[expect(clippy::print_stdout, reason = "the CLI's output")]
+fn say(line: &str) {
+    println!("{line}");
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    telemetry::init(&settings.log);
+    match cli.command {
+        Command::Serve => {
+            let app = Application::build(settings).await?;
+            say(&format!("stowage listening on port {}", app.port()));
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        }
+        Command::Worker => {
+            let state = stowage_server::app::state(&settings).await?;
+            let workers = stowage_server::worker::Workers::start(state, &settings.worker);
+            tracing::info!(concurrency = settings.worker.concurrency, "workers running");
+            shutdown_signal().await;
+            workers.shutdown().await;
+            Ok(())
+        }
+        Command::Migrate => {
+            stowage_server::app::state(&settings).await?;
+            say("database migrated");
+            Ok(())
+        }
+        Command::Namespaces { command: NamespaceCommand::Create { name, description } } => {
+            let state = stowage_server::app::state(&settings).await?;
+            let name = NamespaceName::parse(&name).map_err(|e| e.to_string())?;
+            let ns = tenancy::create_namespace(&*state.repo, &SystemClock, &RandomIds, name, description)
+                .await
+                .map_err(|e| e.to_string())?;
+            say(&format!("{}\t{}", ns.id, ns.name));
+            Ok(())
+        }
+        Command::Keys { command: KeyCommand::Create { namespace, role, description } } => {
+            let role = Role::parse(&role).ok_or_else(|| format!("unknown role `{role}`: use read, write or admin"))?;
+            let state = stowage_server::app::state(&settings).await?;
+            let ns = state
+                .repo
+                .find_namespace(&namespace)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no namespace `{namespace}`"))?;
+            let (key, secret) = stowage_server::keys::create_key(
+                &*state.repo,
+                &SystemClock,
+                RandomIds.suffix(),
+                &ns,
+                role,
+                description,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            eprintln!("created {} ({} in {}); the secret is shown only now:", key.id, role.as_str(), ns.name);
+            say(&secret);
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
     {
-        println!("stowage {}", env!("CARGO_PKG_VERSION"));
+        if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = ctrl_c.await;
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("stowage: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stowage: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -125,7 +125,7 @@ pub async fn submit_batch(
     let task = NewTask {
         id: TaskId::new(&deps.ids.suffix()),
         task_type: TaskType::new(TaskType::PROCESS_BATCH),
-        inputs: serde_json::json!({ "batch_id": batch_id, "bucket_id": bucket_id }),
+        inputs: serde_json::json!({ "batch_id": batch_id, "bucket_id": bucket_id, "namespace_id": namespace }),
         max_attempts: deps.policy.batch_task_max_attempts,
     };
     match deps.batches.submit(&bucket_id, &batch_id, &task, deps.clock.now()).await? {

@@ -268,7 +268,7 @@ pub(crate) fn plan_confirmation(
         let task = NewTask {
             id: TaskId::new(&deps.ids.suffix()),
             task_type: TaskType::new(TaskType::PROCESS_BATCH),
-            inputs: serde_json::json!({ "batch_id": batch_id, "bucket_id": bucket.id }),
+            inputs: serde_json::json!({ "batch_id": batch_id, "bucket_id": bucket.id, "namespace_id": bucket.namespace_id }),
             max_attempts: deps.policy.batch_task_max_attempts,
         };
         let batch = Batch {

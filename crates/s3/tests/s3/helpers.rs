@@ -3,38 +3,14 @@
 use std::time::Duration;
 use stowage_domain::names::ObjectKey;
 use stowage_domain::ports::PresignedRequest;
-use stowage_s3::{S3Config, S3ObjectStore};
-
-fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!(
-            "{name} is not set: the storage tests need an S3-compatible server. Run them through \
-             `cargo xtask test`, which starts Garage, or set STOWAGE_TEST_S3_ENDPOINT, \
-             STOWAGE_TEST_S3_ACCESS_KEY, STOWAGE_TEST_S3_SECRET_KEY and STOWAGE_TEST_S3_REGION."
-        )
-    })
-}
+use stowage_s3::S3ObjectStore;
 
 /// The configuration of the test server, for a bucket of the given name.
-pub fn config(bucket: &str) -> S3Config {
-    S3Config {
-        endpoint: Some(env("STOWAGE_TEST_S3_ENDPOINT")),
-        region: env("STOWAGE_TEST_S3_REGION"),
-        bucket: bucket.to_owned(),
-        key_prefix: "test-prefix/".to_owned(),
-        force_path_style: true,
-        access_key_id: Some(env("STOWAGE_TEST_S3_ACCESS_KEY")),
-        secret_access_key: Some(env("STOWAGE_TEST_S3_SECRET_KEY")),
-        ..S3Config::default()
-    }
-}
+pub use stowage_testkit::s3_config as config;
 
 /// A store on a bucket of its own.
 pub async fn store() -> S3ObjectStore {
-    let bucket = format!("t-{}", uuid::Uuid::new_v4().simple());
-    let store = S3ObjectStore::new(config(&bucket)).await;
-    store.create_bucket().await.expect("create the test bucket");
-    store
+    S3ObjectStore::new(stowage_testkit::fresh_bucket().await).await
 }
 
 pub fn key(name: &str) -> ObjectKey {

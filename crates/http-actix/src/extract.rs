@@ -1,0 +1,206 @@
+//! Request extractors: JSON bodies that fail as 422 `HTTPValidationError`, the authenticated
+//! [`Caller`], and the [`Tenant`] (the namespace a request acts in).
+
+use crate::dto::{HttpValidationError, LocItem, ValidationError};
+use crate::error::ApiError;
+use crate::state::AppState;
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+use stowage_domain::ErrorKind;
+use stowage_domain::auth::{ApiKey, Role};
+use stowage_domain::bucket::Namespace;
+
+/// Largest JSON body accepted.
+const MAX_BODY: usize = 1024 * 1024;
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::new(ErrorKind::Internal, "state_missing", "application state missing"))
+}
+
+/// Parses JSON, naming the failing field in a 422 (`loc: ["body", "field"]`).
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let mut loc = vec![LocItem::Name("body".to_owned())];
+        for segment in e.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Seq { index } => {
+                    loc.push(LocItem::Index(u32::try_from(*index).unwrap_or(u32::MAX)))
+                }
+                serde_path_to_error::Segment::Map { key } => loc.push(LocItem::Name(key.clone())),
+                serde_path_to_error::Segment::Enum { variant } => loc.push(LocItem::Name(variant.clone())),
+                serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        let inner = e.into_inner();
+        let kind = if inner.is_syntax() || inner.is_eof() { "json_invalid" } else { "value_error" };
+        ApiError::Validation(vec![ValidationError { loc, msg: inner.to_string(), error_type: kind.to_owned() }])
+    })
+}
+
+async fn read_body(payload: &mut Payload) -> Result<web::BytesMut, ApiError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::invalid(&["body"], e.to_string(), "body_unreadable"))?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(ApiError::invalid(&["body"], "the body is larger than 1 MiB", "body_too_large"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// A JSON body; anything malformed is a 422.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&mut payload).await?;
+            parse_json(&body).map(Json)
+        })
+    }
+}
+
+/// An optional JSON body: empty or `null` is `None` (the contract's `anyOf [T, null]`).
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let mut payload = payload.take();
+        Box::pin(async move {
+            let body = read_body(&mut payload).await?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self(None));
+            }
+            parse_json::<Option<T>>(&body).map(OptionalJson)
+        })
+    }
+}
+
+/// The hex SHA-256 under which a key secret is stored.
+#[must_use]
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller(pub ApiKey);
+
+impl Caller {
+    /// Refuses the request unless the caller's role includes `needed`.
+    ///
+    /// # Errors
+    /// 403 `insufficient_role`.
+    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
+        if self.0.role.allows(needed) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorKind::Forbidden,
+                "insufficient_role",
+                format!("this operation needs a `{}` key; this key is `{}`", needed.as_str(), self.0.role.as_str()),
+            ))
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> ApiError {
+    ApiError::new(ErrorKind::Unauthorized, "invalid_api_key", message)
+}
+
+async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
+    let state = state(&req)?;
+    let header = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let secret = header
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| unauthorized("send `Authorization: Bearer <api key>`"))?;
+    let key = state.keys.get(&*state.repo, &hash_secret(secret)).await.map_err(|e| ApiError::from_coded(&e))?;
+    match key {
+        Some(key) if key.revoked_at.is_none() => Ok(Caller(key)),
+        _ => Err(unauthorized("unknown or revoked API key")),
+    }
+}
+
+impl FromRequest for Caller {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}
+
+/// The namespace a request acts in (`X-Namespace` by id or name, or `?namespace=`), checked
+/// against the caller's key. A namespace the key may not touch is 404, like one that does not
+/// exist, so existence does not leak.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    /// The caller.
+    pub caller: Caller,
+    /// The namespace.
+    pub namespace: Namespace,
+}
+
+fn requested_namespace(req: &HttpRequest) -> Option<String> {
+    if let Some(value) = req.headers().get("x-namespace").and_then(|v| v.to_str().ok()) {
+        return Some(value.trim().to_owned());
+    }
+    web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+        .ok()
+        .and_then(|q| q.get("namespace").cloned())
+}
+
+async fn resolve_tenant(req: HttpRequest) -> Result<Tenant, ApiError> {
+    let caller = authenticate(req.clone()).await?;
+    let state = state(&req)?;
+    let wanted = match requested_namespace(&req) {
+        Some(wanted) => wanted,
+        None => match caller.0.namespaces.as_slice() {
+            [only] => only.to_string(),
+            _ => {
+                return Err(ApiError::new(
+                    ErrorKind::BadRequest,
+                    "namespace_required",
+                    "send `X-Namespace: <namespace id or name>`",
+                ));
+            }
+        },
+    };
+    let namespace = state.repo.find_namespace(&wanted).await.map_err(|e| ApiError::from_coded(&e))?;
+    match namespace {
+        Some(namespace) if caller.0.role == Role::Admin || caller.0.can_access(&namespace.id) => {
+            Ok(Tenant { caller, namespace })
+        }
+        _ => Err(ApiError::new(ErrorKind::NotFound, "namespace_not_found", "namespace not found")
+            .with_details(serde_json::json!({"resource": "namespace", "id": wanted}))),
+    }
+}
+
+impl FromRequest for Tenant {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(resolve_tenant(req.clone()))
+    }
+}
+
+/// Keeps the 422 body type in this module's public surface for the OpenAPI document.
+pub type ValidationBody = HttpValidationError;

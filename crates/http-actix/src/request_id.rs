@@ -1,0 +1,61 @@
+//! Request ids: taken from a well-formed incoming `X-Request-Id` or generated, returned on every
+//! response, attached to the request's tracing span, and readable by error rendering (a 500
+//! carries the id so operators can find the logged cause).
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use futures_util::FutureExt;
+use futures_util::future::LocalBoxFuture;
+use tracing::Instrument;
+
+/// The header name.
+pub const HEADER: &str = "x-request-id";
+
+tokio::task_local! {
+    static CURRENT: String;
+}
+
+/// The current request's id, if called while serving a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId;
+
+impl RequestId {
+    /// The id of the request being served, or `"-"` outside one.
+    #[must_use]
+    pub fn current() -> String {
+        CURRENT.try_with(Clone::clone).unwrap_or_else(|_| "-".to_owned())
+    }
+}
+
+fn well_formed(id: &str) -> bool {
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+/// The middleware function (see the crate docs).
+pub fn middleware(
+    req: ServiceRequest,
+    next: Next<BoxBody>,
+) -> LocalBoxFuture<'static, Result<ServiceResponse<BoxBody>, actix_web::Error>> {
+    let id = req
+        .headers()
+        .get(HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| well_formed(v))
+        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let started = std::time::Instant::now();
+    CURRENT
+        .scope(id.clone(), async move {
+            let mut response = next.call(req).await?;
+            let status = response.status().as_u16();
+            tracing::info!(status, elapsed_ms = started.elapsed().as_millis() as u64, "served");
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response.headers_mut().insert(HeaderName::from_static(HEADER), value);
+            }
+            Ok(response)
+        })
+        .instrument(span)
+        .boxed_local()
+}

@@ -1,0 +1,28 @@
+//! The routes, one module per resource.
+
+pub(crate) mod buckets;
+pub(crate) mod health;
+pub(crate) mod namespaces;
+pub(crate) mod objects;
+pub(crate) mod tasks;
+pub(crate) mod uploads;
+
+use actix_web::web;
+
+pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(namespaces::create)
+        .service(namespaces::get)
+        .service(buckets::create)
+        .service(buckets::list)
+        .service(buckets::get)
+        .service(uploads::create)
+        .service(uploads::list)
+        .service(uploads::get)
+        .service(uploads::cancel)
+        .service(uploads::confirm)
+        .service(objects::get)
+        .service(tasks::get)
+        .service(tasks::cancel);
+}

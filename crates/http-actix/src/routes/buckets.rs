@@ -1,0 +1,62 @@
+//! Buckets of the caller's namespace.
+
+use crate::dto::{BucketListResponse, BucketResponse, CreateBucketRequest, ErrorResponse};
+use crate::error::ApiError;
+use crate::extract::{Json, Tenant};
+use crate::state::AppState;
+use actix_web::{get, post, web};
+use stowage_domain::ErrorKind;
+use stowage_domain::auth::Role;
+use stowage_domain::names::BucketName;
+use stowage_domain::usecases::tenancy::{self, NewBucket};
+
+/// Creates a bucket.
+#[utoipa::path(post, path = "/v1/buckets", tag = "Buckets", request_body = CreateBucketRequest,
+    responses((status = 200, body = BucketResponse), (status = 409, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
+#[post("/v1/buckets")]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    body: Json<CreateBucketRequest>,
+) -> Result<web::Json<BucketResponse>, ApiError> {
+    tenant.caller.require(Role::Write)?;
+    let req = body.0;
+    let name = BucketName::parse(&req.bucket_name)
+        .map_err(|e| ApiError::invalid(&["body", "bucket_name"], e.to_string(), "value_error"))?;
+    let new = NewBucket {
+        name,
+        description: req.description,
+        bucket_schema: req.bucket_schema,
+        metadata: req.metadata.unwrap_or_else(|| serde_json::json!({})),
+        settings: req.settings.unwrap_or_default(),
+    };
+    let bucket = tenancy::create_bucket(&*state.repo, &*state.clock, &*state.ids, &tenant.namespace.id, new).await?;
+    Ok(web::Json(bucket.into()))
+}
+
+/// Lists the namespace's buckets.
+#[utoipa::path(post, path = "/v1/buckets/list", tag = "Buckets", responses((status = 200, body = BucketListResponse)))]
+#[post("/v1/buckets/list")]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+) -> Result<web::Json<BucketListResponse>, ApiError> {
+    let buckets = state.repo.list_buckets(&tenant.namespace.id).await?;
+    let results: Vec<BucketResponse> = buckets.into_iter().map(Into::into).collect();
+    Ok(web::Json(BucketListResponse { total: results.len(), results }))
+}
+
+/// A bucket by id or name.
+#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}", tag = "Buckets",
+    responses((status = 200, body = BucketResponse), (status = 404, body = ErrorResponse)))]
+#[get("/v1/buckets/{bucket_identifier}")]
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<String>,
+) -> Result<web::Json<BucketResponse>, ApiError> {
+    let bucket = state.repo.find_bucket(&tenant.namespace.id, &path).await?;
+    bucket
+        .map(|b| web::Json(b.into()))
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))
+}

@@ -1,0 +1,239 @@
+//! Uploads: create, read, list, cancel and confirm.
+
+use crate::dto::{
+    ConfirmUploadRequest, ConfirmUploadResponse, CreateUploadRequest, ErrorResponse, HttpValidationError,
+    TaskStatusEnum, UploadResponse,
+};
+use crate::error::ApiError;
+use crate::extract::{Json, OptionalJson, Tenant};
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use serde::{Deserialize, Serialize};
+use stowage_domain::ErrorKind;
+use stowage_domain::auth::Role;
+use stowage_domain::ports::{UploadCursor, UploadQuery};
+use stowage_domain::status::UploadStatus;
+use stowage_domain::usecases::{cancel as cancel_uc, confirm as confirm_uc, create_upload, get_upload};
+use utoipa::{IntoParams, ToSchema};
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get("idempotency-key") else { return Ok(None) };
+    let key = value
+        .to_str()
+        .map_err(|_| ApiError::invalid(&["header", "Idempotency-Key"], "must be visible ASCII", "value_error"))?;
+    if key.is_empty() || key.len() > 255 {
+        return Err(ApiError::invalid(&["header", "Idempotency-Key"], "must be 1 to 255 characters", "value_error"));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// Creates an upload and returns the presigned PUT (or, for content already stored, the
+/// existing upload without a URL).
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads", tag = "Bucket Uploads", request_body = CreateUploadRequest,
+    params(("bucket_identifier" = String, Path, description = "Bucket id or name"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the same upload")),
+    responses((status = 200, body = UploadResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError), (status = 503, body = ErrorResponse)))]
+#[post("/v1/buckets/{bucket_identifier}/uploads")]
+pub(crate) async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<String>,
+    body: Json<CreateUploadRequest>,
+) -> Result<web::Json<UploadResponse>, ApiError> {
+    tenant.caller.require(Role::Write)?;
+    let request = body.0.into_domain(idempotency_key(&req)?)?;
+    let created = create_upload::create_upload(state.deps(), &tenant.namespace.id, &path, request).await?;
+    Ok(web::Json(UploadResponse::new(created.upload, created.presigned, created.is_duplicate)))
+}
+
+/// An upload; while PENDING it carries a fresh PUT URL valid until `expires_at`.
+#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", tag = "Bucket Uploads",
+    responses((status = 200, body = UploadResponse), (status = 404, body = ErrorResponse)))]
+#[get("/v1/buckets/{bucket_identifier}/uploads/{upload_id}")]
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+) -> Result<web::Json<UploadResponse>, ApiError> {
+    let (bucket, upload) = path.into_inner();
+    let (upload, presigned) = get_upload::get_upload(state.deps(), &tenant.namespace.id, &bucket, &upload).await?;
+    Ok(web::Json(UploadResponse::new(upload, presigned, false)))
+}
+
+/// `?delete_s3_object=`
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct CancelQuery {
+    /// Also delete the stored bytes.
+    #[serde(default)]
+    delete_s3_object: bool,
+}
+
+/// Cancels a PENDING (or failed) upload.
+#[utoipa::path(delete, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", tag = "Bucket Uploads", params(CancelQuery),
+    responses((status = 204, description = "Canceled"), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
+#[delete("/v1/buckets/{bucket_identifier}/uploads/{upload_id}")]
+pub(crate) async fn cancel(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+    query: web::Query<CancelQuery>,
+) -> Result<HttpResponse, ApiError> {
+    tenant.caller.require(Role::Write)?;
+    let (bucket, upload) = path.into_inner();
+    cancel_uc::cancel_upload(state.deps(), &tenant.namespace.id, &bucket, &upload, query.delete_s3_object).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `?async=`
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct ConfirmQuery {
+    /// Process confirmation asynchronously (recommended for files >= 100MB).
+    #[serde(rename = "async", default)]
+    #[param(rename = "async")]
+    run_async: bool,
+}
+
+/// Verify S3 upload completion and create bucket object.
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}/confirm", tag = "Bucket Uploads",
+    operation_id = "confirm_upload_v1_buckets__bucket_identifier__uploads__upload_id__confirm_post",
+    params(("bucket_identifier" = String, Path, description = "The unique identifier of the bucket"),
+           ("upload_id" = String, Path, description = "The unique identifier of the upload"), ConfirmQuery),
+    request_body = Option<ConfirmUploadRequest>,
+    responses((status = 200, description = "Successful Response", body = ConfirmUploadResponse),
+              (status = 400, description = "Bad Request", body = ErrorResponse),
+              (status = 401, description = "Unauthorized", body = ErrorResponse),
+              (status = 403, description = "Forbidden", body = ErrorResponse),
+              (status = 404, description = "Not Found", body = ErrorResponse),
+              (status = 422, description = "Validation Error", body = HttpValidationError),
+              (status = 500, description = "Internal Server Error", body = ErrorResponse),
+              (status = 503, description = "Storage or database unavailable", body = ErrorResponse)))]
+#[post("/v1/buckets/{bucket_identifier}/uploads/{upload_id}/confirm")]
+pub(crate) async fn confirm(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+    query: web::Query<ConfirmQuery>,
+    body: OptionalJson<ConfirmUploadRequest>,
+) -> Result<web::Json<ConfirmUploadResponse>, ApiError> {
+    tenant.caller.require(Role::Write)?;
+    let (bucket, upload) = path.into_inner();
+    let request = body.0.unwrap_or_default().into_domain(query.run_async)?;
+    let receipt = confirm_uc::confirm_upload(state.deps(), &tenant.namespace.id, &bucket, &upload, &request).await?;
+    Ok(web::Json(receipt.into()))
+}
+
+/// Filters of an upload listing.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(default)]
+pub(crate) struct UploadFilters {
+    /// Only this status.
+    status: Option<TaskStatusEnum>,
+    /// Only uploads whose metadata has these key/value pairs.
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Created at or after (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    created_after: Option<time::OffsetDateTime>,
+    /// Created before (RFC 3339).
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    created_before: Option<time::OffsetDateTime>,
+}
+
+/// Sort order of an upload listing.
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(default)]
+pub(crate) struct UploadSort {
+    /// `asc` (oldest first, the default) or `desc`.
+    direction: Option<String>,
+}
+
+/// Request to list uploads.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(default)]
+pub(crate) struct ListUploadsRequest {
+    filters: UploadFilters,
+    sort: UploadSort,
+    /// Page size, 1–100.
+    #[schema(minimum = 1, maximum = 100, default = 20)]
+    limit: i64,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+impl Default for ListUploadsRequest {
+    fn default() -> Self {
+        Self { filters: UploadFilters::default(), sort: UploadSort::default(), limit: 20, cursor: None }
+    }
+}
+
+/// A page of uploads.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ListUploadsResponse {
+    results: Vec<UploadResponse>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+fn encode_cursor(c: &UploadCursor) -> String {
+    hex::encode(serde_json::to_vec(c).unwrap_or_default())
+}
+
+fn decode_cursor(s: &str) -> Result<UploadCursor, ApiError> {
+    hex::decode(s)
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .ok_or_else(|| ApiError::invalid(&["body", "cursor"], "not a cursor returned by this API", "value_error"))
+}
+
+/// Lists a bucket's uploads with keyset pagination.
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/list", tag = "Bucket Uploads", request_body = Option<ListUploadsRequest>,
+    responses((status = 200, body = ListUploadsResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
+#[post("/v1/buckets/{bucket_identifier}/uploads/list")]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<String>,
+    body: OptionalJson<ListUploadsRequest>,
+) -> Result<web::Json<ListUploadsResponse>, ApiError> {
+    let req = body.0.unwrap_or_default();
+    if !(1..=100).contains(&req.limit) {
+        return Err(ApiError::invalid(&["body", "limit"], "Input should be between 1 and 100", "value_error"));
+    }
+    let newest_first = match req.sort.direction.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(_) => {
+            return Err(ApiError::invalid(&["body", "sort", "direction"], "Input should be 'asc' or 'desc'", "enum"));
+        }
+    };
+    let status = match req.filters.status {
+        None => None,
+        Some(s) => Some(
+            serde_json::to_value(s)
+                .ok()
+                .and_then(|v| v.as_str().and_then(UploadStatus::parse))
+                .ok_or_else(|| ApiError::invalid(&["body", "filters", "status"], "not an upload status", "enum"))?,
+        ),
+    };
+    let bucket = state
+        .repo
+        .find_bucket(&tenant.namespace.id, &path)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))?;
+    let query = UploadQuery {
+        status,
+        metadata: req.filters.metadata,
+        created_from: req.filters.created_after,
+        created_before: req.filters.created_before,
+        newest_first,
+        after: req.cursor.as_deref().map(decode_cursor).transpose()?,
+        limit: u32::try_from(req.limit).unwrap_or(20),
+    };
+    let page = state.repo.list_uploads(&bucket.id, &query).await?;
+    Ok(web::Json(ListUploadsResponse {
+        results: page.uploads.into_iter().map(|u| UploadResponse::new(u, None, false)).collect(),
+        next_cursor: page.next.as_ref().map(encode_cursor),
+    }))
+}

@@ -1,0 +1,136 @@
+//! The generated OpenAPI document keeps the contract: the schemas of the confirm endpoint equal
+//! the seed's (`tests/fixtures/seed-schemas.json`, the seed's YAML converted to JSON) in names,
+//! property types, required fields, references and enum values. Extra properties are allowed
+//! (the contract permits extensions); missing or retyped ones are not.
+#![expect(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+const CONTRACT: [&str; 7] = [
+    "ConfirmUploadRequest",
+    "ConfirmUploadResponse",
+    "ErrorResponse",
+    "ErrorDetail",
+    "TaskStatusEnum",
+    "HTTPValidationError",
+    "ValidationError",
+];
+
+fn seed() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/seed-schemas.json")).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["schemas"].clone()
+}
+
+fn generated() -> Value {
+    serde_json::to_value(stowage_http_actix::openapi::document()).unwrap()["components"]["schemas"].clone()
+}
+
+/// The set of types a schema admits: JSON types, `ref:<Name>` for contract schemas, and
+/// `array<...>` for arrays. References to other schemas are followed.
+fn types(schema: &Value, all: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+        let name = reference.rsplit('/').next().unwrap();
+        if CONTRACT.contains(&name) {
+            out.insert(format!("ref:{name}"));
+        } else {
+            out.extend(types(&all[name], all));
+        }
+        return out;
+    }
+    for key in ["anyOf", "oneOf", "allOf"] {
+        if let Some(members) = schema.get(key).and_then(Value::as_array) {
+            for m in members {
+                out.extend(types(m, all));
+            }
+        }
+    }
+    let mut add = |t: &str| {
+        if t == "array" {
+            let items = schema.get("items").map(|i| types(i, all)).unwrap_or_default();
+            out.insert(format!("array<{}>", items.into_iter().collect::<Vec<_>>().join("|")));
+        } else {
+            out.insert(t.to_owned());
+        }
+    };
+    match schema.get("type") {
+        Some(Value::String(t)) => add(t),
+        Some(Value::Array(ts)) => ts.iter().filter_map(Value::as_str).for_each(&mut add),
+        _ => {}
+    }
+    out
+}
+
+fn required(schema: &Value) -> BTreeSet<String> {
+    schema
+        .get("required")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_contract_schema_is_generated_with_the_seeds_properties_types_and_required_fields() {
+    let (seed, generated) = (seed(), generated());
+    let mut problems = Vec::new();
+    for name in CONTRACT {
+        let (want, got) = (&seed[name], &generated[name]);
+        if got.is_null() {
+            problems.push(format!("{name}: not in the generated document"));
+            continue;
+        }
+        let seed_props = want.get("properties").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (prop, want_schema) in &seed_props {
+            let Some(got_schema) = got["properties"].get(prop) else {
+                problems.push(format!("{name}.{prop}: missing"));
+                continue;
+            };
+            let (w, g) = (types(want_schema, &seed), types(got_schema, &generated));
+            if w != g {
+                problems.push(format!("{name}.{prop}: seed types {w:?}, generated {g:?}"));
+            }
+        }
+        let seed_names: BTreeSet<String> = seed_props.keys().cloned().collect();
+        let got_required: BTreeSet<String> = required(got).intersection(&seed_names).cloned().collect();
+        if required(want) != got_required {
+            problems.push(format!("{name}: seed requires {:?}, generated requires {got_required:?}", required(want)));
+        }
+        if want.get("enum") != got.get("enum") {
+            problems.push(format!("{name}: enum values differ: {:?} vs {:?}", want.get("enum"), got.get("enum")));
+        }
+        if types(want, &seed) != types(got, &generated) {
+            problems.push(format!("{name}: type {:?} vs {:?}", types(want, &seed), types(got, &generated)));
+        }
+    }
+    assert!(problems.is_empty(), "the generated schemas drift from the contract:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_comparison_catches_a_retyped_property() {
+    let seed = seed();
+    let mut tampered = generated();
+    tampered["ConfirmUploadResponse"]["properties"]["file_size_bytes"] = serde_json::json!({"type": "string"});
+    let want = types(&seed["ConfirmUploadResponse"]["properties"]["file_size_bytes"], &seed);
+    let got = types(&tampered["ConfirmUploadResponse"]["properties"]["file_size_bytes"], &tampered);
+    assert_ne!(want, got);
+}
+
+#[test]
+fn the_confirm_operation_declares_the_seeds_responses_and_async_parameter() {
+    let doc = serde_json::to_value(stowage_http_actix::openapi::document()).unwrap();
+    let op = &doc["paths"]["/v1/buckets/{bucket_identifier}/uploads/{upload_id}/confirm"]["post"];
+    assert_eq!(op["operationId"], "confirm_upload_v1_buckets__bucket_identifier__uploads__upload_id__confirm_post");
+    for status in ["200", "400", "401", "403", "404", "422", "500"] {
+        assert!(op["responses"].get(status).is_some(), "response {status} not declared");
+    }
+    let params: Vec<&str> = op["parameters"].as_array().unwrap().iter().filter_map(|p| p["name"].as_str()).collect();
+    assert!(
+        params.contains(&"async") && params.contains(&"bucket_identifier") && params.contains(&"upload_id"),
+        "{params:?}"
+    );
+}

@@ -1,0 +1,134 @@
+//! Wiring: the adapters chosen by configuration, plugged into the domain, served over HTTP, with
+//! the task workers alongside. `Application::build` binds the listener (port 0 in tests) so the
+//! port is known before serving; `run_until_stopped` serves until SIGTERM/SIGINT, then stops
+//! accepting, lets in-flight requests finish, stops the workers and gives back their leases.
+
+use crate::config::Settings;
+use crate::worker::Workers;
+use actix_web::{App, HttpServer, web};
+use rand::RngCore;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use stowage_domain::ids::IdSuffix;
+use stowage_domain::ports::{Clock, IdGenerator};
+use stowage_http_actix::{AppState, KeyCache};
+use stowage_postgres::{PgRepository, migrate};
+use stowage_s3::S3ObjectStore;
+use time::OffsetDateTime;
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        // PostgreSQL keeps microseconds: round here so a value read back equals the one written.
+        let now = OffsetDateTime::now_utc();
+        now.replace_nanosecond(now.nanosecond() / 1_000 * 1_000).unwrap_or(now)
+    }
+}
+
+/// 128 random bits per id, from the thread-local CSPRNG.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomIds;
+
+impl IdGenerator for RandomIds {
+    fn suffix(&self) -> IdSuffix {
+        let mut bytes = [0u8; 16];
+        rand::rng().fill_bytes(&mut bytes);
+        IdSuffix::from_bytes(bytes)
+    }
+}
+
+/// The application's state from the configured adapters; runs the migrations first.
+///
+/// # Errors
+/// A message when the database cannot be reached or migrated.
+pub async fn state(settings: &Settings) -> Result<AppState, String> {
+    let repo = PgRepository::new(settings.database.clone()).map_err(|e| e.to_string())?;
+    let applied = migrate(&repo).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
+    if applied > 0 {
+        tracing::info!(applied, "database migrated");
+    }
+    let store = S3ObjectStore::new(settings.storage.clone()).await;
+    let repo = Arc::new(repo);
+    Ok(AppState {
+        repo: repo.clone(),
+        store: Arc::new(store),
+        queue: repo.clone(),
+        batches: repo,
+        clock: Arc::new(SystemClock),
+        ids: Arc::new(RandomIds),
+        policy: Arc::new(settings.policy()),
+        keys: KeyCache::new(Duration::from_secs(settings.server.key_cache_ttl_secs)),
+    })
+}
+
+/// A built, not yet running, stowage.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    workers: Option<Workers>,
+    state: AppState,
+}
+
+impl Application {
+    /// Migrates, wires and binds.
+    ///
+    /// # Errors
+    /// A message when the database is unreachable or the address cannot be bound.
+    pub async fn build(settings: Settings) -> Result<Self, String> {
+        let state = state(&settings).await?;
+        let listener = TcpListener::bind(&settings.server.bind)
+            .map_err(|e| format!("cannot listen on {}: {e}", settings.server.bind))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(actix_web::middleware::from_fn(stowage_http_actix::request_id_middleware))
+                .app_data(data.clone())
+                .configure(stowage_http_actix::configure)
+                .default_service(web::to(stowage_http_actix::error::not_found))
+        })
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .listen(listener)
+        .map_err(|e| e.to_string())?;
+        if settings.server.http_workers > 0 {
+            server = server.workers(settings.server.http_workers);
+        }
+        let workers = settings.worker.enabled.then(|| Workers::start(state.clone(), &settings.worker));
+        tracing::info!(port, workers = settings.worker.enabled, "stowage listening");
+        Ok(Self { port, server: server.run(), workers, state })
+    }
+
+    /// The port it listens on.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (tests use it to reach the ports directly).
+    #[must_use]
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A handle to stop the HTTP server gracefully.
+    #[must_use]
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGTERM, SIGINT or the handle), then stops the workers.
+    ///
+    /// # Errors
+    /// The server's I/O error.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let served = self.server.await;
+        if let Some(workers) = self.workers {
+            workers.shutdown().await;
+        }
+        served
+    }
+}

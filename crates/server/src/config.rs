@@ -1,0 +1,219 @@
+//! Configuration: compiled defaults, then an optional TOML file, then environment variables
+//! `STOWAGE__SECTION__KEY` (e.g. `STOWAGE__DATABASE__URL`). Any key may also be given as
+//! `STOWAGE__SECTION__KEY_FILE=/path`, whose file content (trimmed) becomes the value — for
+//! secrets mounted as files. Every key is listed in docs/configuration.md.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use stowage_postgres::PgConfig;
+use stowage_s3::S3Config;
+
+/// The HTTP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerSettings {
+    /// Address to listen on (`0.0.0.0:8080`; port 0 picks a free port).
+    pub bind: String,
+    /// HTTP worker threads; 0 means one per core.
+    pub http_workers: usize,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+    /// Seconds a verified API key is cached (revocation takes effect within it).
+    pub key_cache_ttl_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { bind: "0.0.0.0:8080".to_owned(), http_workers: 0, shutdown_timeout_secs: 30, key_cache_ttl_secs: 30 }
+    }
+}
+
+/// Service-wide upload rules.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadSettings {
+    /// Seconds after `expires_at` during which a PENDING upload may still be confirmed.
+    pub confirm_grace_secs: u64,
+    /// Largest single PUT, in bytes (S3 allows 5 GiB).
+    pub max_single_put_bytes: u64,
+    /// Attempts of an asynchronous confirmation before the upload fails.
+    pub confirm_task_max_attempts: u32,
+    /// Attempts of a batch task.
+    pub batch_task_max_attempts: u32,
+}
+
+impl Default for UploadSettings {
+    fn default() -> Self {
+        let policy = stowage_domain::policy::Policy::default();
+        Self {
+            confirm_grace_secs: policy.confirm_grace.as_secs(),
+            max_single_put_bytes: policy.max_single_put_bytes,
+            confirm_task_max_attempts: policy.confirm_task_max_attempts,
+            batch_task_max_attempts: policy.batch_task_max_attempts,
+        }
+    }
+}
+
+/// The task workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerSettings {
+    /// Run workers inside `stowage serve`.
+    pub enabled: bool,
+    /// Tasks run at once per process.
+    pub concurrency: usize,
+    /// Seconds a claimed task is leased; heartbeats renew it every third of that.
+    pub lease_secs: u64,
+    /// Milliseconds between polls of an empty queue.
+    pub poll_interval_ms: u64,
+    /// Delay of the first retry, in milliseconds (doubling each attempt).
+    pub retry_base_delay_ms: u64,
+    /// Longest delay between retries, in milliseconds.
+    pub retry_max_delay_ms: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            concurrency: 4,
+            lease_secs: 60,
+            poll_interval_ms: 500,
+            retry_base_delay_ms: 2_000,
+            retry_max_delay_ms: 300_000,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    /// `pretty` for people, `json` for log pipelines.
+    pub format: String,
+    /// A tracing filter (`info`, `stowage=debug,info`); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { format: "pretty".to_owned(), level: "info".to_owned() }
+    }
+}
+
+/// Everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    /// The HTTP server.
+    pub server: ServerSettings,
+    /// PostgreSQL.
+    pub database: PgConfig,
+    /// The S3-compatible store.
+    pub storage: S3Config,
+    /// Upload rules.
+    pub uploads: UploadSettings,
+    /// Task workers.
+    pub worker: WorkerSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+const PREFIX: &str = "STOWAGE__";
+
+/// `STOWAGE__A__B_FILE=/path` → (`a.b`, file content).
+fn file_values(vars: impl Iterator<Item = (String, String)>) -> Result<Vec<(String, String)>, String> {
+    let mut values = Vec::new();
+    for (name, path) in vars {
+        let Some(key) = name.strip_prefix(PREFIX).and_then(|k| k.strip_suffix("_FILE")) else { continue };
+        let content = std::fs::read_to_string(&path).map_err(|e| format!("{name}: cannot read {path}: {e}"))?;
+        values.push((key.to_ascii_lowercase().replace("__", "."), content.trim().to_owned()));
+    }
+    Ok(values)
+}
+
+impl Settings {
+    /// Loads the configuration: defaults, then `file` if given, then the environment.
+    ///
+    /// # Errors
+    /// A message naming the bad file, variable or key.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut figment = Figment::from(Serialized::defaults(Self::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("configuration file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(Env::prefixed(PREFIX).split("__").filter(|k| !k.as_str().ends_with("_file")));
+        for (key, value) in file_values(std::env::vars())? {
+            figment = figment.merge(Serialized::default(&key, value));
+        }
+        figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    /// The domain's rules from these settings.
+    #[must_use]
+    pub fn policy(&self) -> stowage_domain::policy::Policy {
+        stowage_domain::policy::Policy {
+            confirm_grace: std::time::Duration::from_secs(self.uploads.confirm_grace_secs),
+            max_single_put_bytes: self.uploads.max_single_put_bytes,
+            confirm_task_max_attempts: self.uploads.confirm_task_max_attempts,
+            batch_task_max_attempts: self.uploads.batch_task_max_attempts,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_variables_name_nested_keys() {
+        let dir = std::env::temp_dir().join(format!("stowage-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "s3cr3t\n").unwrap();
+        let vars = vec![
+            ("STOWAGE__STORAGE__SECRET_ACCESS_KEY_FILE".to_owned(), secret.display().to_string()),
+            ("STOWAGE__DATABASE__URL".to_owned(), "ignored".to_owned()),
+            ("OTHER_FILE".to_owned(), "/nope".to_owned()),
+        ];
+        assert_eq!(
+            file_values(vars.into_iter()).unwrap(),
+            [("storage.secret_access_key".to_owned(), "s3cr3t".to_owned())]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_unreadable_secret_file_is_an_error_naming_the_variable() {
+        let vars = vec![("STOWAGE__DATABASE__URL_FILE".to_owned(), "/does/not/exist".to_owned())];
+        assert!(file_values(vars.into_iter()).unwrap_err().contains("STOWAGE__DATABASE__URL_FILE"));
+    }
+
+    #[test]
+    fn a_toml_file_overrides_defaults_and_keeps_the_rest() {
+        let dir = std::env::temp_dir().join(format!("stowage-toml-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("stowage.toml");
+        std::fs::write(
+            &file,
+            "[server]\nbind = \"127.0.0.1:9999\"\n[storage]\nbucket = \"uploads\"\nforce_path_style = true\n",
+        )
+        .unwrap();
+        let settings = Settings::load(Some(&file)).unwrap();
+        assert_eq!(settings.server.bind, "127.0.0.1:9999");
+        assert_eq!(settings.storage.bucket, "uploads");
+        assert!(settings.storage.force_path_style);
+        assert_eq!(settings.worker, WorkerSettings::default());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_missing_file_is_an_error() {
+        assert!(Settings::load(Some(Path::new("/no/such/stowage.toml"))).unwrap_err().contains("does not exist"));
+    }
+}

@@ -1,0 +1,74 @@
+//! API keys: generating a secret, storing only its hash.
+
+use rand::RngCore;
+use stowage_domain::auth::{ApiKey, Role, SECRET_PREFIX};
+use stowage_domain::bucket::Namespace;
+use stowage_domain::error::RepoError;
+use stowage_domain::ids::{IdSuffix, KeyId};
+use stowage_domain::ports::{Clock, UploadRepo};
+use stowage_http_actix::extract::hash_secret;
+
+/// A new random secret: `sk_` and 43 url-safe characters (256 bits).
+#[must_use]
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut secret = String::from(SECRET_PREFIX);
+    // 6 bits per character from a 256-bit number: 43 characters.
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in bytes {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 6 {
+            bits -= 6;
+            secret.push(char::from(ALPHABET[((acc >> bits) & 63) as usize]));
+        }
+    }
+    if bits > 0 {
+        secret.push(char::from(ALPHABET[((acc << (6 - bits)) & 63) as usize]));
+    }
+    secret
+}
+
+/// Creates a key for `namespace` with `role`; returns it and its secret (shown once, never stored).
+///
+/// # Errors
+/// The repository's error.
+pub async fn create_key(
+    repo: &dyn UploadRepo,
+    clock: &dyn Clock,
+    suffix: IdSuffix,
+    namespace: &Namespace,
+    role: Role,
+    description: Option<String>,
+) -> Result<(ApiKey, String), RepoError> {
+    let secret = new_secret();
+    let key = ApiKey {
+        id: KeyId::new(&suffix),
+        key_hash: hash_secret(&secret),
+        role,
+        namespaces: vec![namespace.id.clone()],
+        description,
+        created_at: clock.now(),
+        revoked_at: None,
+    };
+    repo.create_api_key(&key).await?;
+    Ok((key, secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_prefixed_url_safe_and_distinct() {
+        let a = new_secret();
+        let b = new_secret();
+        assert!(a.starts_with("sk_"));
+        assert_eq!(a.len(), 3 + 43);
+        assert!(a[3..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_ne!(a, b);
+    }
+}

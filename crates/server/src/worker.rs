@@ -1,0 +1,152 @@
+//! Task workers: each loop claims a task (with a lease), keeps the lease alive with heartbeats
+//! while the handler runs, and records the result — done, failed for good, or failed for now and
+//! retried with backoff. On shutdown the loops stop claiming, finish what they hold, and give back
+//! any lease they still have so another worker can take the task at once.
+
+use crate::config::WorkerSettings;
+use std::time::Duration;
+use stowage_domain::task::{RetryPolicy, Task, TaskFailure, TaskResult, TaskType};
+use stowage_domain::usecases::confirm::ConfirmTaskInput;
+use stowage_domain::usecases::confirm_task::run_confirm_task;
+use stowage_http_actix::AppState;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// The running worker loops of this process.
+pub struct Workers {
+    stop: watch::Sender<bool>,
+    loops: Vec<(String, JoinHandle<()>)>,
+    state: AppState,
+}
+
+#[derive(Clone)]
+struct Loop {
+    state: AppState,
+    name: String,
+    lease: Duration,
+    poll: Duration,
+    retry: RetryPolicy,
+}
+
+impl Workers {
+    /// Starts `settings.concurrency` loops.
+    #[must_use]
+    pub fn start(state: AppState, settings: &WorkerSettings) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let process = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let retry = RetryPolicy {
+            max_attempts: u32::MAX,
+            base_delay: Duration::from_millis(settings.retry_base_delay_ms),
+            max_delay: Duration::from_millis(settings.retry_max_delay_ms),
+        };
+        let loops = (0..settings.concurrency.max(1))
+            .map(|n| {
+                let worker = Loop {
+                    state: state.clone(),
+                    name: format!("worker-{process}-{n}"),
+                    lease: Duration::from_secs(settings.lease_secs.max(1)),
+                    poll: Duration::from_millis(settings.poll_interval_ms.max(10)),
+                    retry,
+                };
+                let name = worker.name.clone();
+                (name, tokio::spawn(worker.run(stopped.clone())))
+            })
+            .collect();
+        Self { stop, loops, state }
+    }
+
+    /// Stops claiming, waits for running tasks, and releases what is still leased.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for (name, handle) in self.loops {
+            let _ = handle.await;
+            match self.state.queue.release(&name).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(worker = %name, released = n, "released task leases"),
+                Err(e) => {
+                    tracing::warn!(worker = %name, error = %e, "could not release task leases; they expire on their own")
+                }
+            }
+        }
+    }
+}
+
+impl Loop {
+    async fn run(self, mut stopped: watch::Receiver<bool>) {
+        while !*stopped.borrow() {
+            let pause = match self.state.queue.claim(&self.name, self.lease).await {
+                Ok(Some(task)) => {
+                    self.execute(task).await;
+                    continue;
+                }
+                Ok(None) => self.poll,
+                Err(e) => {
+                    tracing::warn!(worker = %self.name, error = %e, "cannot claim tasks");
+                    self.poll * 4
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    }
+
+    async fn execute(&self, task: Task) {
+        let span = tracing::info_span!("task", task_id = %task.id, task_type = task.task_type.as_str(), attempt = task.attempts);
+        let _entered = span.enter();
+        let heartbeat = {
+            let (queue, id, name, lease) = (self.state.queue.clone(), task.id.clone(), self.name.clone(), self.lease);
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    if !matches!(queue.heartbeat(&id, &name, lease).await, Ok(true)) {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = self.dispatch(&task).await;
+        heartbeat.abort();
+        let queue = &self.state.queue;
+        let recorded = match &result {
+            TaskResult::Done { status, outputs, additional_data } => {
+                queue.complete(&task.id, &self.name, *status, outputs, additional_data.clone()).await.map(|_| ())
+            }
+            TaskResult::Failed(failure) => {
+                queue.fail(&task.id, &self.name, failure, false, &self.retry).await.map(|_| ())
+            }
+            TaskResult::Retry(failure) => {
+                queue.fail(&task.id, &self.name, failure, true, &self.retry).await.map(|_| ())
+            }
+        };
+        match recorded {
+            Ok(()) => tracing::info!(outcome = ?outcome(&result), "task finished"),
+            // The lease expires and another worker re-runs the (idempotent) handler.
+            Err(e) => tracing::warn!(error = %e, "cannot record the task's result"),
+        }
+    }
+
+    async fn dispatch(&self, task: &Task) -> TaskResult {
+        let last_attempt = task.attempts >= task.max_attempts;
+        match task.task_type.as_str() {
+            TaskType::CONFIRM_UPLOAD => match serde_json::from_value::<ConfirmTaskInput>(task.inputs.clone()) {
+                Ok(input) => run_confirm_task(self.state.deps(), &input, last_attempt).await,
+                Err(e) => failed("invalid_task_inputs", &e.to_string()),
+            },
+            other => failed("unsupported_task_type", &format!("no handler for task type `{other}`")),
+        }
+    }
+}
+
+fn failed(code: &str, message: &str) -> TaskResult {
+    TaskResult::Failed(TaskFailure { code: code.to_owned(), message: message.to_owned() })
+}
+
+fn outcome(result: &TaskResult) -> &'static str {
+    match result {
+        TaskResult::Done { .. } => "done",
+        TaskResult::Failed(_) => "failed",
+        TaskResult::Retry(_) => "retry",
+    }
+}
