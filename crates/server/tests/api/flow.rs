@@ -1,0 +1,190 @@
+//! The whole flow with real presigned PUTs: create → PUT → confirm, idempotency, races and
+//! duplicates.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+
+/// Validates a body against the seed's `ConfirmUploadResponse` schema: required fields, and the
+/// type of every field the seed defines.
+fn assert_matches_seed_confirm_response(body: &Value) {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../http-actix/tests/fixtures/seed-schemas.json"))
+            .unwrap();
+    let seed: Value = serde_json::from_str(&text).unwrap();
+    let schema = &seed["schemas"]["ConfirmUploadResponse"];
+    let statuses: Vec<Value> = seed["schemas"]["TaskStatusEnum"]["enum"].as_array().unwrap().clone();
+    for field in schema["required"].as_array().unwrap() {
+        assert!(body.get(field.as_str().unwrap()).is_some(), "required field {field} missing in {body}");
+    }
+    for (name, prop) in schema["properties"].as_object().unwrap() {
+        let Some(value) = body.get(name) else { continue };
+        if prop.get("$ref").is_some() {
+            assert!(statuses.contains(value), "{name}={value} is not a TaskStatusEnum value");
+            continue;
+        }
+        let allowed: Vec<&str> = prop["anyOf"].as_array().map_or_else(
+            || vec![prop["type"].as_str().unwrap()],
+            |members| members.iter().map(|m| m["type"].as_str().unwrap()).collect(),
+        );
+        let actual = match value {
+            Value::Null => "null",
+            Value::String(_) => "string",
+            Value::Number(n) if n.is_i64() || n.is_u64() => "integer",
+            Value::Bool(_) => "boolean",
+            _ => "other",
+        };
+        assert!(allowed.contains(&actual), "{name}={value} is {actual}, the seed allows {allowed:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_put_confirm_completes_with_the_real_etag_hash_and_size() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("photos", json!({})).await;
+    let bytes = b"the quick brown fox jumps over the lazy dog".to_vec();
+    let upload =
+        app.create_upload(&bucket, "fox.txt", json!({"file_size_bytes": bytes.len(), "metadata": {"k": "v"}})).await;
+    assert_eq!(upload["status"], "PENDING");
+    assert!(upload["upload_id"].as_str().unwrap().starts_with("upl_"));
+    assert_eq!(upload["presigned_headers"]["content-type"], "application/octet-stream");
+    let etag = put(&upload, bytes.clone()).await;
+    let id = upload["upload_id"].as_str().unwrap();
+
+    let (status, body) =
+        app.confirm(&bucket, id, &json!({"etag": format!("\"{etag}\""), "file_size_bytes": bytes.len()})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_matches_seed_confirm_response(&body);
+    assert_eq!(body["status"], "COMPLETED");
+    assert_eq!(body["etag"], md5_hex(&bytes));
+    assert_eq!(body["file_hash"], sha256_hex(&bytes));
+    assert_eq!(body["file_size_bytes"], bytes.len());
+    let object_id = body["object_id"].as_str().unwrap();
+    assert!(object_id.starts_with("obj_"));
+
+    let (status, got) = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["status"], "COMPLETED");
+    assert_eq!(got["object_id"], object_id);
+    assert_eq!(got["file_hash"], sha256_hex(&bytes));
+    assert!(got["presigned_url"].is_null(), "no PUT URL once completed");
+
+    let (status, object) =
+        app.get(&format!("/v1/buckets/{bucket}/objects/{object_id}?return_presigned_urls=true")).await;
+    assert_eq!(status, 200, "{object}");
+    assert_eq!(object["upload_id"], id);
+    assert_eq!(object["status"], "DRAFT");
+    assert_eq!(object["blobs"][0]["details"]["hash"], sha256_hex(&bytes));
+    assert_eq!(object["blobs"][0]["details"]["size_bytes"], bytes.len());
+    let download = reqwest::get(object["blobs"][0]["presigned_url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(download.bytes().await.unwrap().as_ref(), bytes.as_slice());
+
+    let (_, b) = app.get(&format!("/v1/buckets/{bucket}")).await;
+    assert_eq!((b["object_count"].as_i64(), b["total_size_bytes"].as_i64()), (Some(1), Some(bytes.len() as i64)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirming_twice_returns_identical_bodies() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("b", json!({})).await;
+    let (id, _) = app.upload(&bucket, b"twice").await;
+    let (_, first) = app.confirm(&bucket, &id, &json!({})).await;
+    let (status, second) = app.confirm(&bucket, &id, &Value::Null).await;
+    assert_eq!(status, 200);
+    assert_eq!(first, second);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_confirms_make_one_object_and_fifty_identical_bodies() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("race", json!({})).await;
+    let (id, _) = app.upload(&bucket, b"racing bytes").await;
+    let app = std::sync::Arc::new(app);
+    let confirms = (0..50).map(|_| {
+        let (app, bucket, id) = (app.clone(), bucket.clone(), id.clone());
+        tokio::spawn(async move { app.confirm(&bucket, &id, &json!({})).await })
+    });
+    let results: Vec<_> = futures_util::future::join_all(confirms).await.into_iter().map(Result::unwrap).collect();
+    assert!(results.iter().all(|(status, _)| *status == 200), "{results:?}");
+    assert!(results.iter().all(|(_, body)| *body == results[0].1));
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM objects").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_bytes_twice_make_the_second_a_duplicate_of_the_first() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("dups", json!({})).await;
+    let (first, _) = app.upload(&bucket, b"same content").await;
+    let (second, _) = app.upload(&bucket, b"same content").await;
+    let (_, original) = app.confirm(&bucket, &first, &json!({})).await;
+    let (status, duplicate) = app.confirm(&bucket, &second, &json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(duplicate["is_duplicate"], true);
+    assert_eq!(duplicate["duplicate_of_upload_id"], first);
+    assert_eq!(duplicate["object_id"], original["object_id"]);
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM objects").await, 1);
+
+    // A create that declares the known hash gets the existing upload and no URL.
+    let known = app.create_upload(&bucket, "again.bin", json!({"file_hash": sha256_hex(b"same content")})).await;
+    assert_eq!(known["is_duplicate"], true);
+    assert!(known["presigned_url"].is_null());
+    assert_eq!(known["upload_id"], first);
+    assert_eq!(known["status"], "COMPLETED");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enforced_checksum_is_signed_and_needs_no_streaming() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("signed", json!({})).await;
+    let bytes = b"checksummed".to_vec();
+    let upload = app
+        .create_upload(
+            &bucket,
+            "c.bin",
+            json!({"file_hash": sha256_hex(&bytes), "enforce_checksum": true, "file_size_bytes": bytes.len()}),
+        )
+        .await;
+    assert!(
+        upload["presigned_headers"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("x-amz-checksum-sha256"))
+    );
+    put(&upload, bytes.clone()).await;
+    let (status, body) = app.confirm(&bucket, upload["upload_id"].as_str().unwrap(), &json!({})).await;
+    assert_eq!((status.as_u16(), body["file_hash"].as_str()), (200, Some(sha256_hex(&bytes).as_str())));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_create_with_an_idempotency_key_returns_the_same_upload() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("idem", json!({})).await;
+    let body = json!({"filename": "a.bin", "content_type": "text/plain"});
+    let send = || {
+        app.client
+            .post(app.url(&format!("/v1/buckets/{bucket}/uploads")))
+            .bearer_auth(&app.key)
+            .header("Idempotency-Key", "retry-1")
+            .json(&body)
+            .send()
+    };
+    let (_, first) = read(send().await.unwrap()).await;
+    let (_, second) = read(send().await.unwrap()).await;
+    assert_eq!(first["upload_id"], second["upload_id"]);
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_endpoints_answer() {
+    let app = spawn_app().await;
+    let (status, ready) = read(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["checks"]["database"]["status"], "ok");
+    assert_eq!(read(app.client.get(app.url("/healthz")).send().await.unwrap()).await.0, 200);
+    let (status, doc) = read(app.client.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert!(doc["components"]["schemas"]["ConfirmUploadResponse"].is_object());
+    assert_eq!(app.client.get(app.url("/docs")).send().await.unwrap().status(), 200);
+    let (status, body) = read(app.client.get(app.url("/nope")).send().await.unwrap()).await;
+    assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (404, Some("NotFoundError")));
+}

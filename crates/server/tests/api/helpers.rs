@@ -1,0 +1,207 @@
+//! `spawn_app()`: a fresh database, a fresh bucket, the app on a free port, a namespace and keys;
+//! plus a TCP proxy that can be cut to simulate an outage of PostgreSQL or S3.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use stowage_domain::auth::Role;
+use stowage_domain::names::NamespaceName;
+use stowage_domain::usecases::tenancy;
+use stowage_server::app::{RandomIds, SystemClock};
+use stowage_server::{Application, Settings};
+use stowage_testkit::TestDb;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+
+pub struct TestApp {
+    pub address: String,
+    pub db: TestDb,
+    pub client: reqwest::Client,
+    /// A write key of `namespace`.
+    pub key: String,
+    pub namespace: String,
+}
+
+fn log_init() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        stowage_server::telemetry::init(&stowage_server::config::LogSettings::default());
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+/// Spawns the app with settings adjusted by `customize` (after the test defaults).
+pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    log_init();
+    let db = TestDb::new().await;
+    let mut settings = Settings::default();
+    settings.server.bind = "127.0.0.1:0".to_owned();
+    settings.server.http_workers = 2;
+    settings.server.shutdown_timeout_secs = 1;
+    settings.database = db.config();
+    settings.storage = stowage_testkit::fresh_bucket().await;
+    settings.worker.poll_interval_ms = 50;
+    settings.worker.lease_secs = 10;
+    settings.worker.retry_base_delay_ms = 100;
+    settings.worker.retry_max_delay_ms = 500;
+    customize(&mut settings);
+    let app = Application::build(settings).await.expect("the app builds");
+    let state = app.state().clone();
+    let ns =
+        tenancy::create_namespace(&*state.repo, &SystemClock, &RandomIds, NamespaceName::parse("acme").unwrap(), None)
+            .await
+            .unwrap();
+    let (_, key) = stowage_server::keys::create_key(
+        &*state.repo,
+        &SystemClock,
+        stowage_domain::ports::IdGenerator::suffix(&RandomIds),
+        &ns,
+        Role::Write,
+        None,
+    )
+    .await
+    .unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    TestApp { address, db, client, key, namespace: "acme".to_owned() }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    fn authed(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        builder.bearer_auth(&self.key).header("X-Namespace", &self.namespace)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (StatusCode, Value) {
+        let response = self.authed(self.client.post(self.url(path))).json(body).send().await.expect("the app answers");
+        read(response).await
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.authed(self.client.get(self.url(path))).send().await.expect("the app answers");
+        read(response).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
+        let response = self.authed(self.client.delete(self.url(path))).send().await.expect("the app answers");
+        read(response).await
+    }
+
+    /// Creates a bucket and returns its id.
+    pub async fn bucket(&self, name: &str, settings: Value) -> String {
+        let (status, body) = self.post("/v1/buckets", &json!({"bucket_name": name, "settings": settings})).await;
+        assert_eq!(status, 200, "{body}");
+        body["bucket_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates an upload of `bytes` and returns its response.
+    pub async fn create_upload(&self, bucket: &str, filename: &str, extra: Value) -> Value {
+        let mut request = json!({"filename": filename, "content_type": "application/octet-stream"});
+        request.as_object_mut().unwrap().extend(extra.as_object().cloned().unwrap_or_default());
+        let (status, body) = self.post(&format!("/v1/buckets/{bucket}/uploads"), &request).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Creates an upload and PUTs `bytes` to its presigned URL; returns (upload_id, PUT etag).
+    pub async fn upload(&self, bucket: &str, bytes: &[u8]) -> (String, String) {
+        let upload = self.create_upload(bucket, "file.bin", json!({"file_size_bytes": bytes.len()})).await;
+        let etag = put(&upload, bytes.to_vec()).await;
+        (upload["upload_id"].as_str().unwrap().to_owned(), etag)
+    }
+
+    pub async fn confirm(&self, bucket: &str, upload: &str, body: &Value) -> (StatusCode, Value) {
+        self.post(&format!("/v1/buckets/{bucket}/uploads/{upload}/confirm"), body).await
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> (StatusCode, Value) {
+    let status = response.status();
+    assert!(response.headers().contains_key("x-request-id"), "every response carries X-Request-Id");
+    let text = response.text().await.unwrap();
+    (status, if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) })
+}
+
+/// PUTs bytes as a browser would: the presigned URL and exactly the listed headers.
+pub async fn put(upload: &Value, bytes: Vec<u8>) -> String {
+    let client = reqwest::Client::new();
+    let mut request = client.put(upload["presigned_url"].as_str().expect("a presigned URL"));
+    for (name, value) in upload["presigned_headers"].as_object().unwrap() {
+        request = request.header(name, value.as_str().unwrap());
+    }
+    let response = request.body(bytes).send().await.unwrap();
+    assert_eq!(response.status(), 200, "PUT failed: {}", response.text().await.unwrap_or_default());
+    response.headers()["etag"].to_str().unwrap().trim_matches('"').to_owned()
+}
+
+pub fn md5_hex(bytes: &[u8]) -> String {
+    use md5::Digest;
+    hex::encode(md5::Md5::digest(bytes))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// A TCP proxy in front of a dependency; `cut()` drops every connection and refuses new ones
+/// until `restore()`.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    up: Arc<AtomicBool>,
+    cut: Arc<Notify>,
+}
+
+impl Proxy {
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let up = Arc::new(AtomicBool::new(true));
+        let cut = Arc::new(Notify::new());
+        let (up2, cut2) = (up.clone(), cut.clone());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    drop(inbound);
+                    continue;
+                }
+                let cut = cut2.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        () = cut.notified() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, up, cut }
+    }
+
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        self.cut.notify_waiters();
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Host and port of a URL such as `http://127.0.0.1:3900` or `postgres://u@127.0.0.1:5432/db`.
+pub fn socket_of(url: &str) -> SocketAddr {
+    let rest = url.split_once("://").unwrap().1;
+    let authority = rest.split('/').next().unwrap();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let host_port = host_port.replace("localhost", "127.0.0.1");
+    host_port.parse().unwrap()
+}

@@ -1,0 +1,10 @@
+//! Black-box tests: the real application on port 0 with real PostgreSQL and the test S3 server,
+//! driven over HTTP with a real client, including real presigned PUTs.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on any unexpected error")]
+
+mod asynchronous;
+mod auth;
+mod errors;
+mod flow;
+mod helpers;
+mod outage;
