@@ -19,7 +19,17 @@ pub const REGION: &str = "garage";
 pub struct Garage {
     child: Child,
     dir: PathBuf,
+    binary: PathBuf,
+    config: PathBuf,
     pub endpoint: String,
+}
+
+impl Garage {
+    /// Creates a bucket the test key owns (for running stowage by hand against this server).
+    pub fn create_bucket(&self, name: &str) -> Result<(), String> {
+        garage(&self.binary, &self.config, &["bucket", "create", name])?;
+        garage(&self.binary, &self.config, &["bucket", "allow", "--read", "--write", "--owner", name, "--key", ACCESS_KEY]).map(drop)
+    }
 }
 
 impl Drop for Garage {
@@ -88,7 +98,8 @@ admin_token = "stowage-test-admin-token"
         .stderr(Stdio::from(log))
         .spawn()
         .map_err(|e| format!("cannot start garage: {e}"))?;
-    let garage_handle = Garage { child, dir: dir.clone(), endpoint: format!("http://127.0.0.1:{s3}") };
+    let garage_handle =
+        Garage { child, dir: dir.clone(), binary: binary.clone(), config: config.clone(), endpoint: format!("http://127.0.0.1:{s3}") };
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let node = loop {

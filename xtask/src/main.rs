@@ -71,14 +71,33 @@ fn test(extra: &[String]) -> Result<(), String> {
 
 /// Starts Garage for the tests unless `STOWAGE_TEST_S3_ENDPOINT` names a server already.
 /// Starts what the tests need and prints the environment to run them by hand, until killed.
+/// Also prepares a `stowage` database and bucket and writes `target/stowage-services.env` with
+/// what `stowage serve` needs to use them.
 fn services() -> Result<(), String> {
     let database = services::ensure_postgres()?;
-    let (_garage, env) = start_s3()?;
-    println_env("DATABASE_URL", &database);
-    for (k, v) in &env {
+    let (garage, env) = start_s3()?;
+    let mut lines = vec![("DATABASE_URL".to_owned(), database.clone())];
+    lines.extend(env.iter().cloned());
+    if let Some(garage) = &garage {
+        garage.create_bucket("stowage")?;
+        let app_db = services::ensure_database(&database, "stowage")?;
+        lines.extend([
+            ("STOWAGE__DATABASE__URL".to_owned(), app_db),
+            ("STOWAGE__STORAGE__ENDPOINT".to_owned(), garage.endpoint.clone()),
+            ("STOWAGE__STORAGE__REGION".to_owned(), garage::REGION.to_owned()),
+            ("STOWAGE__STORAGE__BUCKET".to_owned(), "stowage".to_owned()),
+            ("STOWAGE__STORAGE__FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
+            ("STOWAGE__STORAGE__ACCESS_KEY_ID".to_owned(), garage::ACCESS_KEY.to_owned()),
+            ("STOWAGE__STORAGE__SECRET_ACCESS_KEY".to_owned(), garage::SECRET_KEY.to_owned()),
+        ]);
+    }
+    let file: String = lines.iter().map(|(k, v)| format!("export {k}={v}\n")).collect();
+    std::fs::create_dir_all("target").map_err(|e| e.to_string())?;
+    std::fs::write("target/stowage-services.env", &file).map_err(|e| e.to_string())?;
+    for (k, v) in &lines {
         println_env(k, v);
     }
-    eprintln!("services: running; stop with Ctrl-C");
+    eprintln!("services: running; the environment is in target/stowage-services.env; stop with Ctrl-C");
     loop {
         std::thread::sleep(std::time::Duration::from_secs(3600));
     }

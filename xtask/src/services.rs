@@ -89,6 +89,19 @@ fn psql(url: &str, sql: &str) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("psql failed: {sql}")) }
 }
 
+/// Creates database `name` on the server of `url` unless it exists; returns its URL.
+pub fn ensure_database(url: &str, name: &str) -> Result<String, String> {
+    let exists = Command::new("psql")
+        .args([url, "-tAc", &format!("SELECT 1 FROM pg_database WHERE datname = '{name}'")])
+        .output()
+        .map_err(|e| format!("cannot run psql: {e}"))?;
+    if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
+        psql(url, &format!("CREATE DATABASE {name}"))?;
+    }
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    Ok(format!("{base}/{name}"))
+}
+
 /// Checks that `crates/postgres/src/schema.rs` is what `diesel print-schema` makes of the
 /// migrations, on a scratch database.
 pub fn schema_check(url: &str) -> Result<(), String> {
