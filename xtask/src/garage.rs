@@ -28,7 +28,12 @@ impl Garage {
     /// Creates a bucket the test key owns (for running stowage by hand against this server).
     pub fn create_bucket(&self, name: &str) -> Result<(), String> {
         garage(&self.binary, &self.config, &["bucket", "create", name])?;
-        garage(&self.binary, &self.config, &["bucket", "allow", "--read", "--write", "--owner", name, "--key", ACCESS_KEY]).map(drop)
+        garage(
+            &self.binary,
+            &self.config,
+            &["bucket", "allow", "--read", "--write", "--owner", name, "--key", ACCESS_KEY],
+        )
+        .map(drop)
     }
 }
 
@@ -98,8 +103,13 @@ admin_token = "stowage-test-admin-token"
         .stderr(Stdio::from(log))
         .spawn()
         .map_err(|e| format!("cannot start garage: {e}"))?;
-    let garage_handle =
-        Garage { child, dir: dir.clone(), binary: binary.clone(), config: config.clone(), endpoint: format!("http://127.0.0.1:{s3}") };
+    let garage_handle = Garage {
+        child,
+        dir: dir.clone(),
+        binary: binary.clone(),
+        config: config.clone(),
+        endpoint: format!("http://127.0.0.1:{s3}"),
+    };
 
     let deadline = Instant::now() + Duration::from_secs(30);
     let node = loop {
