@@ -121,10 +121,20 @@ admin_token = "stowage-test-admin-token"
             Err(_) => std::thread::sleep(Duration::from_millis(200)),
         }
     };
-    garage(&binary, &config, &["layout", "assign", "-z", "dc1", "-c", "1G", &node])?;
-    garage(&binary, &config, &["layout", "apply", "--version", "1"])?;
-    garage(&binary, &config, &["key", "import", "--yes", "-n", "stowage-tests", ACCESS_KEY, SECRET_KEY])?;
-    garage(&binary, &config, &["key", "allow", "--create-bucket", ACCESS_KEY])?;
+    // The node answers `node id` before its RPC listener is up: retry each step until the deadline.
+    let retry = |args: &[&str]| -> Result<String, String> {
+        loop {
+            match garage(&binary, &config, args) {
+                Ok(out) => return Ok(out),
+                Err(e) if Instant::now() > deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    };
+    retry(&["layout", "assign", "-z", "dc1", "-c", "1G", &node])?;
+    retry(&["layout", "apply", "--version", "1"])?;
+    retry(&["key", "import", "--yes", "-n", "stowage-tests", ACCESS_KEY, SECRET_KEY])?;
+    retry(&["key", "allow", "--create-bucket", ACCESS_KEY])?;
     // The S3 API answers once the layout is live.
     while std::net::TcpStream::connect(("127.0.0.1", s3)).is_err() {
         if Instant::now() > deadline {

@@ -17,9 +17,10 @@ fn main() -> ExitCode {
         Some("deps") => deps::check(),
         Some("lint") => lint(),
         Some("services") => services(),
+        Some("bench") => bench(args.get(1).map_or("all", String::as_str)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, then every test\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only"
+                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, then every test\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  bench [confirm|create|hash|scale|all]  benchmarks against same-run ceilings; writes docs/benchmarks.md"
             );
             return ExitCode::from(2);
         }
@@ -70,6 +71,34 @@ fn test(extra: &[String]) -> Result<(), String> {
 }
 
 /// Starts Garage for the tests unless `STOWAGE_TEST_S3_ENDPOINT` names a server already.
+/// Runs the benchmarks: release builds, PostgreSQL and Garage, then `stowage-bench`.
+fn bench(which: &str) -> Result<(), String> {
+    let database = services::ensure_postgres()?;
+    let pg_log = std::env::var("STOWAGE_BENCH_PG_LOG").ok().or_else(services::postgres_log).ok_or(
+        "cannot find PostgreSQL's log file (the confirm ceiling is captured from it); set STOWAGE_BENCH_PG_LOG",
+    )?;
+    run(&cargo(), &["build", "--release", "--locked", "-p", "stowage-server", "-p", "stowage-bench"])?;
+    let (garage, mut env) = start_s3()?;
+    let bucket = "stowage-bench";
+    match &garage {
+        Some(g) => g.create_bucket(bucket)?,
+        None => return Err("cargo xtask bench starts its own Garage: unset STOWAGE_TEST_S3_ENDPOINT".to_owned()),
+    }
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    env.extend([
+        ("DATABASE_URL".to_owned(), database),
+        ("STOWAGE_BENCH_PG_LOG".to_owned(), pg_log),
+        ("STOWAGE_BENCH_S3_BUCKET".to_owned(), bucket.to_owned()),
+        ("STOWAGE_BENCH_BINARY".to_owned(), format!("{target}/release/stowage")),
+    ]);
+    let status = Command::new(format!("{target}/release/stowage-bench"))
+        .arg(which)
+        .envs(env)
+        .status()
+        .map_err(|e| format!("cannot run stowage-bench: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("the benchmark failed ({status})")) }
+}
+
 /// Starts what the tests need and prints the environment to run them by hand, until killed.
 /// Also prepares a `stowage` database and bucket and writes `target/stowage-services.env` with
 /// what `stowage serve` needs to use them.

@@ -89,6 +89,18 @@ fn psql(url: &str, sql: &str) -> Result<(), String> {
     if status.success() { Ok(()) } else { Err(format!("psql failed: {sql}")) }
 }
 
+/// The log file of the machine's Debian PostgreSQL cluster, if there is one.
+pub fn postgres_log() -> Option<String> {
+    let mut logs: Vec<PathBuf> = std::fs::read_dir("/var/log/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    logs.pop().map(|p| p.display().to_string())
+}
+
 /// Creates database `name` on the server of `url` unless it exists; returns its URL.
 pub fn ensure_database(url: &str, name: &str) -> Result<String, String> {
     let exists = Command::new("psql")

@@ -4,7 +4,7 @@ use crate::config::PgConfig;
 use crate::error::from_pool;
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::{AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::FutureExt;
@@ -37,6 +37,10 @@ impl PgRepository {
     pub fn new(config: PgConfig) -> Result<Self, RepoError> {
         let statement_timeout = config.statement_timeout;
         let mut manager_config = ManagerConfig::default();
+        // The default check runs `SELECT 1` on every checkout: a round trip per repository call
+        // (4 per confirm, measured by the confirm benchmark). A broken connection fails its query
+        // instead, which is mapped to `Unavailable` and discarded by the pool.
+        manager_config.recycling_method = RecyclingMethod::Fast;
         manager_config.custom_setup = Box::new(move |url| establish(url.to_owned(), statement_timeout).boxed());
         let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(&config.url, manager_config);
         let pool = Pool::builder(manager)
