@@ -168,6 +168,51 @@ pub enum CancelEntry {
 }
 
 impl Upload {
+    /// A new PENDING upload of `filename` into `bucket`, its URL valid for `url_expiration_secs`
+    /// from `now`, with the defaults of the contract (object created on confirm, duplicates
+    /// skipped, nothing declared); callers set what the request says on top.
+    #[must_use]
+    pub fn new_pending(
+        id: UploadId,
+        bucket: &crate::bucket::Bucket,
+        filename: Filename,
+        content_type: ContentType,
+        url_expiration_secs: u32,
+        now: OffsetDateTime,
+    ) -> Self {
+        Self {
+            key: ObjectKey::for_upload(&bucket.namespace_id, &bucket.id, &id, &filename),
+            id,
+            bucket_id: bucket.id.clone(),
+            namespace_id: bucket.namespace_id.clone(),
+            filename,
+            content_type,
+            declared_size: None,
+            declared_hash: None,
+            checksum_signed: false,
+            status: UploadStatus::Pending,
+            metadata: serde_json::json!({}),
+            object_metadata: serde_json::json!({}),
+            create_object_on_confirm: true,
+            blob_property: None,
+            blob_type: None,
+            skip_duplicates: true,
+            url_expiration_secs,
+            created_at: now,
+            updated_at: now,
+            expires_at: now + Duration::from_secs(u64::from(url_expiration_secs)),
+            verified: None,
+            verified_at: None,
+            completed_at: None,
+            object_id: None,
+            task_id: None,
+            batch_id: None,
+            is_duplicate: false,
+            duplicate_of_upload_id: None,
+            failure: None,
+        }
+    }
+
     /// True when `expires_at` + `grace` lies before `now`.
     #[must_use]
     pub fn is_past_grace(&self, now: OffsetDateTime, grace: Duration) -> bool {

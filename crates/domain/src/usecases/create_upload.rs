@@ -8,7 +8,7 @@ use crate::error::{
     Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo, kind_of_storage,
 };
 use crate::ids::{NamespaceId, UploadId};
-use crate::names::{ContentType, Filename, ObjectKey};
+use crate::names::{ContentType, Filename};
 use crate::policy::{DEFAULT_URL_EXPIRATION_SECS, MAX_URL_EXPIRATION_SECS, MIN_URL_EXPIRATION_SECS};
 use crate::ports::{InsertUpload, PresignPut, PresignedRequest};
 use crate::status::UploadStatus;
@@ -156,39 +156,20 @@ pub async fn create_upload(
         return Ok(CreatedUpload { upload: original, presigned: None, is_duplicate: true });
     }
 
-    let now = deps.clock.now();
     let id = UploadId::new(&deps.ids.suffix());
-    let key = ObjectKey::for_upload(namespace, &bucket.id, &id, &request.filename);
+    let pending =
+        Upload::new_pending(id, &bucket, request.filename, request.content_type, expiration, deps.clock.now());
     let upload = Upload {
-        id,
-        bucket_id: bucket.id.clone(),
-        namespace_id: bucket.namespace_id.clone(),
-        filename: request.filename,
-        content_type: request.content_type,
         declared_size: request.file_size_bytes,
         declared_hash: request.file_hash,
         checksum_signed: sign_checksum,
-        key,
-        status: UploadStatus::Pending,
         metadata: request.metadata,
         object_metadata: request.object_metadata,
         create_object_on_confirm: request.create_object_on_confirm,
         blob_property: request.blob_property,
         blob_type: request.blob_type,
         skip_duplicates: request.skip_duplicates,
-        url_expiration_secs: expiration,
-        created_at: now,
-        updated_at: now,
-        expires_at: now + Duration::from_secs(u64::from(expiration)),
-        verified: None,
-        verified_at: None,
-        completed_at: None,
-        object_id: None,
-        task_id: None,
-        batch_id: None,
-        is_duplicate: false,
-        duplicate_of_upload_id: None,
-        failure: None,
+        ..pending
     };
     let presigned = presign_put(deps, &upload).await?;
     match deps.repo.insert_upload(&upload, request.idempotency_key.clone()).await? {

@@ -4,10 +4,9 @@
 use crate::bucket::{Bucket, BucketSettings};
 use crate::content::{ETag, Sha256Hex, StoredChecksum};
 use crate::ids::{BucketId, IdSuffix, NamespaceId, UploadId};
-use crate::names::{BucketName, ContentType, Filename, ObjectKey};
+use crate::names::{BucketName, ContentType, Filename};
 use crate::policy::Policy;
 use crate::ports::{Clock, IdGenerator, MockObjectStore, MockUploadRepo, ObjectHead};
-use crate::status::UploadStatus;
 use crate::upload::Upload;
 use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
@@ -65,39 +64,16 @@ pub fn upload_id(n: u8) -> UploadId {
 }
 
 pub fn pending_upload() -> Upload {
-    let id = upload_id(1);
-    let filename = Filename::parse("cat.png").unwrap();
-    Upload {
-        key: ObjectKey::for_upload(&ns(), &bucket().id, &id, &filename),
-        id,
-        bucket_id: bucket().id,
-        namespace_id: ns(),
-        filename,
-        content_type: ContentType::parse("image/png").unwrap(),
-        declared_size: None,
-        declared_hash: None,
-        checksum_signed: false,
-        status: UploadStatus::Pending,
-        metadata: serde_json::json!({}),
-        object_metadata: serde_json::json!({}),
-        create_object_on_confirm: true,
-        blob_property: None,
-        blob_type: None,
-        skip_duplicates: true,
-        url_expiration_secs: 3600,
-        created_at: NOW - time::Duration::minutes(5),
-        updated_at: NOW - time::Duration::minutes(5),
-        expires_at: NOW + time::Duration::minutes(55),
-        verified: None,
-        verified_at: None,
-        completed_at: None,
-        object_id: None,
-        task_id: None,
-        batch_id: None,
-        is_duplicate: false,
-        duplicate_of_upload_id: None,
-        failure: None,
-    }
+    let mut upload = Upload::new_pending(
+        upload_id(1),
+        &bucket(),
+        Filename::parse("cat.png").unwrap(),
+        ContentType::parse("image/png").unwrap(),
+        3600,
+        NOW - time::Duration::minutes(5),
+    );
+    upload.expires_at = NOW + time::Duration::minutes(55);
+    upload
 }
 
 pub fn head(size: u64, checksum: Option<StoredChecksum>) -> ObjectHead {

@@ -3,9 +3,8 @@
 use stowage_domain::bucket::{Bucket, BucketSettings, Namespace};
 use stowage_domain::content::{ETag, Sha256Hex};
 use stowage_domain::ids::{BucketId, IdSuffix, NamespaceId, UploadId};
-use stowage_domain::names::{BucketName, ContentType, Filename, NamespaceName, ObjectKey};
+use stowage_domain::names::{BucketName, ContentType, Filename, NamespaceName};
 use stowage_domain::ports::UploadRepo;
-use stowage_domain::status::UploadStatus;
 use stowage_domain::upload::{Upload, Verified};
 use stowage_postgres::PgRepository;
 use time::OffsetDateTime;
@@ -56,39 +55,16 @@ pub async fn bucket(repo: &PgRepository, ns: &Namespace, settings: BucketSetting
 }
 
 pub fn new_upload(bucket: &Bucket, created_at: OffsetDateTime) -> Upload {
-    let id = UploadId::new(&suffix());
-    let filename = Filename::parse("file.bin").unwrap();
-    Upload {
-        key: ObjectKey::for_upload(&bucket.namespace_id, &bucket.id, &id, &filename),
-        id,
-        bucket_id: bucket.id.clone(),
-        namespace_id: bucket.namespace_id.clone(),
-        filename,
-        content_type: ContentType::parse("application/octet-stream").unwrap(),
-        declared_size: None,
-        declared_hash: None,
-        checksum_signed: false,
-        status: UploadStatus::Pending,
-        metadata: serde_json::json!({"team": "a"}),
-        object_metadata: serde_json::json!({}),
-        create_object_on_confirm: true,
-        blob_property: None,
-        blob_type: None,
-        skip_duplicates: true,
-        url_expiration_secs: 3600,
+    let mut upload = Upload::new_pending(
+        UploadId::new(&suffix()),
+        bucket,
+        Filename::parse("file.bin").unwrap(),
+        ContentType::parse("application/octet-stream").unwrap(),
+        3600,
         created_at,
-        updated_at: created_at,
-        expires_at: created_at + time::Duration::hours(1),
-        verified: None,
-        verified_at: None,
-        completed_at: None,
-        object_id: None,
-        task_id: None,
-        batch_id: None,
-        is_duplicate: false,
-        duplicate_of_upload_id: None,
-        failure: None,
-    }
+    );
+    upload.metadata = serde_json::json!({"team": "a"});
+    upload
 }
 
 pub async fn upload(repo: &PgRepository, bucket: &Bucket) -> Upload {
