@@ -19,6 +19,21 @@ pub struct BlobDetails {
     pub mime_type: String,
     /// SHA-256 of the content.
     pub hash: Option<Sha256Hex>,
+    /// The media type detected from the first bytes by batch processing (`None` when unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detected_mime_type: Option<String>,
+    /// When batch processing last verified the stored bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub verified_at: Option<OffsetDateTime>,
+}
+
+/// How many leading bytes media-type detection reads.
+pub const SNIFF_BYTES: u64 = 8192;
+
+/// The media type the first bytes of a file show, if they show one.
+#[must_use]
+pub fn detect_media_type(prefix: &[u8]) -> Option<String> {
+    infer::get(prefix).map(|kind| kind.mime_type().to_owned())
 }
 
 /// One stored file of an object.
@@ -78,6 +93,13 @@ pub fn blob_type_for(mime: &str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_type_is_detected_from_magic_bytes() {
+        assert_eq!(detect_media_type(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").as_deref(), Some("image/png"));
+        assert_eq!(detect_media_type(b"%PDF-1.7\n").as_deref(), Some("application/pdf"));
+        assert_eq!(detect_media_type(b"just some text"), None);
+    }
 
     #[test]
     fn blob_type_follows_the_media_family() {

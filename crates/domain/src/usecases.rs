@@ -7,6 +7,7 @@ pub mod confirm_task;
 pub mod create_upload;
 pub mod expire;
 pub mod get_upload;
+pub mod process_batch;
 pub mod tenancy;
 mod verify;
 

@@ -1,5 +1,6 @@
 //! The routes, one module per resource.
 
+pub(crate) mod batches;
 pub(crate) mod buckets;
 pub(crate) mod health;
 pub(crate) mod namespaces;
@@ -22,6 +23,9 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(uploads::get)
         .service(uploads::cancel)
         .service(uploads::confirm)
+        .service(batches::create)
+        .service(batches::submit)
+        .service(batches::get)
         .service(objects::get)
         .service(tasks::get)
         .service(tasks::cancel);

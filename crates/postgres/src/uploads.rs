@@ -19,8 +19,8 @@ use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::Sha256Hex;
 use stowage_domain::dedup::ClaimScope;
 use stowage_domain::error::RepoError;
-use stowage_domain::ids::{BucketId, NamespaceId, ObjectId, UploadId};
-use stowage_domain::object::BucketObject;
+use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
+use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
     ConfirmationOutcome, ConfirmationPlan, InsertUpload, Transition, UploadCursor, UploadPage, UploadQuery, UploadRepo,
 };
@@ -461,6 +461,17 @@ impl UploadRepo for PgRepository {
             .await
             .map_err(from_diesel)?;
         rows.into_iter().map(Upload::try_from).collect()
+    }
+
+    async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        let json = serde_json::to_value(details).map_err(|e| RepoError::Unexpected(e.to_string()))?;
+        diesel::update(blobs::table.find(blob.as_str()))
+            .set(blobs::details.eq(json))
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(from_diesel)
     }
 
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {

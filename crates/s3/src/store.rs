@@ -220,6 +220,27 @@ impl ObjectStore for S3ObjectStore {
         self.hash_with_progress(key, &|_| {}).await
     }
 
+    async fn read_prefix(&self, key: &ObjectKey, len: u64) -> Result<Vec<u8>, StorageError> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        let output = self
+            .client
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .range(format!("bytes=0-{}", len - 1))
+            .send()
+            .await
+            .map_err(|e| self.err("GetObject", e))?;
+        let bytes = output
+            .body
+            .collect()
+            .await
+            .map_err(|e| StorageError::Unavailable(format!("GetObject: the stream broke: {e}")))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
     async fn create_multipart(&self, key: &ObjectKey, content_type: &ContentType) -> Result<String, StorageError> {
         let out = self
             .client

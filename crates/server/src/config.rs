@@ -72,6 +72,9 @@ pub struct WorkerSettings {
     pub retry_base_delay_ms: u64,
     /// Longest delay between retries, in milliseconds.
     pub retry_max_delay_ms: u64,
+    /// Seconds between runs of the expiry sweeper (PENDING uploads past `expires_at` + grace
+    /// become FAILED `upload_expired` and their bytes are deleted); 0 disables it.
+    pub sweep_interval_secs: u64,
 }
 
 impl Default for WorkerSettings {
@@ -83,6 +86,7 @@ impl Default for WorkerSettings {
             poll_interval_ms: 500,
             retry_base_delay_ms: 2_000,
             retry_max_delay_ms: 300_000,
+            sweep_interval_secs: 60,
         }
     }
 }
@@ -140,18 +144,22 @@ impl Settings {
     /// # Errors
     /// A message naming the bad file, variable or key.
     pub fn load(file: Option<&Path>) -> Result<Self, String> {
-        let mut figment = Figment::from(Serialized::defaults(Self::default()));
-        if let Some(file) = file {
-            if !file.exists() {
-                return Err(format!("configuration file {} does not exist", file.display()));
-            }
-            figment = figment.merge(Toml::file(file));
-        }
-        figment = figment.merge(Env::prefixed(PREFIX).split("__").filter(|k| !k.as_str().ends_with("_file")));
+        let mut figment = Self::defaults_and_file(file)?
+            .merge(Env::prefixed(PREFIX).split("__").filter(|k| !k.as_str().ends_with("_file")));
         for (key, value) in file_values(std::env::vars())? {
             figment = figment.merge(Serialized::default(&key, value));
         }
         figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+    }
+
+    /// Compiled defaults with the TOML file on top (no environment).
+    fn defaults_and_file(file: Option<&Path>) -> Result<Figment, String> {
+        let figment = Figment::from(Serialized::defaults(Self::default()));
+        match file {
+            Some(file) if !file.exists() => Err(format!("configuration file {} does not exist", file.display())),
+            Some(file) => Ok(figment.merge(Toml::file(file))),
+            None => Ok(figment),
+        }
     }
 
     /// The domain's rules from these settings.
@@ -204,7 +212,7 @@ mod tests {
             "[server]\nbind = \"127.0.0.1:9999\"\n[storage]\nbucket = \"uploads\"\nforce_path_style = true\n",
         )
         .unwrap();
-        let settings = Settings::load(Some(&file)).unwrap();
+        let settings: Settings = Settings::defaults_and_file(Some(&file)).unwrap().extract().unwrap();
         assert_eq!(settings.server.bind, "127.0.0.1:9999");
         assert_eq!(settings.storage.bucket, "uploads");
         assert!(settings.storage.force_path_style);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use stowage_domain::task::{RetryPolicy, Task, TaskFailure, TaskResult, TaskType};
 use stowage_domain::usecases::confirm::ConfirmTaskInput;
 use stowage_domain::usecases::confirm_task::run_confirm_task;
+use stowage_domain::usecases::process_batch::{BatchTaskInput, ProcessDeps, run_batch_task};
 use stowage_http_actix::AppState;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -16,6 +17,7 @@ use tokio::task::JoinHandle;
 pub struct Workers {
     stop: watch::Sender<bool>,
     loops: Vec<(String, JoinHandle<()>)>,
+    sweeper: Option<JoinHandle<()>>,
     state: AppState,
 }
 
@@ -52,12 +54,17 @@ impl Workers {
                 (name, tokio::spawn(worker.run(stopped.clone())))
             })
             .collect();
-        Self { stop, loops, state }
+        let sweeper = (settings.sweep_interval_secs > 0)
+            .then(|| tokio::spawn(sweep(state.clone(), Duration::from_secs(settings.sweep_interval_secs), stopped)));
+        Self { stop, loops, sweeper, state }
     }
 
     /// Stops claiming, waits for running tasks, and releases what is still leased.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
+        if let Some(sweeper) = self.sweeper {
+            let _ = sweeper.await;
+        }
         for (name, handle) in self.loops {
             let _ = handle.await;
             match self.state.queue.release(&name).await {
@@ -134,7 +141,40 @@ impl Loop {
                 Ok(input) => run_confirm_task(self.state.deps(), &input, last_attempt).await,
                 Err(e) => failed("invalid_task_inputs", &e.to_string()),
             },
+            TaskType::PROCESS_BATCH => match serde_json::from_value::<BatchTaskInput>(task.inputs.clone()) {
+                Ok(input) => {
+                    let s = &self.state;
+                    let deps = ProcessDeps { repo: &*s.repo, batches: &*s.batches, store: &*s.store, clock: &*s.clock };
+                    run_batch_task(deps, &input, last_attempt).await
+                }
+                Err(e) => failed("invalid_task_inputs", &e.to_string()),
+            },
             other => failed("unsupported_task_type", &format!("no handler for task type `{other}`")),
+        }
+    }
+}
+
+/// Most uploads one sweep expires; the next sweep takes the rest.
+const SWEEP_BATCH: u32 = 500;
+
+/// The expiry sweeper: every `interval`, stale PENDING uploads become FAILED `upload_expired` and
+/// their bytes are deleted. Several processes may sweep at once: each expiry is a conditional
+/// transition, so an upload is expired once.
+async fn sweep(state: AppState, interval: Duration, mut stopped: watch::Receiver<bool>) {
+    while !*stopped.borrow() {
+        match stowage_domain::usecases::expire::expire_stale_uploads(state.deps(), SWEEP_BATCH).await {
+            Ok(report) if report.expired > 0 => tracing::info!(
+                expired = report.expired,
+                objects_deleted = report.objects_deleted,
+                delete_failures = report.delete_failures,
+                "expired stale uploads"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying next interval"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stopped.changed() => {}
         }
     }
 }

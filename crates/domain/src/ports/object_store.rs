@@ -116,6 +116,12 @@ pub trait ObjectStore: Send + Sync {
     /// object vanished.
     async fn hash(&self, key: &ObjectKey) -> Result<ContentDigest, StorageError>;
 
+    /// The first `len` bytes of an object (fewer when it is shorter).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached; `Rejected` when the object is gone.
+    async fn read_prefix(&self, key: &ObjectKey, len: u64) -> Result<Vec<u8>, StorageError>;
+
     /// Starts a multipart upload and returns its id.
     ///
     /// # Errors

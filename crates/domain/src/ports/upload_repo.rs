@@ -7,8 +7,8 @@ use crate::bucket::{Bucket, Namespace};
 use crate::content::Sha256Hex;
 use crate::dedup::{ClaimScope, ContentClaim};
 use crate::error::RepoError;
-use crate::ids::{BucketId, NamespaceId, ObjectId, UploadId};
-use crate::object::BucketObject;
+use crate::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
+use crate::object::{BlobDetails, BucketObject};
 use crate::status::UploadStatus;
 use crate::task::NewTask;
 use crate::upload::{Failure, Upload, Verified};
@@ -239,6 +239,12 @@ pub trait UploadRepo: Send + Sync {
     /// # Errors
     /// `Unavailable` when the database is down.
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError>;
+
+    /// Replaces a blob's recorded details (batch processing's findings).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError>;
 
     /// An object of `bucket`.
     ///

@@ -258,6 +258,8 @@ pub(crate) fn plan_confirmation(
                 size_bytes: verified.size,
                 mime_type: upload.content_type.to_string(),
                 hash: Some(verified.sha256.clone()),
+                detected_mime_type: None,
+                verified_at: None,
             },
         }],
         metadata: upload.object_metadata.clone(),

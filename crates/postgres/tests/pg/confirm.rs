@@ -222,6 +222,8 @@ fn stowage_domain_plan(
                 size_bytes: head.size,
                 mime_type: "application/octet-stream".into(),
                 hash: None,
+                detected_mime_type: None,
+                verified_at: None,
             },
         }],
         metadata: serde_json::json!({}),

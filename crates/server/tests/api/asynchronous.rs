@@ -5,18 +5,6 @@ use crate::helpers::*;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-async fn wait_terminal(app: &TestApp, task: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (status, body) = app.get(&format!("/v1/tasks/{task}?wait_seconds=5")).await;
-        assert_eq!(status, 200, "{body}");
-        if ["COMPLETED", "FAILED", "CANCELED", "COMPLETED_WITH_ERRORS"].contains(&body["status"].as_str().unwrap()) {
-            return body;
-        }
-        assert!(Instant::now() < deadline, "task {task} did not finish: {body}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_true_answers_processing_then_the_worker_completes_the_upload() {
     let app = spawn_app().await;
@@ -29,7 +17,7 @@ async fn async_true_answers_processing_then_the_worker_completes_the_upload() {
     assert_eq!(body["message"], "Upload confirmation is being processed in the background.");
     let task = body["task_id"].as_str().unwrap().to_owned();
 
-    let done = wait_terminal(&app, &task).await;
+    let done = app.wait_task(&task).await;
     assert_eq!(done["status"], "COMPLETED", "{done}");
     assert_eq!(done["task_type"], "api_buckets_uploads_confirm");
     let (_, upload) = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await;
@@ -50,7 +38,7 @@ async fn a_file_over_the_async_threshold_goes_asynchronous_by_itself() {
     // While processing, every confirm answers with the same task.
     let (_, again) = app.confirm(&bucket, &id, &json!({})).await;
     assert!(again["status"] == "PROCESSING" || again["status"] == "COMPLETED");
-    let done = wait_terminal(&app, body["task_id"].as_str().unwrap()).await;
+    let done = app.wait_task(body["task_id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "COMPLETED");
     assert_eq!(app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await.1["status"], "COMPLETED");
 }
@@ -63,7 +51,7 @@ async fn a_failed_async_check_fails_the_upload_and_the_task_with_the_same_code()
     let (_, body) = app
         .post(&format!("/v1/buckets/{bucket}/uploads/{id}/confirm?async=true"), &json!({"file_size_bytes": 5}))
         .await;
-    let done = wait_terminal(&app, body["task_id"].as_str().unwrap()).await;
+    let done = app.wait_task(body["task_id"].as_str().unwrap()).await;
     assert_eq!(
         (done["status"].as_str(), done["error_code"].as_str()),
         (Some("FAILED"), Some("size_mismatch")),

@@ -23,6 +23,8 @@ pub struct TestApp {
     /// A write key of `namespace`.
     pub key: String,
     pub namespace: String,
+    /// The app's own S3 configuration, to act on its bucket behind its back.
+    pub storage: stowage_s3::S3Config,
 }
 
 fn log_init() {
@@ -50,6 +52,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     settings.worker.retry_base_delay_ms = 100;
     settings.worker.retry_max_delay_ms = 500;
     customize(&mut settings);
+    let storage = settings.storage.clone();
     let app = Application::build(settings).await.expect("the app builds");
     let state = app.state().clone();
     let ns =
@@ -69,7 +72,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    TestApp { address, db, client, key, namespace: "acme".to_owned() }
+    TestApp { address, db, client, key, namespace: "acme".to_owned(), storage }
 }
 
 impl TestApp {
@@ -117,6 +120,21 @@ impl TestApp {
         let upload = self.create_upload(bucket, "file.bin", json!({"file_size_bytes": bytes.len()})).await;
         let etag = put(&upload, bytes.to_vec()).await;
         (upload["upload_id"].as_str().unwrap().to_owned(), etag)
+    }
+
+    /// Waits until a task is terminal and returns it.
+    pub async fn wait_task(&self, task: &str) -> Value {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, body) = self.get(&format!("/v1/tasks/{task}?wait_seconds=5")).await;
+            assert_eq!(status, 200, "{body}");
+            if ["COMPLETED", "FAILED", "CANCELED", "COMPLETED_WITH_ERRORS"]
+                .contains(&body["status"].as_str().unwrap_or_default())
+            {
+                return body;
+            }
+            assert!(std::time::Instant::now() < deadline, "task {task} did not finish: {body}");
+        }
     }
 
     pub async fn confirm(&self, bucket: &str, upload: &str, body: &Value) -> (StatusCode, Value) {

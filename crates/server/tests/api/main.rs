@@ -7,4 +7,5 @@ mod auth;
 mod errors;
 mod flow;
 mod helpers;
+mod lifecycle;
 mod outage;
