@@ -9,3 +9,4 @@ mod flow;
 mod helpers;
 mod lifecycle;
 mod outage;
+mod process;
