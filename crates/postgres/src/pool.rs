@@ -1,7 +1,7 @@
 //! The connection pool, the embedded migrations, and [`PgRepository`] itself.
 
 use crate::config::PgConfig;
-use crate::error::from_pool;
+use crate::error::{from_diesel, from_pool};
 use diesel::ConnectionError;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
 use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
@@ -91,10 +91,21 @@ async fn establish(url: String, statement_timeout: Duration) -> Result<AsyncPgCo
 /// # Errors
 /// `Unavailable` when the database cannot be reached; `Unexpected` when a migration fails.
 pub async fn migrate(repo: &PgRepository) -> Result<usize, RepoError> {
+    // Replicas starting together take turns: the lock is held by a session of its own for the
+    // duration of the migrations.
+    let mut lock = repo.dedicated().await?;
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .execute(&mut lock)
+        .await
+        .map_err(from_diesel)?;
     let conn = repo.conn().await?;
     let applied = tokio::task::block_in_place(move || {
         let mut harness = AsyncMigrationHarness::new(conn);
         harness.run_pending_migrations(MIGRATIONS).map(|versions| versions.len()).map_err(|e| e.to_string())
     });
+    let _unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut lock).await;
     applied.map_err(|e| RepoError::Unexpected(format!("migration failed: {e}")))
 }
+
+/// The advisory lock key serialising migrations across replicas.
+const MIGRATION_LOCK: i64 = 0x5354_4f57_4147;
