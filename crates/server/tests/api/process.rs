@@ -14,6 +14,7 @@ fn env(db: &TestDb, storage: &stowage_s3::S3Config) -> Vec<(String, String)> {
         ("STOWAGE__STORAGE__ENDPOINT", storage.endpoint.clone().unwrap()),
         ("STOWAGE__STORAGE__REGION", storage.region.clone()),
         ("STOWAGE__STORAGE__BUCKET", storage.bucket.clone()),
+        ("STOWAGE__STORAGE__KEY_PREFIX", storage.key_prefix.clone()),
         ("STOWAGE__STORAGE__FORCE_PATH_STYLE", "true".to_owned()),
         ("STOWAGE__STORAGE__ACCESS_KEY_ID", storage.access_key_id.clone().unwrap()),
         ("STOWAGE__STORAGE__SECRET_ACCESS_KEY", storage.secret_access_key.clone().unwrap()),
@@ -112,4 +113,55 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_cleanly() {
     assert!(waited >= Duration::from_millis(2500), "the poll was cut short after {waited:?}");
     assert!(started.elapsed() < Duration::from_secs(15));
     assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "no longer accepting");
+}
+
+async fn start_worker(vars: &[(String, String)]) -> tokio::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .arg("worker")
+        .envs(vars.iter().cloned())
+        .env("STOWAGE__WORKER__ENABLED", "true")
+        .env("STOWAGE__WORKER__LEASE_SECS", "2")
+        .env("STOWAGE__WORKER__CONCURRENCY", "1")
+        .env("STOWAGE__WORKER__POLL_INTERVAL_MS", "50")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_killed_mid_task_is_replaced_and_the_upload_completes_exactly_once() {
+    let app = crate::helpers::spawn_with(|s| s.worker.enabled = false).await;
+    let mut vars = env(&app.db, &app.storage);
+    vars.retain(|(k, _)| k != "STOWAGE__WORKER__ENABLED");
+    let bucket = app.bucket("crash", json!({})).await;
+    // Large enough that hashing it takes a while: the worker dies in the middle.
+    let bytes: Vec<u8> = (0..(384u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let (id, _) = app.upload(&bucket, &bytes).await;
+    let (_, processing) = app.post(&format!("/v1/buckets/{bucket}/uploads/{id}/confirm?async=true"), &json!({})).await;
+    let task = processing["task_id"].as_str().unwrap().to_owned();
+
+    let mut doomed = start_worker(&vars).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, t) = app.get(&format!("/v1/tasks/{task}")).await;
+        if t["status"] == "IN_PROGRESS" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first worker never claimed the task: {t}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    doomed.start_kill().unwrap();
+    doomed.wait().await.unwrap();
+    let (_, t) = app.get(&format!("/v1/tasks/{task}")).await;
+    assert_eq!(t["status"], "IN_PROGRESS", "the task was still running when its worker died: {t}");
+
+    let _survivor = start_worker(&vars).await;
+    let done = app.wait_task(&task).await;
+    assert_eq!(done["status"], "COMPLETED", "{done}");
+    assert_eq!(done["attempts"], 2, "re-delivered once after the lease expired");
+    let (_, upload) = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await;
+    assert_eq!(upload["status"], "COMPLETED");
+    assert_eq!(upload["file_hash"], crate::helpers::sha256_hex(&bytes));
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM objects").await, 1);
 }
