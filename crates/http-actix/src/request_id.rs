@@ -48,9 +48,14 @@ pub fn middleware(
     let started = std::time::Instant::now();
     CURRENT
         .scope(id.clone(), async move {
+            let method = req.method().to_string();
             let mut response = next.call(req).await?;
             let status = response.status().as_u16();
-            tracing::info!(status, elapsed_ms = started.elapsed().as_millis() as u64, "served");
+            let elapsed = started.elapsed();
+            let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+            metrics::counter!("stowage_http_requests_total", "method" => method, "route" => route.clone(), "status" => status.to_string()).increment(1);
+            metrics::histogram!("stowage_http_request_duration_seconds", "route" => route).record(elapsed.as_secs_f64());
+            tracing::info!(status, elapsed_ms = elapsed.as_millis() as u64, "served");
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(HeaderName::from_static(HEADER), value);
             }

@@ -17,7 +17,7 @@ use futures_util::StreamExt;
 use std::time::Duration;
 use stowage_domain::error::RepoError;
 use stowage_domain::ids::TaskId;
-use stowage_domain::ports::TaskQueue;
+use stowage_domain::ports::{QueueStats, TaskQueue};
 use stowage_domain::status::TaskStatus;
 use stowage_domain::task::{NewTask, RetryPolicy, Task, TaskFailure};
 use time::OffsetDateTime;
@@ -252,6 +252,33 @@ impl TaskQueue for PgRepository {
                 }
             }
         }
+    }
+
+    async fn stats(&self) -> Result<QueueStats, RepoError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            due: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            in_progress: i64,
+            #[diesel(sql_type = Double)]
+            oldest: f64,
+        }
+        let mut conn = self.conn().await?;
+        let row: Row = diesel::sql_query(
+            "SELECT (SELECT count(*) FROM tasks WHERE status = 'PENDING' AND run_after <= now()) AS due, \
+                    (SELECT count(*) FROM tasks WHERE status = 'IN_PROGRESS') AS in_progress, \
+                    COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(run_after))::float8 FROM tasks \
+                              WHERE status = 'PENDING' AND run_after <= now()), 0) AS oldest",
+        )
+        .get_result(&mut conn)
+        .await
+        .map_err(from_diesel)?;
+        Ok(QueueStats {
+            due: u64::try_from(row.due).unwrap_or(0),
+            in_progress: u64::try_from(row.in_progress).unwrap_or(0),
+            oldest_due_age: Duration::from_secs_f64(row.oldest.max(0.0)),
+        })
     }
 
     async fn release(&self, worker: &str) -> Result<u64, RepoError> {

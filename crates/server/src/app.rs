@@ -4,6 +4,7 @@
 //! accepting, lets in-flight requests finish, stops the workers and gives back their leases.
 
 use crate::config::Settings;
+use crate::metered::{MeteredRepo, MeteredStore};
 use crate::worker::Workers;
 use actix_web::{App, HttpServer, web};
 use rand::RngCore;
@@ -54,8 +55,8 @@ pub async fn state(settings: &Settings) -> Result<AppState, String> {
     let store = S3ObjectStore::new(settings.storage.clone()).await;
     let repo = Arc::new(repo);
     Ok(AppState {
-        repo: repo.clone(),
-        store: Arc::new(store),
+        repo: Arc::new(MeteredRepo(repo.clone())),
+        store: Arc::new(MeteredStore(Arc::new(store))),
         queue: repo.clone(),
         batches: repo,
         clock: Arc::new(SystemClock),
@@ -63,6 +64,32 @@ pub async fn state(settings: &Settings) -> Result<AppState, String> {
         policy: Arc::new(settings.policy()),
         keys: KeyCache::new(Duration::from_secs(settings.server.key_cache_ttl_secs)),
     })
+}
+
+/// The process-wide Prometheus recorder (installed once; later calls share it).
+fn prometheus() -> metrics_exporter_prometheus::PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<metrics_exporter_prometheus::PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _already_installed = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// `GET /metrics`: Prometheus text format, plus the queue's depth and lag read at scrape time.
+async fn render_metrics(
+    handle: web::Data<metrics_exporter_prometheus::PrometheusHandle>,
+    state: web::Data<AppState>,
+) -> actix_web::HttpResponse {
+    if let Ok(stats) = state.queue.stats().await {
+        metrics::gauge!("stowage_queue_depth").set(stats.due as f64);
+        metrics::gauge!("stowage_queue_in_progress").set(stats.in_progress as f64);
+        metrics::gauge!("stowage_queue_lag_seconds").set(stats.oldest_due_age.as_secs_f64());
+    }
+    actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
 }
 
 /// A built, not yet running, stowage.
@@ -84,11 +111,14 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", settings.server.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let data = web::Data::new(state.clone());
+        let metrics = web::Data::new(prometheus());
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(stowage_http_actix::request_id_middleware))
                 .app_data(data.clone())
+                .app_data(metrics.clone())
                 .configure(stowage_http_actix::configure)
+                .route("/metrics", web::get().to(render_metrics))
                 .default_service(web::to(stowage_http_actix::error::not_found))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_secs)

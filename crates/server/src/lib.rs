@@ -5,6 +5,7 @@
 pub mod app;
 pub mod config;
 pub mod keys;
+pub mod metered;
 pub mod telemetry;
 pub mod worker;
 

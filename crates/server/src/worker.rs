@@ -127,6 +127,7 @@ impl Loop {
                 queue.fail(&task.id, &self.name, failure, true, &self.retry).await.map(|_| ())
             }
         };
+        metrics::counter!("stowage_tasks_total", "type" => task.task_type.as_str().to_owned(), "outcome" => outcome(&result)).increment(1);
         match recorded {
             Ok(()) => tracing::info!(outcome = ?outcome(&result), "task finished"),
             // The lease expires and another worker re-runs the (idempotent) handler.
@@ -163,12 +164,16 @@ const SWEEP_BATCH: u32 = 500;
 async fn sweep(state: AppState, interval: Duration, mut stopped: watch::Receiver<bool>) {
     while !*stopped.borrow() {
         match stowage_domain::usecases::expire::expire_stale_uploads(state.deps(), SWEEP_BATCH).await {
-            Ok(report) if report.expired > 0 => tracing::info!(
-                expired = report.expired,
-                objects_deleted = report.objects_deleted,
-                delete_failures = report.delete_failures,
-                "expired stale uploads"
-            ),
+            Ok(report) if report.expired > 0 => {
+                metrics::counter!("stowage_sweeper_objects_deleted_total").increment(report.objects_deleted);
+                metrics::counter!("stowage_sweeper_delete_failures_total").increment(report.delete_failures);
+                tracing::info!(
+                    expired = report.expired,
+                    objects_deleted = report.objects_deleted,
+                    delete_failures = report.delete_failures,
+                    "expired stale uploads"
+                );
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying next interval"),
         }

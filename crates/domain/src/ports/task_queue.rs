@@ -8,6 +8,17 @@ use async_trait::async_trait;
 use std::time::Duration;
 use time::OffsetDateTime;
 
+/// What the queue holds right now (for metrics).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Tasks waiting and due now.
+    pub due: u64,
+    /// Tasks leased to a worker.
+    pub in_progress: u64,
+    /// How long the oldest due task has been waiting.
+    pub oldest_due_age: Duration,
+}
+
 /// The durable task queue.
 ///
 /// A claimed task is leased to one worker until the lease expires; an expired lease makes the
@@ -87,6 +98,12 @@ pub trait TaskQueue: Send + Sync {
         seen: OffsetDateTime,
         timeout: Duration,
     ) -> Result<Option<Task>, RepoError>;
+
+    /// Counts of waiting and running tasks, and the age of the oldest due one.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn stats(&self) -> Result<QueueStats, RepoError>;
 
     /// Gives back every lease `worker` holds (graceful shutdown): its tasks become claimable now.
     ///

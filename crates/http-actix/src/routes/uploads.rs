@@ -118,7 +118,24 @@ pub(crate) async fn confirm(
     tenant.caller.require(Role::Write)?;
     let (bucket, upload) = path.into_inner();
     let request = body.0.unwrap_or_default().into_domain(query.run_async)?;
-    let receipt = confirm_uc::confirm_upload(state.deps(), &tenant.namespace.id, &bucket, &upload, &request).await?;
+    let receipt = match confirm_uc::confirm_upload(state.deps(), &tenant.namespace.id, &bucket, &upload, &request).await
+    {
+        Ok(receipt) => receipt,
+        Err(e) => {
+            metrics::counter!("stowage_confirm_rejections_total", "code" => stowage_domain::Coded::code(&e))
+                .increment(1);
+            return Err(e.into());
+        }
+    };
+    let outcome = match (receipt.status, receipt.is_duplicate) {
+        (UploadStatus::Processing, _) => "processing",
+        (_, true) => "duplicate",
+        _ => "completed",
+    };
+    metrics::counter!("stowage_confirms_total", "outcome" => outcome).increment(1);
+    if receipt.is_duplicate {
+        metrics::counter!("stowage_duplicate_bytes_saved_total").increment(receipt.file_size_bytes.unwrap_or(0));
+    }
     Ok(web::Json(receipt.into()))
 }
 

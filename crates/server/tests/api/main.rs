@@ -8,5 +8,6 @@ mod errors;
 mod flow;
 mod helpers;
 mod lifecycle;
+mod metrics;
 mod outage;
 mod process;
