@@ -75,6 +75,11 @@ pub struct WorkerSettings {
     /// Seconds between runs of the expiry sweeper (PENDING uploads past `expires_at` + grace
     /// become FAILED `upload_expired` and their bytes are deleted); 0 disables it.
     pub sweep_interval_secs: u64,
+    /// Seconds between runs of the orphan reconciler (objects under the upload prefix that no
+    /// upload owns, older than the confirm grace); 0 disables it.
+    pub reconcile_interval_secs: u64,
+    /// Delete the orphans found; when false (the default) the reconciler only counts them.
+    pub reconcile_delete: bool,
 }
 
 impl Default for WorkerSettings {
@@ -87,6 +92,8 @@ impl Default for WorkerSettings {
             retry_base_delay_ms: 2_000,
             retry_max_delay_ms: 300_000,
             sweep_interval_secs: 60,
+            reconcile_interval_secs: 3600,
+            reconcile_delete: false,
         }
     }
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 pub struct Workers {
     stop: watch::Sender<bool>,
     loops: Vec<(String, JoinHandle<()>)>,
-    sweeper: Option<JoinHandle<()>>,
+    housekeeping: Vec<JoinHandle<()>>,
     state: AppState,
 }
 
@@ -54,16 +54,24 @@ impl Workers {
                 (name, tokio::spawn(worker.run(stopped.clone())))
             })
             .collect();
-        let sweeper = (settings.sweep_interval_secs > 0)
-            .then(|| tokio::spawn(sweep(state.clone(), Duration::from_secs(settings.sweep_interval_secs), stopped)));
-        Self { stop, loops, sweeper, state }
+        let mut housekeeping = Vec::new();
+        if settings.sweep_interval_secs > 0 {
+            let (state, interval) = (state.clone(), Duration::from_secs(settings.sweep_interval_secs));
+            housekeeping.push(tokio::spawn(periodically(interval, stopped.clone(), move || sweep(state.clone()))));
+        }
+        if settings.reconcile_interval_secs > 0 {
+            let (state, delete) = (state.clone(), settings.reconcile_delete);
+            let interval = Duration::from_secs(settings.reconcile_interval_secs);
+            housekeeping.push(tokio::spawn(periodically(interval, stopped, move || reconcile(state.clone(), delete))));
+        }
+        Self { stop, loops, housekeeping, state }
     }
 
     /// Stops claiming, waits for running tasks, and releases what is still leased.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        if let Some(sweeper) = self.sweeper {
-            let _ = sweeper.await;
+        for job in self.housekeeping {
+            let _ = job.await;
         }
         for (name, handle) in self.loops {
             let _ = handle.await;
@@ -157,30 +165,56 @@ impl Loop {
 
 /// Most uploads one sweep expires; the next sweep takes the rest.
 const SWEEP_BATCH: u32 = 500;
+/// Most listing pages one reconciliation reads (1000 keys each on S3).
+const RECONCILE_PAGES: u32 = 100;
 
-/// The expiry sweeper: every `interval`, stale PENDING uploads become FAILED `upload_expired` and
-/// their bytes are deleted. Several processes may sweep at once: each expiry is a conditional
-/// transition, so an upload is expired once.
-async fn sweep(state: AppState, interval: Duration, mut stopped: watch::Receiver<bool>) {
+/// Runs `job` every `interval` until stopped.
+async fn periodically<F, Fut>(interval: Duration, mut stopped: watch::Receiver<bool>, job: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     while !*stopped.borrow() {
-        match stowage_domain::usecases::expire::expire_stale_uploads(state.deps(), SWEEP_BATCH).await {
-            Ok(report) if report.expired > 0 => {
-                metrics::counter!("stowage_sweeper_objects_deleted_total").increment(report.objects_deleted);
-                metrics::counter!("stowage_sweeper_delete_failures_total").increment(report.delete_failures);
-                tracing::info!(
-                    expired = report.expired,
-                    objects_deleted = report.objects_deleted,
-                    delete_failures = report.delete_failures,
-                    "expired stale uploads"
-                );
-            }
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying next interval"),
-        }
+        job().await;
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             _ = stopped.changed() => {}
         }
+    }
+}
+
+/// The expiry sweeper: stale PENDING uploads become FAILED `upload_expired` and their bytes are
+/// deleted. Several processes may sweep at once: each expiry is a conditional transition, so an
+/// upload is expired once.
+async fn sweep(state: AppState) {
+    match stowage_domain::usecases::expire::expire_stale_uploads(state.deps(), SWEEP_BATCH).await {
+        Ok(report) if report.expired > 0 => {
+            metrics::counter!("stowage_sweeper_objects_deleted_total").increment(report.objects_deleted);
+            metrics::counter!("stowage_sweeper_delete_failures_total").increment(report.delete_failures);
+            tracing::info!(expired = report.expired, objects_deleted = report.objects_deleted, "expired stale uploads");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying next interval"),
+    }
+}
+
+/// The orphan reconciler: objects no upload owns are counted, and deleted when configured to.
+async fn reconcile(state: AppState, delete: bool) {
+    match stowage_domain::usecases::reconcile::reconcile_orphans(state.deps(), delete, RECONCILE_PAGES).await {
+        Ok(report) => {
+            metrics::counter!("stowage_reconciler_scanned_total").increment(report.scanned);
+            metrics::counter!("stowage_reconciler_orphans_found_total").increment(report.orphans);
+            metrics::counter!("stowage_reconciler_orphans_deleted_total").increment(report.deleted);
+            if report.orphans > 0 {
+                tracing::info!(
+                    orphans = report.orphans,
+                    deleted = report.deleted,
+                    dry_run = !delete,
+                    "orphaned objects found"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "orphan reconciliation failed; retrying next interval"),
     }
 }
 

@@ -99,3 +99,68 @@ async fn the_sweeper_expires_a_stale_upload_and_deletes_its_object() {
     let (status, body) = app.confirm(&bucket, &id, &json!({})).await;
     assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("upload_expired")));
 }
+
+/// PUTs an object under the upload prefix that no upload owns.
+async fn plant_orphan(app: &TestApp) -> ObjectKey {
+    let key =
+        ObjectKey::parse("uploads/ns_orphanorphan0000/bkt_orphanorphan0000/upl_orphanorphan0000/lost.bin").unwrap();
+    let store = S3ObjectStore::new(app.storage.clone()).await;
+    let request = stowage_domain::ports::PresignPut {
+        key: key.clone(),
+        content_type: stowage_domain::names::ContentType::parse("application/octet-stream").unwrap(),
+        content_length: None,
+        sha256: None,
+        expires_in: std::time::Duration::from_secs(60),
+    };
+    let signed = store.presign_put(&request).await.unwrap();
+    let mut put = reqwest::Client::new().put(&signed.url).body(b"nobody's".to_vec());
+    for (name, value) in &signed.headers {
+        put = put.header(name, value);
+    }
+    assert_eq!(put.send().await.unwrap().status(), 200);
+    key
+}
+
+async fn orphans_found(app: &TestApp) -> f64 {
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    text.lines()
+        .find(|l| l.starts_with("stowage_reconciler_orphans_found_total "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciler_counts_an_orphan_in_dry_run_and_deletes_it_when_told_to() {
+    for delete in [false, true] {
+        let app = spawn_with(|s| {
+            s.uploads.confirm_grace_secs = 0;
+            s.worker.reconcile_interval_secs = 1;
+            s.worker.reconcile_delete = delete;
+        })
+        .await;
+        let bucket = app.bucket("r", json!({})).await;
+        let (owned, _) = app.upload(&bucket, b"owned by an upload").await;
+        let owned_key = ObjectKey::parse(
+            app.get(&format!("/v1/buckets/{bucket}/uploads/{owned}")).await.1["s3_key"].as_str().unwrap(),
+        )
+        .unwrap();
+        let orphan = plant_orphan(&app).await;
+        let store = S3ObjectStore::new(app.storage.clone()).await;
+
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while orphans_found(&app).await < 1.0 {
+            assert!(std::time::Instant::now() < deadline, "the reconciler never found the orphan (delete={delete})");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        if delete {
+            while store.head(&orphan).await.unwrap().is_some() {
+                assert!(std::time::Instant::now() < deadline, "the orphan was not deleted");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        } else {
+            assert!(store.head(&orphan).await.unwrap().is_some(), "a dry run deletes nothing");
+        }
+        assert!(store.head(&owned_key).await.unwrap().is_some(), "an object its upload owns is never touched");
+    }
+}
