@@ -19,6 +19,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(buckets::list)
         .service(buckets::get)
         .service(uploads::create)
+        .service(uploads::create_batch)
         .service(uploads::list)
         .service(uploads::get)
         .service(uploads::cancel)

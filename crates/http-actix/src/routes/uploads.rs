@@ -46,6 +46,103 @@ pub(crate) async fn create(
     Ok(web::Json(UploadResponse::new(created.upload, created.presigned, created.is_duplicate)))
 }
 
+/// Most uploads one batch create may hold.
+const MAX_BATCH_CREATE: usize = 100;
+
+/// Request to create several uploads at once.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub(crate) struct CreateUploadsBatchRequest {
+    /// 1 to 100 uploads, answered in this order.
+    uploads: Vec<CreateUploadRequest>,
+    /// Metadata merged into every upload's own (the upload's keys win).
+    #[schema(value_type = Option<Object>)]
+    shared_metadata: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// One upload of a batch create that could not be created.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct BatchItemError {
+    /// Its position in the request.
+    index: usize,
+    /// Why.
+    error: crate::dto::ErrorDetail,
+}
+
+/// The answer to a batch create.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct CreateUploadsBatchResponse {
+    /// The created (or found) uploads, in request order, failures left out.
+    uploads: Vec<UploadResponse>,
+    /// The failures, by position in the request.
+    errors: Vec<BatchItemError>,
+    /// How many uploads were created or found.
+    total: usize,
+}
+
+fn item_error(index: usize, e: &ApiError) -> BatchItemError {
+    let detail = match e {
+        ApiError::Business { kind, code, message, details } => crate::dto::ErrorDetail {
+            message: message.clone(),
+            error_type: kind.type_name().to_owned(),
+            code: Some(code.clone()),
+            details: details.clone(),
+        },
+        ApiError::Validation(errors) => crate::dto::ErrorDetail {
+            message: errors.iter().map(|v| v.msg.clone()).collect::<Vec<_>>().join("; "),
+            error_type: "ValidationError".to_owned(),
+            code: Some("invalid_request".to_owned()),
+            details: serde_json::to_value(errors).ok(),
+        },
+    };
+    BatchItemError { index, error: detail }
+}
+
+/// Creates up to 100 uploads in one call; each is created (or refused) on its own.
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/batch", tag = "Bucket Uploads", request_body = CreateUploadsBatchRequest,
+    responses((status = 200, body = CreateUploadsBatchResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
+#[post("/v1/buckets/{bucket_identifier}/uploads/batch")]
+pub(crate) async fn create_batch(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<String>,
+    body: Json<CreateUploadsBatchRequest>,
+) -> Result<web::Json<CreateUploadsBatchResponse>, ApiError> {
+    tenant.caller.require(Role::Write)?;
+    let request = body.0;
+    if request.uploads.is_empty() || request.uploads.len() > MAX_BATCH_CREATE {
+        return Err(ApiError::invalid(&["body", "uploads"], "between 1 and 100 uploads", "value_error"));
+    }
+    state
+        .repo
+        .find_bucket(&tenant.namespace.id, &path)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))?;
+    let mut uploads = Vec::new();
+    let mut errors = Vec::new();
+    for (index, mut item) in request.uploads.into_iter().enumerate() {
+        if let Some(shared) = &request.shared_metadata {
+            let mut merged = shared.clone();
+            if let Some(serde_json::Value::Object(own)) = item.metadata.take() {
+                merged.extend(own);
+            }
+            item.metadata = Some(serde_json::Value::Object(merged));
+        }
+        let created = match item.into_domain(None) {
+            Ok(domain) => create_upload::create_upload(state.deps(), &tenant.namespace.id, &path, domain)
+                .await
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        match created {
+            Ok(c) => uploads.push(UploadResponse::new(c.upload, c.presigned, c.is_duplicate)),
+            // An outage fails the whole call: the client retries it rather than guessing.
+            Err(e @ ApiError::Business { kind: ErrorKind::Unavailable | ErrorKind::Internal, .. }) => return Err(e),
+            Err(e) => errors.push(item_error(index, &e)),
+        }
+    }
+    Ok(web::Json(CreateUploadsBatchResponse { total: uploads.len(), uploads, errors }))
+}
+
 /// An upload; while PENDING it carries a fresh PUT URL valid until `expires_at`.
 #[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", tag = "Bucket Uploads",
     responses((status = 200, body = UploadResponse), (status = 404, body = ErrorResponse)))]

@@ -188,3 +188,42 @@ async fn operations_endpoints_answer() {
     let (status, body) = read(app.client.get(app.url("/nope")).send().await.unwrap()).await;
     assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (404, Some("NotFoundError")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_create_keeps_request_order_reports_each_failure_and_merges_shared_metadata() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("many", json!({"allowed_content_types": ["text/*"]})).await;
+    let request = json!({
+        "shared_metadata": {"campaign": "spring", "team": "shared"},
+        "uploads": [
+            {"filename": "a.txt", "content_type": "text/plain", "metadata": {"team": "own"}},
+            {"filename": "../b.txt", "content_type": "text/plain"},
+            {"filename": "c.png", "content_type": "image/png"},
+            {"filename": "d.txt", "content_type": "text/plain", "file_size_bytes": 0},
+            {"filename": "e.txt", "content_type": "text/plain"},
+        ]
+    });
+    let (status, body) = app.post(&format!("/v1/buckets/{bucket}/uploads/batch"), &request).await;
+    assert_eq!(status, 200, "{body}");
+    let names: Vec<&str> =
+        body["uploads"].as_array().unwrap().iter().map(|u| u["filename"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a.txt", "e.txt"]);
+    assert_eq!(body["total"], 2);
+    assert_eq!(body["uploads"][0]["metadata"], json!({"campaign": "spring", "team": "own"}));
+    assert_eq!(body["uploads"][1]["metadata"], json!({"campaign": "spring", "team": "shared"}));
+    let errors: Vec<(u64, &str)> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["index"].as_u64().unwrap(), e["error"]["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(errors, [(1, "invalid_filename"), (2, "content_type_not_allowed"), (3, "invalid_request")]);
+    assert!(body["uploads"][0]["presigned_url"].is_string());
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 2);
+
+    let too_many: Vec<Value> =
+        (0..101).map(|i| json!({"filename": format!("{i}.txt"), "content_type": "text/plain"})).collect();
+    let (status, _) = app.post(&format!("/v1/buckets/{bucket}/uploads/batch"), &json!({"uploads": too_many})).await;
+    assert_eq!(status, 422);
+    assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 2);
+}
