@@ -10,7 +10,7 @@ use crate::server::{BenchEnv, Server};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const CONCURRENCY: usize = 16;
 const ROUNDS: usize = 3;
@@ -201,8 +201,6 @@ async fn capture_confirm(
     psql(&env.admin_url, &format!("ALTER DATABASE {DB} RESET log_statement")).await;
     let object = receipt["object_id"].as_str().expect("object id").to_owned();
     let hash = receipt["file_hash"].as_str().expect("file hash").to_owned();
-    let (_, got) = api.post("/v1/buckets/list", &json!({})).await;
-    let _ = got;
     let url = env.db_url(DB);
     let blob = psql(&url, &format!("SELECT id FROM blobs WHERE object_id = '{object}'")).await;
     let key_of = psql(&url, &format!("SELECT s3_key FROM uploads WHERE id = '{target}'")).await;
@@ -463,6 +461,5 @@ pub async fn scale(env: &BenchEnv) -> Section {
          | uploads in the table | p50 | p90 | p99 | throughput |\n|---|---|---|---|---|\n{rows}\n\
          p50 at 10^6 / p50 at 10^4: **{ratio:.2}** (1.0 = no slowdown).\n"
     );
-    let _ = Duration::ZERO;
     Section { title: "scale".to_owned(), body }
 }

@@ -1,7 +1,7 @@
 //! Request extractors: JSON bodies that fail as 422 `HTTPValidationError`, the authenticated
 //! [`Caller`], and the [`Tenant`] (the namespace a request acts in).
 
-use crate::dto::{HttpValidationError, LocItem, ValidationError};
+use crate::dto::{LocItem, ValidationError};
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::dev::Payload;
@@ -201,6 +201,3 @@ impl FromRequest for Tenant {
         Box::pin(resolve_tenant(req.clone()))
     }
 }
-
-/// Keeps the 422 body type in this module's public surface for the OpenAPI document.
-pub type ValidationBody = HttpValidationError;
