@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod cancel;
 pub mod confirm;
+pub mod confirm_batch;
 pub mod confirm_task;
 pub mod create_upload;
 pub mod expire;

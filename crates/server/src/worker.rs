@@ -7,6 +7,7 @@ use crate::config::WorkerSettings;
 use std::time::Duration;
 use stowage_domain::task::{RetryPolicy, Task, TaskFailure, TaskResult, TaskType};
 use stowage_domain::usecases::confirm::ConfirmTaskInput;
+use stowage_domain::usecases::confirm_batch::{CONFIRM_BATCH, ConfirmBatchInput, run_confirm_batch_task};
 use stowage_domain::usecases::confirm_task::run_confirm_task;
 use stowage_domain::usecases::process_batch::{BatchTaskInput, ProcessDeps, run_batch_task};
 use stowage_http_actix::AppState;
@@ -148,6 +149,10 @@ impl Loop {
         match task.task_type.as_str() {
             TaskType::CONFIRM_UPLOAD => match serde_json::from_value::<ConfirmTaskInput>(task.inputs.clone()) {
                 Ok(input) => run_confirm_task(self.state.deps(), &input, last_attempt).await,
+                Err(e) => failed("invalid_task_inputs", &e.to_string()),
+            },
+            CONFIRM_BATCH => match serde_json::from_value::<ConfirmBatchInput>(task.inputs.clone()) {
+                Ok(input) => run_confirm_batch_task(self.state.deps(), &input, last_attempt).await,
                 Err(e) => failed("invalid_task_inputs", &e.to_string()),
             },
             TaskType::PROCESS_BATCH => match serde_json::from_value::<BatchTaskInput>(task.inputs.clone()) {

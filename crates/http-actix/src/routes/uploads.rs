@@ -143,6 +143,69 @@ pub(crate) async fn create_batch(
     Ok(web::Json(CreateUploadsBatchResponse { total: uploads.len(), uploads, errors }))
 }
 
+/// One confirmation of a batch confirm.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub(crate) struct BatchConfirmation {
+    upload_id: String,
+    etag: Option<String>,
+    #[schema(minimum = 1)]
+    file_size_bytes: Option<i64>,
+}
+
+/// Request to confirm up to 100 uploads as one task.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub(crate) struct ConfirmBatchRequest {
+    confirmations: Vec<BatchConfirmation>,
+}
+
+/// The queued batch confirm.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct ConfirmBatchResponse {
+    task_id: String,
+    status: TaskStatusEnum,
+    confirmations_count: usize,
+    task: crate::dto::TaskResponse,
+    message: String,
+}
+
+/// Confirms up to 100 uploads in one background task; its `outputs.results` hold one result per
+/// upload, in request order.
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/confirm/batch", tag = "Bucket Uploads", request_body = ConfirmBatchRequest,
+    responses((status = 200, body = ConfirmBatchResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
+#[post("/v1/buckets/{bucket_identifier}/uploads/confirm/batch")]
+pub(crate) async fn confirm_batch(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<String>,
+    body: Json<ConfirmBatchRequest>,
+) -> Result<web::Json<ConfirmBatchResponse>, ApiError> {
+    use stowage_domain::usecases::confirm_batch::{Confirmation, submit_confirm_batch};
+    tenant.caller.require(Role::Write)?;
+    let mut confirmations = Vec::new();
+    for (i, c) in body.0.confirmations.into_iter().enumerate() {
+        let request =
+            ConfirmUploadRequest { etag: c.etag, file_size_bytes: c.file_size_bytes, auto_submit_batch: false };
+        let upload_id = stowage_domain::ids::UploadId::parse(&c.upload_id);
+        let (Ok(upload_id), Ok(checked)) = (upload_id, request.into_domain(false)) else {
+            return Err(ApiError::invalid(
+                &["body", "confirmations", &i.to_string()],
+                "not a valid confirmation (upload_id, etag, file_size_bytes >= 1)",
+                "value_error",
+            ));
+        };
+        confirmations.push(Confirmation { upload_id, etag: checked.etag, file_size_bytes: checked.file_size_bytes });
+    }
+    let count = confirmations.len();
+    let task = submit_confirm_batch(state.deps(), &*state.queue, &tenant.namespace.id, &path, confirmations).await?;
+    Ok(web::Json(ConfirmBatchResponse {
+        task_id: task.id.to_string(),
+        status: task.status.into(),
+        confirmations_count: count,
+        message: format!("{count} confirmations are being processed in the background."),
+        task: task.into(),
+    }))
+}
+
 /// An upload; while PENDING it carries a fresh PUT URL valid until `expires_at`.
 #[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", tag = "Bucket Uploads",
     responses((status = 200, body = UploadResponse), (status = 404, body = ErrorResponse)))]

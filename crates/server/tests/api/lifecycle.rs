@@ -164,3 +164,58 @@ async fn the_reconciler_counts_an_orphan_in_dry_run_and_deletes_it_when_told_to(
         assert!(store.head(&owned_key).await.unwrap().is_some(), "an object its upload owns is never touched");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_confirm_of_twenty_uploads_reports_each_result_in_one_task() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("bc", json!({})).await;
+    let mut confirmations = Vec::new();
+    for i in 0..20u8 {
+        let body = format!("upload number {i}").into_bytes();
+        let confirmation = match i {
+            // Never PUT.
+            3 => {
+                let u = app.create_upload(&bucket, "missing.bin", json!({})).await;
+                json!({"upload_id": u["upload_id"]})
+            }
+            7 => json!({"upload_id": app.upload(&bucket, &body).await.0, "etag": "00000000000000000000000000000000"}),
+            11 => json!({"upload_id": app.upload(&bucket, &body).await.0, "file_size_bytes": body.len() + 1}),
+            _ => {
+                let (id, etag) = app.upload(&bucket, &body).await;
+                json!({"upload_id": id, "etag": etag, "file_size_bytes": body.len()})
+            }
+        };
+        confirmations.push(confirmation);
+    }
+    let (status, queued) = app
+        .post(&format!("/v1/buckets/{bucket}/uploads/confirm/batch"), &json!({"confirmations": confirmations}))
+        .await;
+    assert_eq!(status, 200, "{queued}");
+    assert_eq!(queued["confirmations_count"], 20);
+    let done = app.wait_task(queued["task_id"].as_str().unwrap()).await;
+    assert_eq!(done["status"], "COMPLETED_WITH_ERRORS", "{done}");
+    let results = done["outputs"]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 20);
+    for (i, (result, asked)) in results.iter().zip(&confirmations).enumerate() {
+        assert_eq!(result["upload_id"], asked["upload_id"], "results keep request order");
+        let expected = match i {
+            3 => Some("object_not_in_storage"),
+            7 => Some("etag_mismatch"),
+            11 => Some("size_mismatch"),
+            _ => None,
+        };
+        match expected {
+            Some(code) => assert_eq!(result["error"]["code"], code, "{result}"),
+            None => {
+                assert_eq!(result["status"], "COMPLETED", "{result}");
+                let (_, upload) =
+                    app.get(&format!("/v1/buckets/{bucket}/uploads/{}", asked["upload_id"].as_str().unwrap())).await;
+                assert_eq!(upload["status"], "COMPLETED");
+            }
+        }
+    }
+    assert_eq!(done["additional_data"]["succeeded"], 17);
+    let (status, _) =
+        app.post(&format!("/v1/buckets/{bucket}/uploads/confirm/batch"), &json!({"confirmations": []})).await;
+    assert_eq!(status, 400);
+}
