@@ -29,6 +29,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(batches::submit)
         .service(batches::get)
         .service(objects::get)
+        .service(tasks::list)
         .service(tasks::get)
         .service(tasks::cancel);
 }

@@ -254,6 +254,39 @@ impl TaskQueue for PgRepository {
         }
     }
 
+    async fn list(
+        &self,
+        namespace: &stowage_domain::ids::NamespaceId,
+        status: Option<TaskStatus>,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<Task>, RepoError> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::Bool;
+        let mut conn = self.conn().await?;
+        let mut q = tasks::table
+            .filter(sql::<Bool>("tasks.inputs ->> 'namespace_id' = ").bind::<Text, _>(namespace.to_string()))
+            .select(TaskRow::as_select())
+            .into_boxed();
+        if let Some(status) = status {
+            q = q.filter(tasks::status.eq(status.as_str()));
+        }
+        if let Some(after) = after {
+            q = q.filter(
+                sql::<Bool>("(tasks.created_at, tasks.id) < (SELECT created_at, id FROM tasks WHERE id = ")
+                    .bind::<Text, _>(after.to_string())
+                    .sql(")"),
+            );
+        }
+        let rows = q
+            .order((tasks::created_at.desc(), tasks::id.desc()))
+            .limit(i64::from(limit.clamp(1, 100)))
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        rows.into_iter().map(Task::try_from).collect()
+    }
+
     async fn stats(&self) -> Result<QueueStats, RepoError> {
         #[derive(QueryableByName)]
         struct Row {

@@ -99,6 +99,19 @@ pub trait TaskQueue: Send + Sync {
         timeout: Duration,
     ) -> Result<Option<Task>, RepoError>;
 
+    /// Up to `limit` tasks of `namespace` (named in their inputs), newest first, optionally only
+    /// those in `status`, starting after the task `after` (keyset pagination).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn list(
+        &self,
+        namespace: &crate::ids::NamespaceId,
+        status: Option<TaskStatus>,
+        after: Option<TaskId>,
+        limit: u32,
+    ) -> Result<Vec<Task>, RepoError>;
+
     /// Counts of waiting and running tasks, and the age of the oldest due one.
     ///
     /// # Errors

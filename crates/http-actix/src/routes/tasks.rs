@@ -59,6 +59,60 @@ pub(crate) async fn get(
     Ok(web::Json(changed.unwrap_or(task).into()))
 }
 
+/// Request to list tasks.
+#[derive(Debug, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(default)]
+pub(crate) struct ListTasksRequest {
+    /// Only tasks in this status.
+    status: Option<crate::dto::TaskStatusEnum>,
+    /// Page size, 1–100 (default 20).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of tasks, newest first.
+#[derive(Debug, serde::Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ListTasksResponse {
+    results: Vec<TaskResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The namespace's tasks, newest first.
+#[utoipa::path(post, path = "/v1/tasks/list", tag = "Tasks", request_body = Option<ListTasksRequest>,
+    responses((status = 200, body = ListTasksResponse), (status = 422, body = crate::dto::HttpValidationError)))]
+#[actix_web::post("/v1/tasks/list")]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    body: crate::extract::OptionalJson<ListTasksRequest>,
+) -> Result<web::Json<ListTasksResponse>, ApiError> {
+    let req = body.0.unwrap_or_default();
+    let limit = req.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid(&["body", "limit"], "Input should be between 1 and 100", "value_error"));
+    }
+    let status = req
+        .status
+        .map(|s| {
+            serde_json::to_value(s).ok().and_then(|v| v.as_str().and_then(stowage_domain::status::TaskStatus::parse))
+        })
+        .map(|s| s.ok_or_else(|| ApiError::invalid(&["body", "status"], "not a task status", "enum")))
+        .transpose()?;
+    let after = req
+        .cursor
+        .as_deref()
+        .map(|c| {
+            TaskId::parse(c)
+                .map_err(|_| ApiError::invalid(&["body", "cursor"], "not a cursor returned by this API", "value_error"))
+        })
+        .transpose()?;
+    let tasks = state.queue.list(&tenant.namespace.id, status, after, limit).await?;
+    let next_cursor = (tasks.len() == limit as usize).then(|| tasks.last().map(|t| t.id.to_string())).flatten();
+    Ok(web::Json(ListTasksResponse { results: tasks.into_iter().map(Into::into).collect(), next_cursor }))
+}
+
 /// Cancels a task that has not finished.
 #[utoipa::path(delete, path = "/v1/tasks/{task_id}", tag = "Tasks",
     responses((status = 200, body = TaskResponse), (status = 404, body = ErrorResponse)))]

@@ -87,3 +87,26 @@ async fn the_long_poll_returns_as_soon_as_the_task_changes() {
     assert_eq!(body["status"], "CANCELED");
     assert!(waited < Duration::from_secs(10), "the poll waited {waited:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_are_listed_newest_first_page_by_page() {
+    let app = spawn_with(|s| s.worker.enabled = false).await;
+    let bucket = app.bucket("tl", json!({})).await;
+    let mut tasks = Vec::new();
+    for i in 0..3u8 {
+        let (id, _) = app.upload(&bucket, &[i; 8]).await;
+        let (_, body) = app.post(&format!("/v1/buckets/{bucket}/uploads/{id}/confirm?async=true"), &json!({})).await;
+        tasks.push(body["task_id"].as_str().unwrap().to_owned());
+    }
+    let (status, first) = app.post("/v1/tasks/list", &json!({"limit": 2})).await;
+    assert_eq!(status, 200, "{first}");
+    let ids: Vec<&str> = first["results"].as_array().unwrap().iter().map(|t| t["task_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [tasks[2].as_str(), tasks[1].as_str()]);
+    let (_, second) = app.post("/v1/tasks/list", &json!({"limit": 2, "cursor": first["next_cursor"]})).await;
+    let ids: Vec<&str> = second["results"].as_array().unwrap().iter().map(|t| t["task_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [tasks[0].as_str()]);
+    assert!(second["next_cursor"].is_null());
+    let (_, pending) = app.post("/v1/tasks/list", &json!({"status": "COMPLETED"})).await;
+    assert_eq!(pending["results"].as_array().unwrap().len(), 0);
+    assert_eq!(app.post("/v1/tasks/list", &json!({"limit": 0})).await.0, 422);
+}
