@@ -474,6 +474,48 @@ impl UploadRepo for PgRepository {
             .map_err(from_diesel)
     }
 
+    async fn list_objects(
+        &self,
+        bucket: &BucketId,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<Vec<BucketObject>, RepoError> {
+        use diesel::dsl::sql;
+        use diesel::sql_types::{Bool, Text};
+        let mut conn = self.conn().await?;
+        let mut q =
+            objects::table.filter(objects::bucket_id.eq(bucket.as_str())).select(ObjectRow::as_select()).into_boxed();
+        if let Some(after) = after {
+            q = q.filter(
+                sql::<Bool>("(objects.created_at, objects.id) > (SELECT created_at, id FROM objects WHERE id = ")
+                    .bind::<Text, _>(after.to_string())
+                    .sql(")"),
+            );
+        }
+        let rows = q
+            .order((objects::created_at.asc(), objects::id.asc()))
+            .limit(i64::from(limit.clamp(1, 100)))
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        // One query for the blobs of the whole page.
+        let mut blob_rows = blobs::table
+            .filter(blobs::object_id.eq_any(&ids))
+            .order((blobs::created_at.asc(), blobs::id.asc()))
+            .select(BlobRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        rows.into_iter()
+            .map(|row| {
+                let (own, rest): (Vec<_>, Vec<_>) = blob_rows.drain(..).partition(|b| b.object_id == row.id);
+                blob_rows = rest;
+                row.into_domain(own)
+            })
+            .collect()
+    }
+
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
         let mut conn = self.conn().await?;
         let Some(row) = objects::table

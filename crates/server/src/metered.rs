@@ -199,6 +199,14 @@ impl UploadRepo for MeteredRepo {
     async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError> {
         timed(DATABASE, "update_blob_details", self.0.update_blob_details(blob, details)).await
     }
+    async fn list_objects(
+        &self,
+        bucket: &BucketId,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<Vec<BucketObject>, RepoError> {
+        timed(DATABASE, "list_objects", self.0.list_objects(bucket, after, limit)).await
+    }
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
         timed(DATABASE, "get_object", self.0.get_object(bucket, id)).await
     }

@@ -246,6 +246,18 @@ pub trait UploadRepo: Send + Sync {
     /// `Unavailable` when the database is down.
     async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError>;
 
+    /// Up to `limit` objects of `bucket` with their blobs, oldest first, after the object
+    /// `after` (keyset pagination).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn list_objects(
+        &self,
+        bucket: &BucketId,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<Vec<BucketObject>, RepoError>;
+
     /// An object of `bucket`.
     ///
     /// # Errors

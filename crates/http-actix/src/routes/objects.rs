@@ -26,6 +26,60 @@ fn not_found() -> ApiError {
     ApiError::new(ErrorKind::NotFound, "object_not_found", "object not found")
 }
 
+/// Request to list objects.
+#[derive(Debug, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(default)]
+pub(crate) struct ListObjectsRequest {
+    /// Page size, 1–100 (default 20).
+    limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of objects, oldest first.
+#[derive(Debug, serde::Serialize, Deserialize, utoipa::ToSchema)]
+pub(crate) struct ListObjectsResponse {
+    results: Vec<ObjectResponse>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    next_cursor: Option<String>,
+}
+
+/// Lists a bucket's objects.
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/objects/list", tag = "Bucket Objects", request_body = Option<ListObjectsRequest>,
+    responses((status = 200, body = ListObjectsResponse), (status = 404, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
+#[actix_web::post("/v1/buckets/{bucket_identifier}/objects/list")]
+pub(crate) async fn list(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<String>,
+    body: crate::extract::OptionalJson<ListObjectsRequest>,
+) -> Result<web::Json<ListObjectsResponse>, ApiError> {
+    let req = body.0.unwrap_or_default();
+    let limit = req.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::invalid(&["body", "limit"], "Input should be between 1 and 100", "value_error"));
+    }
+    let after = req
+        .cursor
+        .as_deref()
+        .map(|c| {
+            ObjectId::parse(c)
+                .map_err(|_| ApiError::invalid(&["body", "cursor"], "not a cursor returned by this API", "value_error"))
+        })
+        .transpose()?;
+    let bucket = state
+        .repo
+        .find_bucket(&tenant.namespace.id, &path)
+        .await?
+        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))?;
+    let objects = state.repo.list_objects(&bucket.id, after, limit).await?;
+    let next_cursor = (objects.len() == limit as usize).then(|| objects.last().map(|o| o.id.to_string())).flatten();
+    Ok(web::Json(ListObjectsResponse {
+        results: objects.into_iter().map(|o| ObjectResponse::new(o, Vec::new())).collect(),
+        next_cursor,
+    }))
+}
+
 /// A bucket object with its blobs.
 #[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/objects/{object_id}", tag = "Bucket Objects", params(ObjectQuery),
     responses((status = 200, body = ObjectResponse), (status = 404, body = ErrorResponse)))]

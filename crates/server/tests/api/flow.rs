@@ -227,3 +227,27 @@ async fn a_batch_create_keeps_request_order_reports_each_failure_and_merges_shar
     assert_eq!(status, 422);
     assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_are_listed_oldest_first_page_by_page_with_their_blobs() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("objs", json!({})).await;
+    let mut objects = Vec::new();
+    for i in 0..3u8 {
+        let (id, _) = app.upload(&bucket, &[i; 16]).await;
+        objects.push(app.confirm(&bucket, &id, &json!({})).await.1["object_id"].as_str().unwrap().to_owned());
+    }
+    let (status, first) = app.post(&format!("/v1/buckets/{bucket}/objects/list"), &json!({"limit": 2})).await;
+    assert_eq!(status, 200, "{first}");
+    let ids: Vec<&str> =
+        first["results"].as_array().unwrap().iter().map(|o| o["object_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [objects[0].as_str(), objects[1].as_str()]);
+    assert_eq!(first["results"][0]["blobs"][0]["details"]["size_bytes"], 16);
+    let (_, second) = app
+        .post(&format!("/v1/buckets/{bucket}/objects/list"), &json!({"limit": 2, "cursor": first["next_cursor"]}))
+        .await;
+    let ids: Vec<&str> =
+        second["results"].as_array().unwrap().iter().map(|o| o["object_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [objects[2].as_str()]);
+    assert!(second["next_cursor"].is_null());
+}
