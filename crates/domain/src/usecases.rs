@@ -8,6 +8,7 @@ pub mod confirm_task;
 pub mod create_upload;
 pub mod expire;
 pub mod get_upload;
+pub mod objects;
 pub mod process_batch;
 pub mod reconcile;
 pub mod tenancy;

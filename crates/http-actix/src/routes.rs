@@ -30,6 +30,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(batches::get)
         .service(objects::list)
         .service(objects::get)
+        .service(objects::delete)
         .service(tasks::list)
         .service(tasks::get)
         .service(tasks::cancel);

@@ -516,6 +516,63 @@ impl UploadRepo for PgRepository {
             .collect()
     }
 
+    async fn delete_object(
+        &self,
+        bucket: &BucketId,
+        id: &ObjectId,
+    ) -> Result<Option<Vec<stowage_domain::names::ObjectKey>>, RepoError> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, TxError, _>(async |conn| {
+            let Some(row) = objects::table
+                .filter(objects::id.eq(id.as_str()))
+                .filter(objects::bucket_id.eq(bucket.as_str()))
+                .for_update()
+                .select(ObjectRow::as_select())
+                .first(conn)
+                .await
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let blob_rows: Vec<BlobRow> =
+                blobs::table.filter(blobs::object_id.eq(id.as_str())).select(BlobRow::as_select()).load(conn).await?;
+            let size: i64 =
+                blob_rows.iter().filter_map(|b| b.details.get("size_bytes").and_then(serde_json::Value::as_i64)).sum();
+            diesel::delete(blobs::table.filter(blobs::object_id.eq(id.as_str()))).execute(conn).await?;
+            diesel::update(content_claims::table.filter(content_claims::object_id.eq(id.as_str())))
+                .set(content_claims::object_id.eq(None::<String>))
+                .execute(conn)
+                .await?;
+            diesel::delete(objects::table.find(id.as_str())).execute(conn).await?;
+            diesel::update(buckets::table.find(bucket.as_str()))
+                .set((
+                    buckets::object_count.eq(buckets::object_count - 1),
+                    buckets::total_size_bytes.eq(buckets::total_size_bytes - size),
+                ))
+                .execute(conn)
+                .await?;
+            diesel::update(namespaces::table.find(&row.namespace_id))
+                .set((
+                    namespaces::object_count.eq(namespaces::object_count - 1),
+                    namespaces::total_size_bytes.eq(namespaces::total_size_bytes - size),
+                ))
+                .execute(conn)
+                .await?;
+            let mut unreferenced = Vec::new();
+            for blob in blob_rows {
+                let still_used: i64 =
+                    blobs::table.filter(blobs::s3_key.eq(&blob.s3_key)).count().get_result(conn).await?;
+                if still_used == 0 {
+                    unreferenced
+                        .push(stowage_domain::names::ObjectKey::parse(&blob.s3_key).map_err(|e| corrupt("key", e))?);
+                }
+            }
+            Ok(Some(unreferenced))
+        })
+        .await
+        .map_err(RepoError::from)
+    }
+
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
         let mut conn = self.conn().await?;
         let Some(row) = objects::table

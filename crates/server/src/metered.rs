@@ -207,6 +207,9 @@ impl UploadRepo for MeteredRepo {
     ) -> Result<Vec<BucketObject>, RepoError> {
         timed(DATABASE, "list_objects", self.0.list_objects(bucket, after, limit)).await
     }
+    async fn delete_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<Vec<ObjectKey>>, RepoError> {
+        timed(DATABASE, "delete_object", self.0.delete_object(bucket, id)).await
+    }
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
         timed(DATABASE, "get_object", self.0.get_object(bucket, id)).await
     }

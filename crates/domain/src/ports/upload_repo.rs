@@ -258,6 +258,19 @@ pub trait UploadRepo: Send + Sync {
         limit: u32,
     ) -> Result<Vec<BucketObject>, RepoError>;
 
+    /// Deletes an object of `bucket` with its blobs, releases its content claims (later
+    /// duplicates no longer point at it) and takes it out of the usage counters — in one
+    /// transaction. Returns the keys of stored bytes no other blob references (safe to delete),
+    /// or `None` when there is no such object.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down (nothing written).
+    async fn delete_object(
+        &self,
+        bucket: &BucketId,
+        id: &ObjectId,
+    ) -> Result<Option<Vec<crate::names::ObjectKey>>, RepoError>;
+
     /// An object of `bucket`.
     ///
     /// # Errors

@@ -80,6 +80,21 @@ pub(crate) async fn list(
     }))
 }
 
+/// Deletes an object; its stored bytes go too unless another object's blob references them.
+#[utoipa::path(delete, path = "/v1/buckets/{bucket_identifier}/objects/{object_id}", tag = "Bucket Objects",
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorResponse)))]
+#[actix_web::delete("/v1/buckets/{bucket_identifier}/objects/{object_id}")]
+pub(crate) async fn delete(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    tenant.caller.require(stowage_domain::auth::Role::Write)?;
+    let (bucket, object) = path.into_inner();
+    stowage_domain::usecases::objects::delete_object(state.deps(), &tenant.namespace.id, &bucket, &object).await?;
+    Ok(actix_web::HttpResponse::NoContent().finish())
+}
+
 /// A bucket object with its blobs.
 #[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/objects/{object_id}", tag = "Bucket Objects", params(ObjectQuery),
     responses((status = 200, body = ObjectResponse), (status = 404, body = ErrorResponse)))]

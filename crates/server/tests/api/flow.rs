@@ -251,3 +251,26 @@ async fn objects_are_listed_oldest_first_page_by_page_with_their_blobs() {
     assert_eq!(ids, [objects[2].as_str()]);
     assert!(second["next_cursor"].is_null());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_object_removes_its_record_its_bytes_and_its_usage() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("del", json!({})).await;
+    let bytes = b"delete me".to_vec();
+    let (id, _) = app.upload(&bucket, &bytes).await;
+    let object = app.confirm(&bucket, &id, &json!({})).await.1["object_id"].as_str().unwrap().to_owned();
+    let key = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await.1["s3_key"].as_str().unwrap().to_owned();
+
+    assert_eq!(app.delete(&format!("/v1/buckets/{bucket}/objects/{object}")).await.0, 204);
+    assert_eq!(app.get(&format!("/v1/buckets/{bucket}/objects/{object}")).await.0, 404);
+    assert_eq!(app.delete(&format!("/v1/buckets/{bucket}/objects/{object}")).await.0, 404);
+    let store = stowage_s3::S3ObjectStore::new(app.storage.clone()).await;
+    use stowage_domain::ports::ObjectStore;
+    assert!(store.head(&stowage_domain::names::ObjectKey::parse(&key).unwrap()).await.unwrap().is_none());
+    let (_, b) = app.get(&format!("/v1/buckets/{bucket}")).await;
+    assert_eq!((b["object_count"].as_i64(), b["total_size_bytes"].as_i64()), (Some(0), Some(0)));
+    // A later upload of the same bytes no longer points at the deleted object.
+    let (again, _) = app.upload(&bucket, &bytes).await;
+    let (_, receipt) = app.confirm(&bucket, &again, &json!({})).await;
+    assert_ne!(receipt["object_id"], json!(object));
+}
