@@ -181,6 +181,44 @@ pub async fn create_upload(
     }
 }
 
+/// Why one item of a batch create produced no upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BatchItemError<E> {
+    /// The item could not be read as a request (the caller's own validation error).
+    Invalid(E),
+    /// The request was refused for a business reason.
+    Refused(CreateUploadError),
+}
+
+/// Creates several uploads in `bucket`, each on its own, answering in request order: a refused
+/// item does not stop the others. The whole call fails only when it cannot be answered at all:
+/// an unknown bucket, or an outage (the client retries the call rather than guessing which items
+/// were created; retried creates with idempotency keys return the same uploads).
+///
+/// # Errors
+/// `BucketNotFound`, or a port failure.
+pub async fn create_uploads<E>(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    bucket: &str,
+    items: Vec<Result<CreateUploadRequest, E>>,
+) -> Result<Vec<Result<CreatedUpload, BatchItemError<E>>>, CreateUploadError> {
+    deps.repo.find_bucket(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
+    let mut results = Vec::with_capacity(items.len());
+    for item in items {
+        let result = match item {
+            Err(invalid) => Err(BatchItemError::Invalid(invalid)),
+            Ok(request) => match create_upload(deps, namespace, bucket, request).await {
+                Ok(created) => Ok(created),
+                Err(e) if matches!(e.kind(), ErrorKind::Unavailable | ErrorKind::Internal) => return Err(e),
+                Err(e) => Err(BatchItemError::Refused(e)),
+            },
+        };
+        results.push(result);
+    }
+    Ok(results)
+}
+
 /// The PUT for a PENDING upload, valid until its `expires_at`; `None` once the upload is past
 /// PENDING or its URL lifetime is over.
 ///

@@ -112,32 +112,29 @@ pub(crate) async fn create_batch(
     if request.uploads.is_empty() || request.uploads.len() > MAX_BATCH_CREATE {
         return Err(ApiError::invalid(&["body", "uploads"], "between 1 and 100 uploads", "value_error"));
     }
-    state
-        .repo
-        .find_bucket(&tenant.namespace.id, &path)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))?;
+    let shared = request.shared_metadata;
+    let items = request
+        .uploads
+        .into_iter()
+        .map(|mut item| {
+            if let Some(shared) = &shared {
+                let mut merged = shared.clone();
+                if let Some(serde_json::Value::Object(own)) = item.metadata.take() {
+                    merged.extend(own);
+                }
+                item.metadata = Some(serde_json::Value::Object(merged));
+            }
+            item.into_domain(None)
+        })
+        .collect();
+    let results = create_upload::create_uploads(state.deps(), &tenant.namespace.id, &path, items).await?;
     let mut uploads = Vec::new();
     let mut errors = Vec::new();
-    for (index, mut item) in request.uploads.into_iter().enumerate() {
-        if let Some(shared) = &request.shared_metadata {
-            let mut merged = shared.clone();
-            if let Some(serde_json::Value::Object(own)) = item.metadata.take() {
-                merged.extend(own);
-            }
-            item.metadata = Some(serde_json::Value::Object(merged));
-        }
-        let created = match item.into_domain(None) {
-            Ok(domain) => create_upload::create_upload(state.deps(), &tenant.namespace.id, &path, domain)
-                .await
-                .map_err(ApiError::from),
-            Err(e) => Err(e),
-        };
-        match created {
+    for (index, result) in results.into_iter().enumerate() {
+        match result {
             Ok(c) => uploads.push(UploadResponse::new(c.upload, c.presigned, c.is_duplicate)),
-            // An outage fails the whole call: the client retries it rather than guessing.
-            Err(e @ ApiError::Business { kind: ErrorKind::Unavailable | ErrorKind::Internal, .. }) => return Err(e),
-            Err(e) => errors.push(item_error(index, &e)),
+            Err(create_upload::BatchItemError::Invalid(e)) => errors.push(item_error(index, &e)),
+            Err(create_upload::BatchItemError::Refused(e)) => errors.push(item_error(index, &ApiError::from(e))),
         }
     }
     Ok(web::Json(CreateUploadsBatchResponse { total: uploads.len(), uploads, errors }))

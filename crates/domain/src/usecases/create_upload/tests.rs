@@ -217,3 +217,27 @@ async fn no_url_is_signed_for_an_upload_past_pending() {
     let done = pending_upload().cancel(NOW).unwrap();
     assert_eq!(presign_put(world.deps(), &done).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_batch_create_answers_each_item_in_order_and_a_refusal_does_not_stop_the_rest() {
+    let mut b = bucket();
+    b.settings.allowed_content_types = vec!["image/*".into()];
+    let mut world = world_with(b);
+    presigns(&mut world);
+    world.repo.expect_insert_upload().times(2).returning(|_, _| Ok(InsertUpload::Inserted));
+    let text = CreateUploadRequest { content_type: ContentType::parse("text/plain").unwrap(), ..request() };
+    let items: Vec<Result<CreateUploadRequest, &str>> = vec![Ok(request()), Err("unreadable"), Ok(text), Ok(request())];
+    let results = create_uploads(world.deps(), &ns(), "photos", items).await.unwrap();
+    assert!(results[0].is_ok() && results[3].is_ok());
+    assert_eq!(results[1].as_ref().unwrap_err(), &BatchItemError::Invalid("unreadable"));
+    assert!(matches!(&results[2], Err(BatchItemError::Refused(e)) if e.code() == "content_type_not_allowed"));
+}
+
+#[tokio::test]
+async fn an_outage_fails_the_whole_batch_create() {
+    let mut world = world_with(bucket());
+    world.store.expect_presign_put().returning(|_| Err(StorageError::Unavailable("down".into())));
+    let items: Vec<Result<CreateUploadRequest, ()>> = vec![Ok(request()), Ok(request())];
+    let err = create_uploads(world.deps(), &ns(), "photos", items).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unavailable);
+}
