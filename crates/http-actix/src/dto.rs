@@ -23,7 +23,8 @@ use stowage_domain::{Coded, ErrorKind};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 
-fn rfc3339(t: OffsetDateTime) -> String {
+/// A timestamp as the API writes it.
+pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
@@ -66,6 +67,28 @@ impl From<TaskStatus> for TaskStatusEnum {
             TaskStatus::Active => Self::Active,
             TaskStatus::Archived => Self::Archived,
             TaskStatus::Suspended => Self::Suspended,
+        }
+    }
+}
+
+impl From<TaskStatusEnum> for TaskStatus {
+    fn from(s: TaskStatusEnum) -> Self {
+        match s {
+            TaskStatusEnum::Pending => Self::Pending,
+            TaskStatusEnum::Queued => Self::Queued,
+            TaskStatusEnum::InProgress => Self::InProgress,
+            TaskStatusEnum::Processing => Self::Processing,
+            TaskStatusEnum::Completed => Self::Completed,
+            TaskStatusEnum::CompletedWithErrors => Self::CompletedWithErrors,
+            TaskStatusEnum::Failed => Self::Failed,
+            TaskStatusEnum::Canceled => Self::Canceled,
+            TaskStatusEnum::Interrupted => Self::Interrupted,
+            TaskStatusEnum::Unknown => Self::Unknown,
+            TaskStatusEnum::Skipped => Self::Skipped,
+            TaskStatusEnum::Draft => Self::Draft,
+            TaskStatusEnum::Active => Self::Active,
+            TaskStatusEnum::Archived => Self::Archived,
+            TaskStatusEnum::Suspended => Self::Suspended,
         }
     }
 }

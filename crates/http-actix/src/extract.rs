@@ -158,6 +158,20 @@ pub struct Tenant {
     pub namespace: Namespace,
 }
 
+impl Tenant {
+    /// A bucket of the tenant's namespace by id or name; any other is 404 `bucket_not_found`.
+    ///
+    /// # Errors
+    /// 404 when there is no such bucket here; 503 when the database is down.
+    pub async fn bucket(&self, state: &AppState, id_or_name: &str) -> Result<stowage_domain::bucket::Bucket, ApiError> {
+        state
+            .repo
+            .find_bucket(&self.namespace.id, id_or_name)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))
+    }
+}
+
 fn requested_namespace(req: &HttpRequest) -> Option<String> {
     if let Some(value) = req.headers().get("x-namespace").and_then(|v| v.to_str().ok()) {
         return Some(value.trim().to_owned());

@@ -1,6 +1,6 @@
 //! Batches: group objects, submit them for processing, follow them.
 
-use crate::dto::{ErrorResponse, HttpValidationError, TaskResponse, TaskStatusEnum};
+use crate::dto::{ErrorResponse, HttpValidationError, TaskResponse, TaskStatusEnum, rfc3339};
 use crate::error::ApiError;
 use crate::extract::{Json, Tenant};
 use crate::state::AppState;
@@ -32,10 +32,6 @@ pub(crate) struct BatchModel {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
-}
-
-fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 impl From<Batch> for BatchModel {
@@ -120,11 +116,7 @@ pub(crate) async fn get(
 ) -> Result<web::Json<BatchModel>, ApiError> {
     let (bucket, batch_id) = path.into_inner();
     let not_found = || ApiError::new(ErrorKind::NotFound, "batch_not_found", "batch not found");
-    let bucket = state
-        .repo
-        .find_bucket(&tenant.namespace.id, &bucket)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))?;
+    let bucket = tenant.bucket(&state, &bucket).await?;
     let id = BatchId::parse(&batch_id).map_err(|_| not_found())?;
     let batch = state.batches.get(&bucket.id, &id).await?.ok_or_else(not_found)?;
     Ok(web::Json(batch.into()))

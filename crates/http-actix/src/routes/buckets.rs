@@ -5,7 +5,6 @@ use crate::error::ApiError;
 use crate::extract::{Json, Tenant};
 use crate::state::AppState;
 use actix_web::{get, post, web};
-use stowage_domain::ErrorKind;
 use stowage_domain::auth::Role;
 use stowage_domain::names::BucketName;
 use stowage_domain::usecases::tenancy::{self, NewBucket};
@@ -55,8 +54,5 @@ pub(crate) async fn get(
     tenant: Tenant,
     path: web::Path<String>,
 ) -> Result<web::Json<BucketResponse>, ApiError> {
-    let bucket = state.repo.find_bucket(&tenant.namespace.id, &path).await?;
-    bucket
-        .map(|b| web::Json(b.into()))
-        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))
+    Ok(web::Json(tenant.bucket(&state, &path).await?.into()))
 }

@@ -67,11 +67,7 @@ pub(crate) async fn list(
                 .map_err(|_| ApiError::invalid(&["body", "cursor"], "not a cursor returned by this API", "value_error"))
         })
         .transpose()?;
-    let bucket = state
-        .repo
-        .find_bucket(&tenant.namespace.id, &path)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))?;
+    let bucket = tenant.bucket(&state, &path).await?;
     let objects = state.repo.list_objects(&bucket.id, after, limit).await?;
     let next_cursor = (objects.len() == limit as usize).then(|| objects.last().map(|o| o.id.to_string())).flatten();
     Ok(web::Json(ListObjectsResponse {
@@ -106,11 +102,7 @@ pub(crate) async fn get(
     query: web::Query<ObjectQuery>,
 ) -> Result<web::Json<ObjectResponse>, ApiError> {
     let (bucket, object) = path.into_inner();
-    let bucket = state
-        .repo
-        .find_bucket(&tenant.namespace.id, &bucket)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))?;
+    let bucket = tenant.bucket(&state, &bucket).await?;
     let id = ObjectId::parse(&object).map_err(|_| not_found())?;
     let object = state.repo.get_object(&bucket.id, &id).await?.ok_or_else(not_found)?;
     let mut urls = Vec::new();

@@ -93,13 +93,7 @@ pub(crate) async fn list(
     if !(1..=100).contains(&limit) {
         return Err(ApiError::invalid(&["body", "limit"], "Input should be between 1 and 100", "value_error"));
     }
-    let status = req
-        .status
-        .map(|s| {
-            serde_json::to_value(s).ok().and_then(|v| v.as_str().and_then(stowage_domain::status::TaskStatus::parse))
-        })
-        .map(|s| s.ok_or_else(|| ApiError::invalid(&["body", "status"], "not a task status", "enum")))
-        .transpose()?;
+    let status = req.status.map(stowage_domain::status::TaskStatus::from);
     let after = req
         .cursor
         .as_deref()

@@ -9,7 +9,6 @@ use crate::extract::{Json, OptionalJson, Tenant};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
-use stowage_domain::ErrorKind;
 use stowage_domain::auth::Role;
 use stowage_domain::ports::{UploadCursor, UploadQuery};
 use stowage_domain::status::UploadStatus;
@@ -382,20 +381,15 @@ pub(crate) async fn list(
             return Err(ApiError::invalid(&["body", "sort", "direction"], "Input should be 'asc' or 'desc'", "enum"));
         }
     };
-    let status = match req.filters.status {
-        None => None,
-        Some(s) => Some(
-            serde_json::to_value(s)
-                .ok()
-                .and_then(|v| v.as_str().and_then(UploadStatus::parse))
-                .ok_or_else(|| ApiError::invalid(&["body", "filters", "status"], "not an upload status", "enum"))?,
-        ),
-    };
-    let bucket = state
-        .repo
-        .find_bucket(&tenant.namespace.id, &path)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))?;
+    let status = req
+        .filters
+        .status
+        .map(|s| {
+            UploadStatus::parse(stowage_domain::status::TaskStatus::from(s).as_str())
+                .ok_or_else(|| ApiError::invalid(&["body", "filters", "status"], "not an upload status", "enum"))
+        })
+        .transpose()?;
+    let bucket = tenant.bucket(&state, &path).await?;
     let query = UploadQuery {
         status,
         metadata: req.filters.metadata,
