@@ -56,6 +56,15 @@ async fn read_body(payload: &mut Payload) -> Result<web::BytesMut, ApiError> {
     Ok(body)
 }
 
+/// Reads the whole (bounded) body, then parses it with `parse`.
+fn with_body<T: 'static>(
+    payload: &mut Payload,
+    parse: impl FnOnce(&[u8]) -> Result<T, ApiError> + 'static,
+) -> LocalBoxFuture<'static, Result<T, ApiError>> {
+    let mut payload = payload.take();
+    Box::pin(async move { parse(&read_body(&mut payload).await?) })
+}
+
 /// A JSON body; anything malformed is a 422.
 pub struct Json<T>(pub T);
 
@@ -64,11 +73,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let mut payload = payload.take();
-        Box::pin(async move {
-            let body = read_body(&mut payload).await?;
-            parse_json(&body).map(Json)
-        })
+        with_body(payload, |body| parse_json(body).map(Json))
     }
 }
 
@@ -80,13 +85,11 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(_req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let mut payload = payload.take();
-        Box::pin(async move {
-            let body = read_body(&mut payload).await?;
+        with_body(payload, |body| {
             if body.iter().all(u8::is_ascii_whitespace) {
                 return Ok(Self(None));
             }
-            parse_json::<Option<T>>(&body).map(OptionalJson)
+            parse_json::<Option<T>>(body).map(OptionalJson)
         })
     }
 }
