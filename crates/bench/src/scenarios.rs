@@ -132,29 +132,37 @@ fn stats_row(name: &str, s: &Stats, ceiling: Option<f64>) -> String {
 const TABLE_HEAD: &str =
     "| run | throughput | p50 | p90 | p99 | errors | ratio to ceiling |\n|---|---|---|---|---|---|---|\n";
 
+/// Inserts copies of upload `template` numbered `g` in `first..=last`; `column` gives the SQL
+/// expression (of `g`) for the columns that must differ, `None` to copy the template's value.
+async fn copy_upload(
+    env: &BenchEnv,
+    template: &str,
+    first: usize,
+    last: usize,
+    column: impl Fn(&str) -> Option<String>,
+) {
+    let url = env.db_url(DB);
+    let columns = psql(&url, "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'uploads'").await;
+    let select: Vec<String> = columns.split(',').map(|c| column(c).unwrap_or_else(|| c.to_owned())).collect();
+    let sql = format!(
+        "INSERT INTO uploads ({columns}) SELECT {} FROM uploads, generate_series({first}, {last}) g WHERE id = '{template}'",
+        select.join(",")
+    );
+    psql(&url, &sql).await;
+}
+
 /// Copies upload `template` `m` times as PENDING rows with ids and keys numbered 1..=m, and
 /// resets the sequence pgbench numbers its transactions with.
 async fn pgbench_rows(env: &BenchEnv, template: &str, m: usize, status: &str, id_prefix: &str) {
-    let url = env.db_url(DB);
-    let columns = psql(&url, "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'uploads'").await;
-    let select: Vec<String> = columns
-        .split(',')
-        .map(|c| match c {
-            "id" => format!("'{id_prefix}' || lpad(g::text, 16, '0')"),
-            "s3_key" => format!("'{id_prefix}/' || lpad(g::text, 16, '0')"),
-            "idempotency_key" => "NULL".to_owned(),
-            "status" => format!("'{status}'"),
-            other => other.to_owned(),
-        })
-        .collect();
-    psql(
-        &url,
-        &format!(
-            "INSERT INTO uploads ({columns}) SELECT {} FROM uploads, generate_series(1, {m}) g WHERE id = '{template}'",
-            select.join(",")
-        ),
-    )
+    copy_upload(env, template, 1, m, |c| match c {
+        "id" => Some(format!("'{id_prefix}' || lpad(g::text, 16, '0')")),
+        "s3_key" => Some(format!("'{id_prefix}/' || lpad(g::text, 16, '0')")),
+        "idempotency_key" => Some("NULL".to_owned()),
+        "status" => Some(format!("'{status}'")),
+        _ => None,
+    })
     .await;
+    let url = env.db_url(DB);
     psql(&url, "DROP SEQUENCE IF EXISTS bench_n; CREATE SEQUENCE bench_n").await;
 }
 
@@ -425,20 +433,16 @@ pub async fn scale(env: &BenchEnv) -> Section {
     let mut p50s = Vec::new();
     for target in [10_000usize, 1_000_000] {
         let started = Instant::now();
+        copy_upload(env, &template, filled + 1, target, |c| match c {
+            "id" => Some("'upl_f' || lpad(g::text, 15, '0')".to_owned()),
+            "s3_key" => Some("'filler/' || g".to_owned()),
+            "idempotency_key" => Some("NULL".to_owned()),
+            "status" => Some("'COMPLETED'".to_owned()),
+            "created_at" | "updated_at" => Some("now() - (g || ' seconds')::interval".to_owned()),
+            _ => None,
+        })
+        .await;
         let url = env.db_url(DB);
-        let columns = psql(&url, "SELECT string_agg(column_name, ',' ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = 'uploads'").await;
-        let select: Vec<String> = columns
-            .split(',')
-            .map(|c| match c {
-                "id" => "'upl_f' || lpad(g::text, 15, '0')".to_owned(),
-                "s3_key" => "'filler/' || g".to_owned(),
-                "idempotency_key" => "NULL".to_owned(),
-                "status" => "'COMPLETED'".to_owned(),
-                "created_at" | "updated_at" => "now() - (g || ' seconds')::interval".to_owned(),
-                other => other.to_owned(),
-            })
-            .collect();
-        psql(&url, &format!("INSERT INTO uploads ({columns}) SELECT {} FROM uploads, generate_series({}, {target}) g WHERE id = '{template}'", select.join(","), filled + 1)).await;
         psql(&url, "ANALYZE uploads").await;
         filled = target;
         let fill_secs = started.elapsed().as_secs_f64();
