@@ -28,6 +28,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(batches::create)
         .service(batches::submit)
         .service(batches::get)
+        .service(objects::create)
         .service(objects::list)
         .service(objects::get)
         .service(objects::delete)

@@ -22,7 +22,8 @@ use stowage_domain::error::RepoError;
 use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    ConfirmationOutcome, ConfirmationPlan, InsertUpload, Transition, UploadCursor, UploadPage, UploadQuery, UploadRepo,
+    AttachOutcome, ConfirmationOutcome, ConfirmationPlan, InsertUpload, Transition, UploadCursor, UploadPage,
+    UploadQuery, UploadRepo,
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
@@ -146,17 +147,24 @@ async fn insert_object(
     Ok(())
 }
 
-async fn add_usage(conn: &mut AsyncPgConnection, plan: &ConfirmationPlan) -> Result<(), DieselError> {
-    let size = i64::try_from(plan.verified.size).unwrap_or(i64::MAX);
-    diesel::update(buckets::table.find(plan.bucket_id.as_str()))
+/// Adds one object of `size` bytes to the bucket's and the namespace's usage counters.
+async fn add_usage(
+    conn: &mut AsyncPgConnection,
+    bucket: &BucketId,
+    namespace: &NamespaceId,
+    size: u64,
+    now: OffsetDateTime,
+) -> Result<(), DieselError> {
+    let size = i64::try_from(size).unwrap_or(i64::MAX);
+    diesel::update(buckets::table.find(bucket.as_str()))
         .set((
             buckets::object_count.eq(buckets::object_count + 1),
             buckets::total_size_bytes.eq(buckets::total_size_bytes + size),
-            buckets::updated_at.eq(plan.now),
+            buckets::updated_at.eq(now),
         ))
         .execute(conn)
         .await?;
-    diesel::update(namespaces::table.find(plan.namespace_id.as_str()))
+    diesel::update(namespaces::table.find(namespace.as_str()))
         .set((
             namespaces::object_count.eq(namespaces::object_count + 1),
             namespaces::total_size_bytes.eq(namespaces::total_size_bytes + size),
@@ -201,12 +209,12 @@ async fn confirm_in_tx(conn: &mut AsyncPgConnection, plan: &ConfirmationPlan) ->
     }
     if let Some(object) = &plan.object {
         insert_object(conn, object, plan.now).await?;
+        add_usage(conn, &plan.bucket_id, &plan.namespace_id, plan.verified.size, plan.now).await?;
     }
     if let Some((batch, task)) = &plan.batch {
         insert_batch(conn, batch).await?;
         insert_task(conn, task, plan.now).await?;
     }
-    add_usage(conn, plan).await?;
     let batch = plan.batch.as_ref().map(|(b, t)| (b.id.clone(), t.id.clone()));
     let original =
         upload.complete(plan.verified.clone(), Completion::Original { object: object_id, batch }, plan.now)?;
@@ -568,6 +576,40 @@ impl UploadRepo for PgRepository {
                 }
             }
             Ok(Some(unreferenced))
+        })
+        .await
+        .map_err(RepoError::from)
+    }
+
+    async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, TxError, _>(async |conn| {
+            // Lock in id order so two requests naming the same uploads cannot deadlock.
+            let mut ordered: Vec<&UploadId> = uploads.iter().collect();
+            ordered.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            for id in ordered {
+                let upload = lock_upload(conn, id).await?;
+                if upload.status != UploadStatus::Completed || upload.object_id.is_some() {
+                    return Ok(AttachOutcome::Taken(id.clone()));
+                }
+            }
+            insert_object(conn, object, object.created_at).await?;
+            let ids: Vec<&str> = uploads.iter().map(UploadId::as_str).collect();
+            diesel::update(uploads::table.filter(uploads::id.eq_any(&ids)))
+                .set((uploads::object_id.eq(object.id.as_str()), uploads::updated_at.eq(object.created_at)))
+                .execute(conn)
+                .await?;
+            diesel::update(
+                content_claims::table
+                    .filter(content_claims::upload_id.eq_any(&ids))
+                    .filter(content_claims::object_id.is_null()),
+            )
+            .set(content_claims::object_id.eq(object.id.as_str()))
+            .execute(conn)
+            .await?;
+            let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
+            add_usage(conn, &object.bucket_id, &object.namespace_id, size, object.created_at).await?;
+            Ok(AttachOutcome::Created)
         })
         .await
         .map_err(RepoError::from)

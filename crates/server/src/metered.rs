@@ -15,8 +15,8 @@ use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::names::{ContentType, ObjectKey};
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    ConfirmationOutcome, ConfirmationPlan, InsertUpload, ListPage, ObjectHead, ObjectStore, PartInfo, PresignPut,
-    PresignedRequest, Transition, UploadPage, UploadQuery, UploadRepo,
+    AttachOutcome, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ListPage, ObjectHead, ObjectStore, PartInfo,
+    PresignPut, PresignedRequest, Transition, UploadPage, UploadQuery, UploadRepo,
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
@@ -209,6 +209,9 @@ impl UploadRepo for MeteredRepo {
     }
     async fn delete_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<Vec<ObjectKey>>, RepoError> {
         timed(DATABASE, "delete_object", self.0.delete_object(bucket, id)).await
+    }
+    async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError> {
+        timed(DATABASE, "attach_object", self.0.attach_object(object, uploads)).await
     }
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
         timed(DATABASE, "get_object", self.0.get_object(bucket, id)).await

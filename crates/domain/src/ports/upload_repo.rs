@@ -107,6 +107,15 @@ pub enum ConfirmationOutcome {
     Stale(Upload),
 }
 
+/// How [`UploadRepo::attach_object`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttachOutcome {
+    /// The object, its blobs and the uploads' links were written.
+    Created,
+    /// This upload was no longer COMPLETED without an object; nothing was written.
+    Taken(UploadId),
+}
+
 /// The upload repository.
 ///
 /// Every transition MUST be conditional on the upload's current status (compare-and-swap) and
@@ -270,6 +279,14 @@ pub trait UploadRepo: Send + Sync {
         bucket: &BucketId,
         id: &ObjectId,
     ) -> Result<Option<Vec<crate::names::ObjectKey>>, RepoError>;
+
+    /// Creates `object` from `uploads` (COMPLETED, no object yet): writes the object and its
+    /// blobs, links each upload and its content claim to it and adds it to the usage counters —
+    /// in one transaction, after locking the uploads and checking them again.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down (nothing written).
+    async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError>;
 
     /// An object of `bucket`.
     ///

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use std::time::Duration;
 use stowage_domain::ErrorKind;
 use stowage_domain::ids::ObjectId;
+use stowage_domain::usecases::objects::BlobSource;
 use utoipa::IntoParams;
 
 /// How long download URLs work.
@@ -74,6 +75,61 @@ pub(crate) async fn list(
         results: objects.into_iter().map(|o| ObjectResponse::new(o, Vec::new())).collect(),
         next_cursor,
     }))
+}
+
+/// One blob of a new object.
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BlobSourceRequest {
+    /// The object property the blob fills (e.g. `content`, `thumbnail`); unique per object.
+    property: String,
+    /// Blob kind (`IMAGE`, `VIDEO`, `AUDIO`, `TEXT`, `FILE`); derived from the upload's content
+    /// type when absent.
+    #[serde(rename = "type", default)]
+    blob_type: Option<String>,
+    /// A COMPLETED upload of this bucket confirmed with `create_object_on_confirm: false`.
+    upload_id: String,
+}
+
+/// Request to create an object from confirmed uploads.
+#[derive(Debug, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateObjectRequest {
+    /// 1–20 blobs, each from a different upload.
+    blobs: Vec<BlobSourceRequest>,
+    /// Metadata of the object.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// Creates an object from uploads confirmed with `create_object_on_confirm: false`.
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/objects", tag = "Bucket Objects", request_body = CreateObjectRequest,
+    responses((status = 200, body = ObjectResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse),
+        (status = 409, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
+#[actix_web::post("/v1/buckets/{bucket_identifier}/objects")]
+pub(crate) async fn create(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<String>,
+    body: crate::extract::Json<CreateObjectRequest>,
+) -> Result<web::Json<ObjectResponse>, ApiError> {
+    tenant.caller.require(stowage_domain::auth::Role::Write)?;
+    let req = body.0;
+    let metadata = match req.metadata {
+        None => serde_json::json!({}),
+        Some(m @ serde_json::Value::Object(_)) => m,
+        Some(_) => return Err(ApiError::invalid(&["body", "metadata"], "Input should be an object", "dict_type")),
+    };
+    let blobs: Vec<BlobSource> = req
+        .blobs
+        .into_iter()
+        .map(|b| BlobSource { property: b.property, blob_type: b.blob_type, upload_id: b.upload_id })
+        .collect();
+    let object =
+        stowage_domain::usecases::objects::create_object(state.deps(), &tenant.namespace.id, &path, &blobs, metadata)
+            .await?;
+    Ok(web::Json(ObjectResponse::new(object, Vec::new())))
 }
 
 /// Deletes an object; its stored bytes go too unless another object's blob references them.

@@ -9,5 +9,6 @@ mod flow;
 mod helpers;
 mod lifecycle;
 mod metrics;
+mod objects;
 mod outage;
 mod process;
