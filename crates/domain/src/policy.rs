@@ -16,6 +16,8 @@ pub struct Policy {
     pub confirm_grace: Duration,
     /// Files above this get a multipart upload instead of one PUT (S3's limit is 5 GiB).
     pub max_single_put_bytes: u64,
+    /// Preferred size of a multipart upload's parts (grown for files of over 10,000 parts).
+    pub multipart_part_size_bytes: u64,
     /// Attempts of a confirm task before the upload fails `verification_unavailable`.
     pub confirm_task_max_attempts: u32,
     /// Attempts of a batch task.
@@ -27,6 +29,7 @@ impl Default for Policy {
         Self {
             confirm_grace: Duration::from_secs(24 * 3600),
             max_single_put_bytes: 5 * 1024 * 1024 * 1024,
+            multipart_part_size_bytes: 64 * 1024 * 1024,
             confirm_task_max_attempts: 5,
             batch_task_max_attempts: 5,
         }

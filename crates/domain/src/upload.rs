@@ -33,6 +33,30 @@ impl Failure {
     }
 }
 
+/// How a file above the single-PUT limit is uploaded: in parts of `part_size` bytes (the last one
+/// smaller), assembled by stowage at confirm from what the store lists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Multipart {
+    /// The store's multipart upload id.
+    pub upload_id: String,
+    /// Size of every part but the last.
+    pub part_size: u64,
+    /// How many parts make the file.
+    pub part_count: u32,
+}
+
+impl Multipart {
+    /// Part size and count for a file of `size` bytes: `preferred` bytes per part, grown when the
+    /// store's 10,000-part limit would otherwise be exceeded.
+    #[must_use]
+    pub fn plan(size: u64, preferred: u64) -> (u64, u32) {
+        const MAX_PARTS: u64 = 10_000;
+        let part_size = preferred.max(size.div_ceil(MAX_PARTS)).max(1);
+        let count = size.div_ceil(part_size).max(1);
+        (part_size, u32::try_from(count).unwrap_or(u32::MAX))
+    }
+}
+
 /// What verification established about the stored bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Verified {
@@ -129,6 +153,9 @@ pub struct Upload {
     pub duplicate_of_upload_id: Option<UploadId>,
     /// Why it failed.
     pub failure: Option<Failure>,
+    /// The multipart upload, for files above the single-PUT limit.
+    #[serde(default)]
+    pub multipart: Option<Multipart>,
 }
 
 /// An event the state machine has no row for.
@@ -210,6 +237,7 @@ impl Upload {
             is_duplicate: false,
             duplicate_of_upload_id: None,
             failure: None,
+            multipart: None,
         }
     }
 

@@ -419,6 +419,18 @@ pub struct UploadResponse {
     pub error_code: Option<String>,
     /// The failure's message.
     pub error_message: Option<String>,
+    /// For files above the single-PUT limit: upload `part_count` parts of `part_size_bytes` (the
+    /// last one smaller) to URLs from `POST .../uploads/{upload_id}/parts`, then confirm.
+    pub multipart: Option<MultipartPlan>,
+}
+
+/// How a multipart upload is split.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct MultipartPlan {
+    /// Size of every part but the last.
+    pub part_size_bytes: u64,
+    /// How many parts make the file.
+    pub part_count: u32,
 }
 
 impl UploadResponse {
@@ -429,7 +441,13 @@ impl UploadResponse {
         let message = if short_circuited {
             Some(format!("A completed upload with the same content exists: {}; no transfer needed.", u.id))
         } else {
-            presigned.as_ref().map(|_| "PUT the file to presigned_url with presigned_headers, then confirm.".to_owned())
+            presigned
+                .as_ref()
+                .map(|_| "PUT the file to presigned_url with presigned_headers, then confirm.".to_owned())
+                .or_else(|| {
+                    (u.multipart.is_some() && u.status == stowage_domain::status::UploadStatus::Pending)
+                        .then(|| "Upload the parts to URLs from POST .../parts, then confirm.".to_owned())
+                })
         };
         Self {
             upload_id: u.id.to_string(),
@@ -471,6 +489,10 @@ impl UploadResponse {
             batch_id: u.batch_id.as_ref().map(ToString::to_string),
             error_code: u.failure.as_ref().map(|f| f.code.clone()),
             error_message: u.failure.as_ref().map(|f| f.message.clone()),
+            multipart: u
+                .multipart
+                .as_ref()
+                .map(|m| MultipartPlan { part_size_bytes: m.part_size, part_count: m.part_count }),
         }
     }
 }

@@ -23,6 +23,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(uploads::list)
         .service(uploads::get)
         .service(uploads::cancel)
+        .service(uploads::parts)
         .service(uploads::confirm_batch)
         .service(uploads::confirm)
         .service(batches::create)

@@ -157,6 +157,7 @@ pub(crate) struct UploadRow {
     pub duplicate_of_upload_id: Option<String>,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+    pub multipart: Option<serde_json::Value>,
 }
 
 impl UploadRow {
@@ -195,6 +196,7 @@ impl UploadRow {
             duplicate_of_upload_id: u.duplicate_of_upload_id.as_ref().map(ToString::to_string),
             failure_code: u.failure.as_ref().map(|f| f.code.clone()),
             failure_message: u.failure.as_ref().map(|f| f.message.clone()),
+            multipart: u.multipart.as_ref().and_then(|m| serde_json::to_value(m).ok()),
         }
     }
 }
@@ -253,6 +255,7 @@ impl TryFrom<UploadRow> for Upload {
             is_duplicate: r.is_duplicate,
             duplicate_of_upload_id: opt("upload id", r.duplicate_of_upload_id, UploadId::parse)?,
             failure,
+            multipart: r.multipart.map(serde_json::from_value).transpose().map_err(|e| corrupt("multipart", e))?,
         })
     }
 }

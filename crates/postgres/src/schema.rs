@@ -150,6 +150,7 @@ diesel::table! {
         duplicate_of_upload_id -> Nullable<Text>,
         failure_code -> Nullable<Text>,
         failure_message -> Nullable<Text>,
+        multipart -> Nullable<Jsonb>,
     }
 }
 

@@ -36,8 +36,11 @@ impl Default for ServerSettings {
 pub struct UploadSettings {
     /// Seconds after `expires_at` during which a PENDING upload may still be confirmed.
     pub confirm_grace_secs: u64,
-    /// Largest single PUT, in bytes (S3 allows 5 GiB).
+    /// Files declared above this size, in bytes, are uploaded in parts (S3 allows 5 GiB per PUT).
     pub max_single_put_bytes: u64,
+    /// Preferred part size of multipart uploads, in bytes (at least 5 MiB on S3; grown for files
+    /// of more than 10,000 parts).
+    pub multipart_part_size_bytes: u64,
     /// Attempts of an asynchronous confirmation before the upload fails.
     pub confirm_task_max_attempts: u32,
     /// Attempts of a batch task.
@@ -50,6 +53,7 @@ impl Default for UploadSettings {
         Self {
             confirm_grace_secs: policy.confirm_grace.as_secs(),
             max_single_put_bytes: policy.max_single_put_bytes,
+            multipart_part_size_bytes: policy.multipart_part_size_bytes,
             confirm_task_max_attempts: policy.confirm_task_max_attempts,
             batch_task_max_attempts: policy.batch_task_max_attempts,
         }
@@ -175,6 +179,7 @@ impl Settings {
         stowage_domain::policy::Policy {
             confirm_grace: std::time::Duration::from_secs(self.uploads.confirm_grace_secs),
             max_single_put_bytes: self.uploads.max_single_put_bytes,
+            multipart_part_size_bytes: self.uploads.multipart_part_size_bytes,
             confirm_task_max_attempts: self.uploads.confirm_task_max_attempts,
             batch_task_max_attempts: self.uploads.batch_task_max_attempts,
         }

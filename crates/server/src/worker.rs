@@ -196,6 +196,7 @@ async fn sweep(state: AppState) {
         Ok(report) if report.expired > 0 => {
             metrics::counter!("stowage_sweeper_objects_deleted_total").increment(report.objects_deleted);
             metrics::counter!("stowage_sweeper_delete_failures_total").increment(report.delete_failures);
+            metrics::counter!("stowage_sweeper_multipart_aborted_total").increment(report.multipart_aborted);
             tracing::info!(expired = report.expired, objects_deleted = report.objects_deleted, "expired stale uploads");
         }
         Ok(_) => {}

@@ -14,7 +14,7 @@ use crate::object::{Blob, BlobDetails, BucketObject, DEFAULT_BLOB_PROPERTY, blob
 use crate::ports::{ConfirmationOutcome, ConfirmationPlan, Transition};
 use crate::status::{TaskStatus, UploadStatus};
 use crate::task::{NewTask, TaskType};
-use crate::upload::{ConfirmEntry, ConfirmReceipt, Failure, Upload, Verified};
+use crate::upload::{ConfirmEntry, ConfirmReceipt, Failure, Multipart, Upload, Verified};
 use serde::{Deserialize, Serialize};
 
 /// A confirm request in domain types.
@@ -136,8 +136,13 @@ pub async fn confirm_upload(
             },
             ConfirmEntry::Verify => {}
         }
+        // A multipart upload is assembled from what the store lists, then hashed in the
+        // background (a multipart etag is not an MD5, so the SHA-256 needs a full read).
+        if let Some(mp) = &upload.multipart {
+            assemble(deps, &upload, mp).await?;
+        }
         // Step 3: asynchronous on request.
-        if request.run_async {
+        if request.run_async || upload.multipart.is_some() {
             match begin_async(deps, &bucket, &upload, request).await? {
                 Transition::Applied(processing) => return Ok(processing.receipt()),
                 Transition::Stale(moved) => {
@@ -174,6 +179,55 @@ pub async fn confirm_upload(
         }
     }
     Err(ConfirmError::Contention)
+}
+
+/// Completes a multipart upload from the parts the store lists — never from a client's list — once
+/// they are exactly parts `1..=part_count` adding up to the declared size. Idempotent: when the
+/// store no longer knows the multipart upload, an assembled object of the declared size means an
+/// earlier confirm completed it.
+async fn assemble(deps: Deps<'_>, upload: &Upload, mp: &Multipart) -> Result<(), ConfirmError> {
+    let declared = upload.declared_size.map(FileSize::get);
+    let parts = match deps.store.list_parts(&upload.key, &mp.upload_id).await {
+        Ok(parts) => parts,
+        Err(StorageError::NoSuchUpload) => {
+            return match deps.store.head(&upload.key).await? {
+                Some(head) if declared.is_none_or(|size| size == head.size) => Ok(()),
+                Some(head) => {
+                    Err(VerificationFailure::SizeMismatch { declared: declared.unwrap_or_default(), stored: head.size }
+                        .into())
+                }
+                None => Err(VerificationFailure::ObjectNotInStorage.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let numbers: Vec<u32> = parts.iter().map(|p| p.part_number).collect();
+    if !numbers.iter().copied().eq(1..=mp.part_count) {
+        return Err(
+            VerificationFailure::MultipartIncomplete { expected: mp.part_count, found: ranges(&numbers) }.into()
+        );
+    }
+    let total: u64 = parts.iter().map(|p| p.size).sum();
+    if let Some(size) = declared.filter(|size| *size != total) {
+        return Err(VerificationFailure::SizeMismatch { declared: size, stored: total }.into());
+    }
+    deps.store.complete_multipart(&upload.key, &mp.upload_id, &parts).await?;
+    Ok(())
+}
+
+/// Sorted part numbers as ranges: `[1, 2, 3, 5]` → `1-3, 5`; none → `none`.
+fn ranges(numbers: &[u32]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut iter = numbers.iter().copied().peekable();
+    while let Some(start) = iter.next() {
+        let mut end = start;
+        while iter.peek() == Some(&(end + 1)) {
+            end += 1;
+            iter.next();
+        }
+        out.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+    }
+    if out.is_empty() { "none".to_owned() } else { out.join(", ") }
 }
 
 /// A completed upload answers with its recorded result, unless the request contradicts it.

@@ -12,7 +12,7 @@ use crate::names::{ContentType, Filename};
 use crate::policy::{DEFAULT_URL_EXPIRATION_SECS, MAX_URL_EXPIRATION_SECS, MIN_URL_EXPIRATION_SECS};
 use crate::ports::{InsertUpload, PresignPut, PresignedRequest};
 use crate::status::UploadStatus;
-use crate::upload::Upload;
+use crate::upload::{Multipart, Upload};
 use std::time::Duration;
 
 /// A create-upload request in domain types.
@@ -133,7 +133,7 @@ pub async fn create_upload(
         return Err(CreateUploadError::ContentTypeNotAllowed(request.content_type.to_string()));
     }
     if let Some(size) = request.file_size_bytes.map(FileSize::get) {
-        let max = settings.max_file_size_bytes.unwrap_or(u64::MAX).min(deps.policy.max_single_put_bytes);
+        let max = settings.max_file_size_bytes.unwrap_or(MAX_OBJECT_BYTES).min(MAX_OBJECT_BYTES);
         if size > max {
             return Err(CreateUploadError::FileTooLarge { size, max });
         }
@@ -171,12 +171,145 @@ pub async fn create_upload(
         skip_duplicates: request.skip_duplicates,
         ..pending
     };
+    let upload = match upload.declared_size.map(FileSize::get) {
+        Some(size) if size > deps.policy.max_single_put_bytes => {
+            let (part_size, part_count) = Multipart::plan(size, deps.policy.multipart_part_size_bytes);
+            let store_id = deps.store.create_multipart(&upload.key, &upload.content_type).await?;
+            // Parts are signed one by one, so a whole-file checksum cannot be signed into them;
+            // the declared SHA-256 is checked against the assembled file at confirm instead.
+            Upload {
+                multipart: Some(Multipart { upload_id: store_id, part_size, part_count }),
+                checksum_signed: false,
+                ..upload
+            }
+        }
+        _ => upload,
+    };
     let presigned = presign_put(deps, &upload).await?;
-    match deps.repo.insert_upload(&upload, request.idempotency_key.clone()).await? {
-        InsertUpload::Inserted => Ok(CreatedUpload { upload, presigned, is_duplicate: false }),
-        InsertUpload::Existing(existing) => {
+    match deps.repo.insert_upload(&upload, request.idempotency_key.clone()).await {
+        Ok(InsertUpload::Inserted) => Ok(CreatedUpload { upload, presigned, is_duplicate: false }),
+        Ok(InsertUpload::Existing(existing)) => {
+            abort_unused_multipart(deps, &upload).await;
             let presigned = presign_put(deps, &existing).await?;
             Ok(CreatedUpload { upload: existing, presigned, is_duplicate: false })
+        }
+        Err(e) => {
+            abort_unused_multipart(deps, &upload).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// The largest object S3 stores (5 TiB); files above it are refused whatever the bucket says.
+pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
+
+/// Best effort: a multipart upload started for an upload that was not recorded is aborted now;
+/// if this fails the store's own lifecycle rules (or the sweeper's abort on expiry) clean it up.
+async fn abort_unused_multipart(deps: Deps<'_>, upload: &Upload) {
+    if let Some(mp) = &upload.multipart {
+        let _ignored = deps.store.abort_multipart(&upload.key, &mp.upload_id).await;
+    }
+}
+
+/// Most part URLs one request may ask for.
+pub const MAX_PART_URLS: usize = 1000;
+
+/// One presigned part upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartUrl {
+    /// 1-based part number.
+    pub part_number: u32,
+    /// The PUT to perform.
+    pub request: PresignedRequest,
+}
+
+/// Presigned PUTs for parts of a PENDING multipart upload, valid until the upload expires.
+///
+/// # Errors
+/// Unknown bucket or upload, an upload that is not multipart or no longer PENDING, part numbers
+/// outside the plan, or a store failure.
+pub async fn part_urls(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    bucket: &str,
+    upload_id: &str,
+    part_numbers: &[u32],
+) -> Result<Vec<PartUrl>, PartUrlsError> {
+    if part_numbers.is_empty() || part_numbers.len() > MAX_PART_URLS {
+        return Err(PartUrlsError::InvalidParts(format!("ask for 1 to {MAX_PART_URLS} parts at a time")));
+    }
+    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(PartUrlsError::BucketNotFound)?;
+    let id = UploadId::parse(upload_id).map_err(|_| PartUrlsError::UploadNotFound)?;
+    let upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(PartUrlsError::UploadNotFound)?;
+    let Some(mp) = &upload.multipart else {
+        return Err(PartUrlsError::NotMultipart);
+    };
+    if let Some(bad) = part_numbers.iter().find(|n| **n == 0 || **n > mp.part_count) {
+        return Err(PartUrlsError::InvalidParts(format!("part {bad} is outside 1..={}", mp.part_count)));
+    }
+    let remaining = upload.expires_at - deps.clock.now();
+    if upload.status != UploadStatus::Pending || remaining <= time::Duration::ZERO {
+        return Err(PartUrlsError::InvalidUploadState(format!(
+            "upload {id} is {} and its URLs have {}",
+            upload.status,
+            if remaining <= time::Duration::ZERO { "expired" } else { "been used" }
+        )));
+    }
+    let expires_in = Duration::try_from(remaining).unwrap_or(Duration::ZERO);
+    let mut urls = Vec::with_capacity(part_numbers.len());
+    for &part_number in part_numbers {
+        let request = deps.store.presign_part(&upload.key, &mp.upload_id, part_number, expires_in).await?;
+        urls.push(PartUrl { part_number, request });
+    }
+    Ok(urls)
+}
+
+/// Why part URLs could not be issued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartUrlsError {
+    /// No such bucket in the caller's namespace.
+    #[error("bucket not found")]
+    BucketNotFound,
+    /// No such upload in the bucket.
+    #[error("upload not found")]
+    UploadNotFound,
+    /// The upload is a single PUT.
+    #[error("the upload is not a multipart upload; PUT the file to its presigned_url")]
+    NotMultipart,
+    /// Empty, too many or out-of-plan part numbers.
+    #[error("{0}")]
+    InvalidParts(String),
+    /// Confirmed, canceled, failed or expired.
+    #[error("{0}")]
+    InvalidUploadState(String),
+    /// The store failed.
+    #[error(transparent)]
+    Storage(StorageError),
+    /// The database failed.
+    #[error(transparent)]
+    Repo(RepoError),
+}
+port_errors!(PartUrlsError);
+
+impl Coded for PartUrlsError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BucketNotFound => "bucket_not_found",
+            Self::UploadNotFound => "upload_not_found",
+            Self::NotMultipart => "not_multipart",
+            Self::InvalidParts(_) => "invalid_part_numbers",
+            Self::InvalidUploadState(_) => "invalid_upload_state",
+            Self::Storage(e) => code_of_storage(e),
+            Self::Repo(e) => code_of_repo(e),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BucketNotFound | Self::UploadNotFound => ErrorKind::NotFound,
+            Self::Storage(e) => kind_of_storage(e),
+            Self::Repo(e) => kind_of_repo(e),
+            _ => ErrorKind::BadRequest,
         }
     }
 }
@@ -220,13 +353,14 @@ pub async fn create_uploads<E>(
 }
 
 /// The PUT for a PENDING upload, valid until its `expires_at`; `None` once the upload is past
-/// PENDING or its URL lifetime is over.
+/// PENDING or its URL lifetime is over, and for multipart uploads (their parts have URLs of their
+/// own, from [`part_urls`]).
 ///
 /// # Errors
 /// The store's error when it cannot sign.
 pub async fn presign_put(deps: Deps<'_>, upload: &Upload) -> Result<Option<PresignedRequest>, StorageError> {
     let remaining = upload.expires_at - deps.clock.now();
-    if upload.status != UploadStatus::Pending || remaining <= time::Duration::ZERO {
+    if upload.status != UploadStatus::Pending || remaining <= time::Duration::ZERO || upload.multipart.is_some() {
         return Ok(None);
     }
     let expires_in = Duration::try_from(remaining).unwrap_or(Duration::ZERO);

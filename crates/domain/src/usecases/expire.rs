@@ -1,5 +1,6 @@
 //! The expiry sweep: PENDING uploads past `expires_at` + grace become FAILED `upload_expired`
-//! and their stored bytes are deleted, so nothing stays orphaned.
+//! and their stored bytes (and the parts of a multipart upload) are deleted, so nothing stays
+//! orphaned.
 
 use super::Deps;
 use crate::error::{RepoError, StorageError};
@@ -13,6 +14,8 @@ pub struct ExpiryReport {
     pub expired: u64,
     /// Their objects deleted from the store.
     pub objects_deleted: u64,
+    /// Multipart uploads aborted (their parts deleted).
+    pub multipart_aborted: u64,
     /// Deletions that failed (retried by the next sweep's reconciler pass).
     pub delete_failures: u64,
 }
@@ -43,6 +46,13 @@ pub async fn expire_stale_uploads(deps: Deps<'_>, limit: u32) -> Result<ExpiryRe
             continue;
         };
         report.expired += 1;
+        if let Some(mp) = &expired.multipart {
+            // Parts uploaded so far take space until the multipart upload is aborted.
+            match deps.store.abort_multipart(&expired.key, &mp.upload_id).await {
+                Ok(()) | Err(StorageError::NoSuchUpload) => report.multipart_aborted += 1,
+                Err(_) => report.delete_failures += 1,
+            }
+        }
         match deps.store.delete(&expired.key).await {
             Ok(()) => report.objects_deleted += 1,
             Err(_) => report.delete_failures += 1,

@@ -47,6 +47,14 @@ pub enum VerificationFailure {
         /// What the content hashes to.
         actual: Sha256Hex,
     },
+    /// The store lists other parts than the multipart plan needs (missing or extra part numbers).
+    #[error("the store holds parts {found} of a multipart upload that needs parts 1..={expected}")]
+    MultipartIncomplete {
+        /// How many parts the plan has.
+        expected: u32,
+        /// The part numbers the store lists, as ranges (`1-2, 4`).
+        found: String,
+    },
     /// Storing this object would exceed the bucket's quota.
     #[error("storing {size} more bytes would exceed the bucket's quota")]
     QuotaExceeded {
@@ -65,6 +73,7 @@ impl VerificationFailure {
             Self::SizeMismatch { .. } => "size_mismatch",
             Self::FileTooLarge { .. } => "file_too_large",
             Self::ChecksumMismatch { .. } => "checksum_mismatch",
+            Self::MultipartIncomplete { .. } => "multipart_incomplete",
             Self::QuotaExceeded { .. } => "quota_exceeded",
         }
     }

@@ -240,6 +240,61 @@ pub(crate) async fn cancel(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// Request for presigned part URLs of a multipart upload.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PartUrlsRequest {
+    /// 1-based part numbers within the upload's `multipart.part_count`; up to 1000 per request.
+    part_numbers: Vec<u32>,
+}
+
+/// One part's PUT.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub(crate) struct PartUrl {
+    part_number: u32,
+    /// PUT the part's bytes here; the response's `ETag` needs no keeping (confirm lists the parts).
+    url: String,
+    /// Headers the PUT must send.
+    headers: std::collections::BTreeMap<String, String>,
+    #[schema(format = DateTime)]
+    expires_at: String,
+}
+
+/// Presigned part URLs, in request order.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+pub(crate) struct PartUrlsResponse {
+    upload_id: String,
+    parts: Vec<PartUrl>,
+}
+
+/// Presigned PUT URLs for parts of a multipart upload (files above the single-PUT limit).
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}/parts", tag = "Bucket Uploads", request_body = PartUrlsRequest,
+    responses((status = 200, body = PartUrlsResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
+#[post("/v1/buckets/{bucket_identifier}/uploads/{upload_id}/parts")]
+pub(crate) async fn parts(
+    state: web::Data<AppState>,
+    tenant: Tenant,
+    path: web::Path<(String, String)>,
+    body: Json<PartUrlsRequest>,
+) -> Result<web::Json<PartUrlsResponse>, ApiError> {
+    tenant.caller.require(Role::Write)?;
+    let (bucket, upload) = path.into_inner();
+    let urls =
+        create_upload::part_urls(state.deps(), &tenant.namespace.id, &bucket, &upload, &body.0.part_numbers).await?;
+    Ok(web::Json(PartUrlsResponse {
+        upload_id: upload,
+        parts: urls
+            .into_iter()
+            .map(|p| PartUrl {
+                part_number: p.part_number,
+                url: p.request.url,
+                headers: p.request.headers.into_iter().collect(),
+                expires_at: crate::dto::rfc3339(p.request.expires_at),
+            })
+            .collect(),
+    }))
+}
+
 /// `?async=`
 #[derive(Debug, Deserialize, IntoParams)]
 pub(crate) struct ConfirmQuery {

@@ -9,6 +9,7 @@ mod flow;
 mod helpers;
 mod lifecycle;
 mod metrics;
+mod multipart;
 mod objects;
 mod outage;
 mod process;

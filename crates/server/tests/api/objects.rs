@@ -87,7 +87,7 @@ async fn bad_object_requests_are_refused_and_change_nothing() {
     let done = confirmed_without_object(&app, &bucket, b"ok bytes", "text/plain").await;
     let pending = app.create_upload(&bucket, "late.bin", json!({"create_object_on_confirm": false})).await;
     let pending = pending["upload_id"].as_str().unwrap();
-    let (_, with_object) = app.upload(&bucket, b"already has an object").await;
+    let (with_object, _) = app.upload(&bucket, b"already has an object").await;
     app.confirm(&bucket, &with_object, &json!({})).await;
     let path = format!("/v1/buckets/{bucket}/objects");
     let cases = [

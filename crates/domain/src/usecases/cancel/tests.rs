@@ -77,6 +77,23 @@ async fn the_sweep_expires_stale_uploads_and_deletes_their_bytes() {
 }
 
 #[tokio::test]
+async fn the_sweep_aborts_the_multipart_upload_of_an_expired_upload() {
+    let mut upload = pending_upload();
+    upload.multipart = Some(crate::upload::Multipart { upload_id: "mp-9".into(), part_size: 5, part_count: 2 });
+    let mut world = World::new();
+    let listed = upload.clone();
+    world.repo.expect_list_expirable().returning(move |_, _| Ok(vec![listed.clone()]));
+    world
+        .repo
+        .expect_record_failure()
+        .returning(move |_, _, _, now| Ok(Transition::Applied(upload.expire(now).unwrap())));
+    world.store.expect_abort_multipart().withf(|_, id| id == "mp-9").times(1).returning(|_, _| Ok(()));
+    world.store.expect_delete().times(1).returning(|_| Ok(()));
+    let report = expire_stale_uploads(world.deps(), 100).await.unwrap();
+    assert_eq!((report.expired, report.multipart_aborted, report.delete_failures), (1, 1, 0));
+}
+
+#[tokio::test]
 async fn the_sweep_skips_an_upload_confirmed_meanwhile() {
     let mut world = World::new();
     world.repo.expect_list_expirable().returning(|_, _| Ok(vec![pending_upload()]));

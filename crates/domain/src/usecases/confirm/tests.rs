@@ -491,3 +491,62 @@ impl MapFailure for Transition {
         }
     }
 }
+
+fn multipart_upload() -> Upload {
+    let mut upload = pending_upload();
+    upload.declared_size = Some(FileSize::new(25).unwrap());
+    upload.multipart = Some(Multipart { upload_id: "mp-1".into(), part_size: 10, part_count: 3 });
+    upload
+}
+
+fn part(n: u32, size: u64) -> crate::ports::PartInfo {
+    crate::ports::PartInfo { part_number: n, etag: etag(MD5), size }
+}
+
+#[tokio::test]
+async fn a_multipart_upload_with_a_missing_part_is_refused_and_not_completed() {
+    let mut world = World::new().with(bucket(), multipart_upload());
+    world.store.expect_list_parts().returning(|_, _| Ok(vec![part(1, 10), part(3, 5)]));
+    world.store.expect_complete_multipart().never();
+    let err = run(&world, &request()).await.unwrap_err();
+    assert_eq!(err.code(), "multipart_incomplete");
+    assert!(err.to_string().contains("parts 1, 3 of"), "{err}");
+}
+
+#[tokio::test]
+async fn a_multipart_upload_whose_parts_miss_the_declared_size_is_size_mismatch() {
+    let mut world = World::new().with(bucket(), multipart_upload());
+    world.store.expect_list_parts().returning(|_, _| Ok(vec![part(1, 10), part(2, 10), part(3, 4)]));
+    world.store.expect_complete_multipart().never();
+    assert_eq!(run(&world, &request()).await.unwrap_err().code(), "size_mismatch");
+}
+
+#[tokio::test]
+async fn a_complete_multipart_upload_is_assembled_from_the_listed_parts_then_hashed_in_the_background() {
+    let mut world = World::new().with(bucket(), multipart_upload());
+    world.store.expect_list_parts().returning(|_, _| Ok(vec![part(1, 10), part(2, 10), part(3, 5)]));
+    world
+        .store
+        .expect_complete_multipart()
+        .withf(|_, id, parts| id == "mp-1" && parts.len() == 3)
+        .times(1)
+        .returning(|_, _, _| Ok(head(25, None)));
+    world.store.expect_hash().never();
+    world.repo.expect_begin_processing().times(1).returning(|_, _, task, now| {
+        Ok(Transition::Applied(multipart_upload().begin_processing(task.id.clone(), now).unwrap()))
+    });
+    let receipt = run(&world, &request()).await.unwrap();
+    assert_eq!(receipt.status, UploadStatus::Processing);
+}
+
+#[tokio::test]
+async fn a_multipart_upload_the_store_already_assembled_is_not_assembled_again() {
+    let mut world = World::new().with(bucket(), multipart_upload());
+    world.store.expect_list_parts().returning(|_, _| Err(StorageError::NoSuchUpload));
+    stored(&mut world, Some(head(25, None)));
+    world.store.expect_complete_multipart().never();
+    world.repo.expect_begin_processing().times(1).returning(|_, _, task, now| {
+        Ok(Transition::Applied(multipart_upload().begin_processing(task.id.clone(), now).unwrap()))
+    });
+    assert_eq!(run(&world, &request()).await.unwrap().status, UploadStatus::Processing);
+}

@@ -90,10 +90,37 @@ async fn a_size_above_the_bucket_limit_is_file_too_large_before_any_url() {
 }
 
 #[tokio::test]
-async fn a_size_above_the_single_put_limit_is_file_too_large() {
+async fn a_size_above_the_single_put_limit_gets_a_multipart_plan_and_no_put_url() {
     let mut world = world_with(bucket());
     world.policy.max_single_put_bytes = 5;
-    assert_eq!(run(&world, request()).await.unwrap_err().code(), "file_too_large");
+    world.policy.multipart_part_size_bytes = 4;
+    world.store.expect_create_multipart().times(1).returning(|_, _| Ok("mp-1".to_owned()));
+    world.store.expect_presign_put().never();
+    world.repo.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    let created = run(&world, request()).await.unwrap();
+    assert_eq!(created.presigned, None);
+    assert_eq!(
+        created.upload.multipart,
+        Some(Multipart { upload_id: "mp-1".into(), part_size: 4, part_count: 3 }),
+        "10 bytes in parts of 4"
+    );
+}
+
+#[tokio::test]
+async fn a_multipart_upload_that_is_not_recorded_is_aborted() {
+    let mut world = world_with(bucket());
+    world.policy.max_single_put_bytes = 5;
+    world.store.expect_create_multipart().returning(|_, _| Ok("mp-1".to_owned()));
+    world.store.expect_abort_multipart().withf(|_, id| id == "mp-1").times(1).returning(|_, _| Ok(()));
+    world.repo.expect_insert_upload().returning(|_, _| Err(RepoError::Unavailable("down".into())));
+    assert_eq!(run(&world, request()).await.unwrap_err().kind(), ErrorKind::Unavailable);
+}
+
+#[test]
+fn part_plans_stay_within_ten_thousand_parts() {
+    assert_eq!(Multipart::plan(10, 4), (4, 3));
+    assert_eq!(Multipart::plan(8, 4), (4, 2));
+    assert_eq!(Multipart::plan(1 << 40, 5 << 20), ((1u64 << 40).div_ceil(10_000), 10_000));
 }
 
 #[tokio::test]
