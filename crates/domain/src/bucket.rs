@@ -120,6 +120,9 @@ pub struct Bucket {
     pub metadata: serde_json::Value,
     /// Upload rules.
     pub settings: BucketSettings,
+    /// Signs webhook events (`whsec_...`); generated when the bucket gets a `webhook_url`.
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
     /// Objects created from non-duplicate uploads.
     pub object_count: u64,
     /// Bytes of those objects.

@@ -69,6 +69,7 @@ mod tests {
             bucket_schema: None,
             metadata: serde_json::Value::Null,
             settings: BucketSettings { duplicate_scope: scope, ..Default::default() },
+            webhook_secret: None,
             object_count: 0,
             total_size_bytes: 0,
             created_at: time::OffsetDateTime::UNIX_EPOCH,

@@ -18,5 +18,6 @@ pub mod status;
 pub mod task;
 pub mod upload;
 pub mod usecases;
+pub mod webhook;
 
 pub use error::{Coded, ErrorKind};

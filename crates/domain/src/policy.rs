@@ -22,6 +22,8 @@ pub struct Policy {
     pub confirm_task_max_attempts: u32,
     /// Attempts of a batch task.
     pub batch_task_max_attempts: u32,
+    /// Attempts to deliver a webhook event before its task ends FAILED.
+    pub webhook_max_attempts: u32,
 }
 
 impl Default for Policy {
@@ -32,6 +34,7 @@ impl Default for Policy {
             multipart_part_size_bytes: 64 * 1024 * 1024,
             confirm_task_max_attempts: 5,
             batch_task_max_attempts: 5,
+            webhook_max_attempts: 10,
         }
     }
 }

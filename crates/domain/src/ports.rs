@@ -7,9 +7,11 @@ mod clock;
 mod object_store;
 mod task_queue;
 mod upload_repo;
+mod webhook_sender;
 
 pub use batch_service::*;
 pub use clock::*;
 pub use object_store::*;
 pub use task_queue::*;
 pub use upload_repo::*;
+pub use webhook_sender::*;

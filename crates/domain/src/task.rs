@@ -17,6 +17,8 @@ impl TaskType {
     pub const CONFIRM_UPLOAD: &'static str = "api_buckets_uploads_confirm";
     /// Processing of a submitted batch.
     pub const PROCESS_BATCH: &'static str = "api_buckets_batches_submit";
+    /// Delivering one webhook event.
+    pub const WEBHOOK_DELIVERY: &'static str = "webhook_delivery";
 
     /// A task type by name.
     #[must_use]

@@ -6,6 +6,7 @@ pub mod confirm;
 pub mod confirm_batch;
 pub mod confirm_task;
 pub mod create_upload;
+pub mod deliver_webhook;
 pub mod expire;
 pub mod get_upload;
 pub mod objects;
@@ -38,6 +39,11 @@ pub struct Deps<'a> {
 /// means another writer moved the upload to a state that answers directly, so one re-read is
 /// normally enough.
 pub(crate) const MAX_RACES: usize = 4;
+
+/// Where `bucket`'s events go, with a fresh delivery task id; `None` without a webhook.
+pub(crate) fn webhook_for(deps: Deps<'_>, bucket: &crate::bucket::Bucket) -> Option<crate::webhook::WebhookTarget> {
+    crate::webhook::WebhookTarget::for_bucket(bucket, deps.ids, deps.policy.webhook_max_attempts)
+}
 
 /// Implements [`crate::Coded`] and `From` for the two port-error variants every operation has.
 macro_rules! port_errors {

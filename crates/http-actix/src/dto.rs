@@ -561,6 +561,19 @@ pub struct BucketResponse {
     pub updated_at: String,
     #[schema(value_type = Object)]
     pub settings: BucketSettings,
+    /// Signs the bucket's webhook events (`whsec_...`). Shown to keys that may write, only when
+    /// the bucket has a `webhook_url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+}
+
+impl BucketResponse {
+    /// Renders a bucket with its webhook secret (for callers allowed to write).
+    #[must_use]
+    pub fn with_secret(b: Bucket) -> Self {
+        let secret = b.webhook_secret.clone();
+        Self { webhook_secret: secret, ..b.into() }
+    }
 }
 
 impl From<Bucket> for BucketResponse {
@@ -578,6 +591,7 @@ impl From<Bucket> for BucketResponse {
             created_at: rfc3339(b.created_at),
             updated_at: rfc3339(b.updated_at),
             settings: b.settings,
+            webhook_secret: None,
         }
     }
 }

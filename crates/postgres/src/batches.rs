@@ -8,6 +8,7 @@ use crate::schema::{batch_items, batches, objects, tasks};
 use crate::uploads::{TxError, insert_batch, insert_task};
 use async_trait::async_trait;
 use diesel::prelude::*;
+use diesel::result::Error as DieselError;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use stowage_domain::batch::Batch;
 use stowage_domain::error::RepoError;
@@ -111,13 +112,28 @@ impl BatchService for PgRepository {
         .map_err(RepoError::from)
     }
 
-    async fn finish(&self, id: &BatchId, status: TaskStatus, now: OffsetDateTime) -> Result<(), RepoError> {
+    async fn finish(
+        &self,
+        id: &BatchId,
+        status: TaskStatus,
+        now: OffsetDateTime,
+        event: Option<NewTask>,
+    ) -> Result<(), RepoError> {
+        let finals = [TaskStatus::Completed, TaskStatus::CompletedWithErrors, TaskStatus::Failed].map(|s| s.as_str());
         let mut conn = self.conn().await?;
-        diesel::update(batches::table.find(id.as_str()))
-            .set((batches::status.eq(status.as_str()), batches::updated_at.eq(now)))
-            .execute(&mut conn)
-            .await
-            .map(drop)
-            .map_err(from_diesel)
+        conn.transaction::<_, DieselError, _>(async |conn| {
+            // Only the first finish counts: a re-run task neither changes the result nor sends a
+            // second event.
+            let finished = diesel::update(batches::table.find(id.as_str()).filter(batches::status.ne_all(finals)))
+                .set((batches::status.eq(status.as_str()), batches::updated_at.eq(now)))
+                .execute(conn)
+                .await?;
+            if let (1, Some(event)) = (finished, &event) {
+                insert_task(conn, event, now).await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(from_diesel)
     }
 }

@@ -80,6 +80,7 @@ pub(crate) struct BucketRow {
     pub total_size_bytes: i64,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+    pub webhook_secret: Option<String>,
 }
 
 impl BucketRow {
@@ -96,6 +97,7 @@ impl BucketRow {
             total_size_bytes: to_i64(b.total_size_bytes),
             created_at: b.created_at,
             updated_at: b.updated_at,
+            webhook_secret: b.webhook_secret.clone(),
         })
     }
 }
@@ -112,6 +114,7 @@ impl TryFrom<BucketRow> for Bucket {
             metadata: r.metadata,
             settings: serde_json::from_value::<BucketSettings>(r.settings)
                 .map_err(|e| corrupt("bucket settings", e))?,
+            webhook_secret: r.webhook_secret,
             object_count: to_u64(r.object_count),
             total_size_bytes: to_u64(r.total_size_bytes),
             created_at: r.created_at,

@@ -58,6 +58,7 @@ diesel::table! {
         total_size_bytes -> Int8,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        webhook_secret -> Nullable<Text>,
     }
 }
 

@@ -28,6 +28,7 @@ use stowage_domain::ports::{
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
 use stowage_domain::upload::{Completion, EXPIRED, Failure, TransitionError, Upload};
+use stowage_domain::webhook::{self, EventType, WebhookTarget};
 use time::OffsetDateTime;
 
 /// An error inside a transaction: either diesel's (rolls back, mapped later) or a row the domain
@@ -87,12 +88,14 @@ async fn save_upload(conn: &mut AsyncPgConnection, upload: &Upload) -> Result<()
     Ok(())
 }
 
-/// Runs `transition` on the locked upload if it is still `expected`, and saves the result.
+/// Runs `transition` on the locked upload if it is still `expected`, saves the result and, with
+/// an `event`, writes its delivery task.
 async fn transition(
     repo: &PgRepository,
     id: &UploadId,
     expected: UploadStatus,
     next: impl FnOnce(&Upload) -> Result<Upload, TransitionError> + Send,
+    event: Option<(WebhookTarget, EventType)>,
 ) -> Result<Transition, RepoError> {
     let mut conn = repo.conn().await?;
     conn.transaction::<_, TxError, _>(async |conn| {
@@ -102,6 +105,9 @@ async fn transition(
         }
         let changed = next(&upload)?;
         save_upload(conn, &changed).await?;
+        if let Some((target, event)) = &event {
+            notify(conn, Some(target), *event, &changed, changed.updated_at).await?;
+        }
         Ok(Transition::Applied(changed))
     })
     .await
@@ -174,6 +180,21 @@ async fn add_usage(
         .map(drop)
 }
 
+/// Writes the delivery task of an event about `upload`, when its bucket has a webhook (the outbox:
+/// same transaction as the change it reports).
+async fn notify(
+    conn: &mut AsyncPgConnection,
+    webhook: Option<&WebhookTarget>,
+    event: EventType,
+    upload: &Upload,
+    now: OffsetDateTime,
+) -> Result<(), DieselError> {
+    match webhook {
+        Some(target) => insert_task(conn, &webhook::upload_event(target, event, upload, now), now).await,
+        None => Ok(()),
+    }
+}
+
 /// The confirmation transaction: claim, then original or duplicate writes.
 async fn confirm_in_tx(conn: &mut AsyncPgConnection, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, TxError> {
     let upload = lock_upload(conn, &plan.upload_id).await?;
@@ -204,6 +225,7 @@ async fn confirm_in_tx(conn: &mut AsyncPgConnection, plan: &ConfirmationPlan) ->
                 holder_object.map(|o| ObjectId::parse(&o).map_err(|e| corrupt("claim object", e))).transpose()?;
             let duplicate = upload.complete(plan.verified.clone(), Completion::Duplicate { of, object }, plan.now)?;
             save_upload(conn, &duplicate).await?;
+            notify(conn, plan.webhook.as_ref(), EventType::UploadCompleted, &duplicate, plan.now).await?;
             return Ok(ConfirmationOutcome::Duplicate(duplicate));
         }
     }
@@ -219,6 +241,7 @@ async fn confirm_in_tx(conn: &mut AsyncPgConnection, plan: &ConfirmationPlan) ->
     let original =
         upload.complete(plan.verified.clone(), Completion::Original { object: object_id, batch }, plan.now)?;
     save_upload(conn, &original).await?;
+    notify(conn, plan.webhook.as_ref(), EventType::UploadCompleted, &original, plan.now).await?;
     Ok(ConfirmationOutcome::Original(original))
 }
 
@@ -440,12 +463,13 @@ impl UploadRepo for PgRepository {
         expected: UploadStatus,
         failure: &Failure,
         now: OffsetDateTime,
+        webhook: Option<WebhookTarget>,
     ) -> Result<Transition, RepoError> {
         let failure = failure.clone();
-        transition(self, id, expected, move |upload| {
+        let next = move |upload: &Upload| {
             if failure.code == EXPIRED { upload.expire(now) } else { upload.fail_verification(failure, now) }
-        })
-        .await
+        };
+        transition(self, id, expected, next, webhook.map(|w| (w, EventType::UploadFailed))).await
     }
 
     async fn cancel_upload(
@@ -454,7 +478,7 @@ impl UploadRepo for PgRepository {
         expected: UploadStatus,
         now: OffsetDateTime,
     ) -> Result<Transition, RepoError> {
-        transition(self, id, expected, move |upload| upload.cancel(now)).await
+        transition(self, id, expected, move |upload| upload.cancel(now), None).await
     }
 
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError> {

@@ -84,6 +84,11 @@ pub struct WorkerSettings {
     pub reconcile_interval_secs: u64,
     /// Delete the orphans found; when false (the default) the reconciler only counts them.
     pub reconcile_delete: bool,
+    /// Attempts to deliver a webhook event (retried with the backoff above) before its task ends
+    /// FAILED.
+    pub webhook_max_attempts: u32,
+    /// Seconds a webhook receiver has to answer one attempt.
+    pub webhook_timeout_secs: u64,
 }
 
 impl Default for WorkerSettings {
@@ -98,6 +103,8 @@ impl Default for WorkerSettings {
             sweep_interval_secs: 60,
             reconcile_interval_secs: 3600,
             reconcile_delete: false,
+            webhook_max_attempts: stowage_domain::policy::Policy::default().webhook_max_attempts,
+            webhook_timeout_secs: 10,
         }
     }
 }
@@ -182,6 +189,7 @@ impl Settings {
             multipart_part_size_bytes: self.uploads.multipart_part_size_bytes,
             confirm_task_max_attempts: self.uploads.confirm_task_max_attempts,
             batch_task_max_attempts: self.uploads.batch_task_max_attempts,
+            webhook_max_attempts: self.worker.webhook_max_attempts,
         }
     }
 }

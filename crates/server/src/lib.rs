@@ -7,6 +7,7 @@ pub mod config;
 pub mod keys;
 pub mod metered;
 pub mod telemetry;
+pub mod webhooks;
 pub mod worker;
 
 pub use app::Application;

@@ -173,8 +173,10 @@ impl UploadRepo for MeteredRepo {
         expected: UploadStatus,
         failure: &Failure,
         now: OffsetDateTime,
+        webhook: Option<stowage_domain::webhook::WebhookTarget>,
     ) -> Result<Transition, RepoError> {
-        let result = timed(DATABASE, "record_failure", self.0.record_failure(id, expected, failure, now)).await?;
+        let result =
+            timed(DATABASE, "record_failure", self.0.record_failure(id, expected, failure, now, webhook)).await?;
         if matches!(result, Transition::Applied(_)) {
             let event = if failure.code == stowage_domain::upload::EXPIRED { "expired" } else { "failed" };
             metrics::counter!("stowage_uploads_total", "event" => event).increment(1);

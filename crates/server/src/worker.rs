@@ -4,12 +4,16 @@
 //! any lease they still have so another worker can take the task at once.
 
 use crate::config::WorkerSettings;
+use std::sync::Arc;
 use std::time::Duration;
+use stowage_domain::ports::WebhookSender;
 use stowage_domain::task::{RetryPolicy, Task, TaskFailure, TaskResult, TaskType};
 use stowage_domain::usecases::confirm::ConfirmTaskInput;
 use stowage_domain::usecases::confirm_batch::{CONFIRM_BATCH, ConfirmBatchInput, run_confirm_batch_task};
 use stowage_domain::usecases::confirm_task::run_confirm_task;
+use stowage_domain::usecases::deliver_webhook::{DeliveryDeps, deliver};
 use stowage_domain::usecases::process_batch::{BatchTaskInput, ProcessDeps, run_batch_task};
+use stowage_domain::webhook::DeliveryInput;
 use stowage_http_actix::AppState;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -29,6 +33,7 @@ struct Loop {
     lease: Duration,
     poll: Duration,
     retry: RetryPolicy,
+    webhooks: Arc<dyn WebhookSender>,
 }
 
 impl Workers {
@@ -42,6 +47,9 @@ impl Workers {
             base_delay: Duration::from_millis(settings.retry_base_delay_ms),
             max_delay: Duration::from_millis(settings.retry_max_delay_ms),
         };
+        let webhooks: Arc<dyn WebhookSender> = Arc::new(crate::webhooks::HttpWebhookSender::new(Duration::from_secs(
+            settings.webhook_timeout_secs.max(1),
+        )));
         let loops = (0..settings.concurrency.max(1))
             .map(|n| {
                 let worker = Loop {
@@ -50,6 +58,7 @@ impl Workers {
                     lease: Duration::from_secs(settings.lease_secs.max(1)),
                     poll: Duration::from_millis(settings.poll_interval_ms.max(10)),
                     retry,
+                    webhooks: webhooks.clone(),
                 };
                 let name = worker.name.clone();
                 (name, tokio::spawn(worker.run(stopped.clone())))
@@ -158,8 +167,31 @@ impl Loop {
             TaskType::PROCESS_BATCH => match serde_json::from_value::<BatchTaskInput>(task.inputs.clone()) {
                 Ok(input) => {
                     let s = &self.state;
-                    let deps = ProcessDeps { repo: &*s.repo, batches: &*s.batches, store: &*s.store, clock: &*s.clock };
+                    let deps = ProcessDeps {
+                        repo: &*s.repo,
+                        batches: &*s.batches,
+                        store: &*s.store,
+                        clock: &*s.clock,
+                        ids: &*s.ids,
+                        policy: &s.policy,
+                    };
                     run_batch_task(deps, &input, last_attempt).await
+                }
+                Err(e) => failed("invalid_task_inputs", &e.to_string()),
+            },
+            TaskType::WEBHOOK_DELIVERY => match serde_json::from_value::<DeliveryInput>(task.inputs.clone()) {
+                Ok(input) => {
+                    let deps =
+                        DeliveryDeps { repo: &*self.state.repo, sender: &*self.webhooks, clock: &*self.state.clock };
+                    let result = deliver(deps, &input).await;
+                    let outcome = match &result {
+                        TaskResult::Done { .. } => "delivered",
+                        TaskResult::Retry(_) if last_attempt => "gave_up",
+                        TaskResult::Retry(_) => "retried",
+                        TaskResult::Failed(_) => "dropped",
+                    };
+                    metrics::counter!("stowage_webhook_deliveries_total", "event" => input.event_type().to_owned(), "outcome" => outcome).increment(1);
+                    result
                 }
                 Err(e) => failed("invalid_task_inputs", &e.to_string()),
             },

@@ -54,9 +54,16 @@ pub trait BatchService: Send + Sync {
         now: OffsetDateTime,
     ) -> Result<SubmitOutcome, RepoError>;
 
-    /// Records the batch's final status.
+    /// Records the batch's final status and, when given, the `batch.completed` event's delivery
+    /// task — in one transaction. Finishing a batch twice (a re-run task) writes no second event.
     ///
     /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn finish(&self, id: &BatchId, status: TaskStatus, now: OffsetDateTime) -> Result<(), RepoError>;
+    /// `Unavailable` when the database is down (nothing written).
+    async fn finish(
+        &self,
+        id: &BatchId,
+        status: TaskStatus,
+        now: OffsetDateTime,
+        event: Option<NewTask>,
+    ) -> Result<(), RepoError>;
 }

@@ -50,6 +50,9 @@ pub struct ConfirmationPlan {
     pub object: Option<BucketObject>,
     /// The batch (already submitted, status `PENDING`) and its task, if `auto_submit_batch`.
     pub batch: Option<(Batch, NewTask)>,
+    /// Where the `upload.completed` event goes, if the bucket has a webhook: its delivery task is
+    /// written in the same transaction, whichever way the confirmation ends.
+    pub webhook: Option<crate::webhook::WebhookTarget>,
     /// The bucket whose usage counters grow by one object of `verified.size` bytes.
     pub bucket_id: BucketId,
     /// Its namespace.
@@ -220,7 +223,8 @@ pub trait UploadRepo: Send + Sync {
     /// `Unavailable` when the database is down (nothing written).
     async fn apply_confirmation(&self, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, RepoError>;
 
-    /// If the upload is still `expected`: set it FAILED with `failure`.
+    /// If the upload is still `expected`: set it FAILED with `failure` and, when `webhook` is
+    /// given, write the `upload.failed` event's delivery task — in one transaction.
     ///
     /// # Errors
     /// `Unavailable` when the database is down (nothing written).
@@ -230,6 +234,7 @@ pub trait UploadRepo: Send + Sync {
         expected: UploadStatus,
         failure: &Failure,
         now: OffsetDateTime,
+        webhook: Option<crate::webhook::WebhookTarget>,
     ) -> Result<Transition, RepoError>;
 
     /// If the upload is still `expected`: set it CANCELED.

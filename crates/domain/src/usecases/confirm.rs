@@ -127,7 +127,7 @@ pub async fn confirm_upload(
             ConfirmEntry::Replay => return replay(&upload, &declared),
             ConfirmEntry::InProgress(_) => return Ok(upload.receipt()),
             ConfirmEntry::Canceled => return Err(ConfirmError::UploadCanceled),
-            ConfirmEntry::Expired => match record_expiry(deps, &upload).await? {
+            ConfirmEntry::Expired => match record_expiry(deps, &bucket, &upload).await? {
                 Some(moved) => {
                     upload = moved;
                     continue;
@@ -246,12 +246,13 @@ fn replay(upload: &Upload, declared: &Declared) -> Result<ConfirmReceipt, Confir
 }
 
 /// Records that a PENDING or FAILED upload expired. `Some` when it had moved on meanwhile.
-async fn record_expiry(deps: Deps<'_>, upload: &Upload) -> Result<Option<Upload>, ConfirmError> {
+async fn record_expiry(deps: Deps<'_>, bucket: &Bucket, upload: &Upload) -> Result<Option<Upload>, ConfirmError> {
     if upload.is_expired_failure() {
         return Ok(None);
     }
     let now = deps.clock.now();
-    match deps.repo.record_failure(&upload.id, upload.status, &Failure::expired(), now).await? {
+    let webhook = super::webhook_for(deps, bucket);
+    match deps.repo.record_failure(&upload.id, upload.status, &Failure::expired(), now, webhook).await? {
         Transition::Applied(_) => Ok(None),
         Transition::Stale(moved) => Ok(Some(moved)),
     }
@@ -345,6 +346,7 @@ pub(crate) fn plan_confirmation(
         verified,
         object,
         batch,
+        webhook: super::webhook_for(deps, bucket),
         bucket_id: bucket.id.clone(),
         namespace_id: bucket.namespace_id.clone(),
         now,

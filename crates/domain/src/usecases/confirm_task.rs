@@ -117,7 +117,13 @@ fn failed(code: &str, message: &str) -> TaskResult {
 /// Sets the upload FAILED (if it is still PROCESSING) and fails the task with the same code.
 async fn fail_upload(deps: Deps<'_>, input: &ConfirmTaskInput, failure: Failure) -> TaskResult {
     let now = deps.clock.now();
-    match deps.repo.record_failure(&input.upload_id, UploadStatus::Processing, &failure, now).await {
+    let webhook = match deps.repo.find_bucket(&input.namespace_id, &input.bucket_id).await {
+        Ok(bucket) => bucket.and_then(|b| super::webhook_for(deps, &b)),
+        Err(e) => {
+            return TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() });
+        }
+    };
+    match deps.repo.record_failure(&input.upload_id, UploadStatus::Processing, &failure, now, webhook).await {
         Ok(Transition::Applied(_)) => TaskResult::Failed(TaskFailure { code: failure.code, message: failure.message }),
         Ok(Transition::Stale(moved)) => settled(&moved),
         Err(e) => TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() }),

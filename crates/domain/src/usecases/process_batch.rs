@@ -8,7 +8,7 @@
 use crate::error::StorageError;
 use crate::ids::{BatchId, BucketId, NamespaceId, ObjectId};
 use crate::object::{Blob, SNIFF_BYTES, detect_media_type};
-use crate::ports::{BatchService, Clock, ObjectStore, UploadRepo};
+use crate::ports::{BatchService, Clock, IdGenerator, ObjectStore, UploadRepo};
 use crate::status::TaskStatus;
 use crate::task::{TaskFailure, TaskResult};
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,10 @@ pub struct ProcessDeps<'a> {
     pub store: &'a dyn ObjectStore,
     /// Time.
     pub clock: &'a dyn Clock,
+    /// Delivery task ids.
+    pub ids: &'a dyn IdGenerator,
+    /// Service-wide rules (webhook attempts).
+    pub policy: &'a crate::policy::Policy,
 }
 
 /// Why one object could not be processed.
@@ -105,6 +109,21 @@ fn failed(code: &str, message: String) -> TaskResult {
     TaskResult::Failed(TaskFailure { code: code.to_owned(), message })
 }
 
+/// The `batch.completed` event's delivery task, when the bucket has a webhook.
+async fn completion_event(
+    deps: ProcessDeps<'_>,
+    input: &BatchTaskInput,
+    batch: &crate::batch::Batch,
+    status: TaskStatus,
+    results: &serde_json::Value,
+) -> Result<Option<crate::task::NewTask>, crate::error::RepoError> {
+    let Some(bucket) = deps.repo.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await? else {
+        return Ok(None);
+    };
+    let target = crate::webhook::WebhookTarget::for_bucket(&bucket, deps.ids, deps.policy.webhook_max_attempts);
+    Ok(target.map(|t| crate::webhook::batch_event(&t, batch, &input.namespace_id, status, results, deps.clock.now())))
+}
+
 /// Runs one attempt of a batch task. On the last attempt an outage fails the batch.
 pub async fn run_batch_task(deps: ProcessDeps<'_>, input: &BatchTaskInput, last_attempt: bool) -> TaskResult {
     let batch = match deps.batches.get(&input.bucket_id, &input.batch_id).await {
@@ -129,7 +148,9 @@ pub async fn run_batch_task(deps: ProcessDeps<'_>, input: &BatchTaskInput, last_
                 return TaskResult::Retry(TaskFailure { code: "processing_unavailable".into(), message });
             }
             Err(Interrupted::Outage(message)) => {
-                let _ = deps.batches.finish(&batch.id, TaskStatus::Failed, deps.clock.now()).await;
+                let results = serde_json::json!([]);
+                let event = completion_event(deps, input, &batch, TaskStatus::Failed, &results).await.ok().flatten();
+                let _ = deps.batches.finish(&batch.id, TaskStatus::Failed, deps.clock.now(), event).await;
                 return failed("processing_unavailable", message);
             }
         }
@@ -140,7 +161,12 @@ pub async fn run_batch_task(deps: ProcessDeps<'_>, input: &BatchTaskInput, last_
         0 => TaskStatus::Failed,
         _ => TaskStatus::CompletedWithErrors,
     };
-    if let Err(e) = deps.batches.finish(&batch.id, status, deps.clock.now()).await {
+    let results = serde_json::Value::Array(results);
+    let finished = match completion_event(deps, input, &batch, status, &results).await {
+        Ok(event) => deps.batches.finish(&batch.id, status, deps.clock.now(), event).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = finished {
         return TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() });
     }
     TaskResult::Done {
@@ -161,6 +187,7 @@ mod tests {
     use crate::content::ContentDigest;
     use crate::object::{BlobDetails, BucketObject};
     use crate::ports::{MockBatchService, MockObjectStore, MockUploadRepo, ObjectHead};
+    use crate::usecases::testkit::CountingIds;
     use crate::usecases::testkit::{FixedClock, MD5, NOW, bucket, etag, ns, sha};
 
     fn object(n: u8, size: u64) -> BucketObject {
@@ -216,6 +243,8 @@ mod tests {
         batches: MockBatchService,
         store: MockObjectStore,
         clock: FixedClock,
+        ids: CountingIds,
+        policy: crate::policy::Policy,
     }
 
     impl World {
@@ -226,6 +255,7 @@ mod tests {
             let refs: Vec<&BucketObject> = objects.iter().collect();
             let b = batch(&refs);
             batches.expect_get().returning(move |_, _| Ok(Some(b.clone())));
+            repo.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
             repo.expect_get_object().returning(move |_, id| Ok(objects.iter().find(|o| o.id == *id).cloned()));
             store.expect_head().returning(move |key| {
                 let n: u8 = key.as_str().trim_start_matches("uploads/").trim_end_matches(".png").parse().unwrap();
@@ -239,11 +269,25 @@ mod tests {
             });
             store.expect_hash().returning(|_| Ok(ContentDigest { sha256: sha(9), md5_hex: MD5.into(), bytes: 10 }));
             store.expect_read_prefix().returning(|_, _| Ok(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()));
-            Self { repo, batches, store, clock: FixedClock(NOW) }
+            Self {
+                repo,
+                batches,
+                store,
+                clock: FixedClock(NOW),
+                ids: CountingIds::default(),
+                policy: crate::policy::Policy::default(),
+            }
         }
 
         fn deps(&self) -> ProcessDeps<'_> {
-            ProcessDeps { repo: &self.repo, batches: &self.batches, store: &self.store, clock: &self.clock }
+            ProcessDeps {
+                repo: &self.repo,
+                batches: &self.batches,
+                store: &self.store,
+                clock: &self.clock,
+                ids: &self.ids,
+                policy: &self.policy,
+            }
         }
     }
 
@@ -260,7 +304,12 @@ mod tests {
             })
             .times(2)
             .returning(|_, _| Ok(()));
-        world.batches.expect_finish().withf(|_, s, _| *s == TaskStatus::Completed).times(1).returning(|_, _, _| Ok(()));
+        world
+            .batches
+            .expect_finish()
+            .withf(|_, s, _, _| *s == TaskStatus::Completed)
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
         let TaskResult::Done { status, additional_data, .. } = run_batch_task(world.deps(), &input(), false).await
         else {
             panic!("not done")
@@ -276,9 +325,9 @@ mod tests {
         world
             .batches
             .expect_finish()
-            .withf(|_, s, _| *s == TaskStatus::CompletedWithErrors)
+            .withf(|_, s, _, _| *s == TaskStatus::CompletedWithErrors)
             .times(1)
-            .returning(|_, _, _| Ok(()));
+            .returning(|_, _, _, _| Ok(()));
         let TaskResult::Done { status, outputs, additional_data } = run_batch_task(world.deps(), &input(), false).await
         else {
             panic!("not done")
@@ -293,7 +342,12 @@ mod tests {
     async fn a_size_change_is_an_item_error_and_no_blob_verified_fails_the_batch() {
         let mut world = World::new(vec![object(1, 11)], vec![1]);
         world.repo.expect_update_blob_details().never();
-        world.batches.expect_finish().withf(|_, s, _| *s == TaskStatus::Failed).times(1).returning(|_, _, _| Ok(()));
+        world
+            .batches
+            .expect_finish()
+            .withf(|_, s, _, _| *s == TaskStatus::Failed)
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
         let TaskResult::Done { status, outputs, .. } = run_batch_task(world.deps(), &input(), false).await else {
             panic!("not done")
         };

@@ -93,6 +93,16 @@ pub async fn create_bucket(
     if new.settings.max_file_size_bytes == Some(0) {
         return Err(CreateError::InvalidSettings("max_file_size_bytes must be at least 1"));
     }
+    if let Some(url) = &new.settings.webhook_url
+        && !is_http_url(url)
+    {
+        return Err(CreateError::InvalidSettings("webhook_url must be an http:// or https:// URL"));
+    }
+    let webhook_secret = new.settings.webhook_url.as_ref().map(|_| {
+        // 3 × 16 url-safe characters: 288 random bits.
+        let (a, b, c) = (ids.suffix(), ids.suffix(), ids.suffix());
+        format!("{}{}{}{}", crate::webhook::SECRET_PREFIX, a.as_str(), b.as_str(), c.as_str())
+    });
     let now = clock.now();
     let bucket = Bucket {
         id: BucketId::new(&ids.suffix()),
@@ -102,6 +112,7 @@ pub async fn create_bucket(
         bucket_schema: new.bucket_schema,
         metadata: new.metadata,
         settings: new.settings,
+        webhook_secret,
         object_count: 0,
         total_size_bytes: 0,
         created_at: now,
@@ -109,6 +120,15 @@ pub async fn create_bucket(
     };
     repo.create_bucket(&bucket).await.map_err(|e| taken(bucket.name.as_str(), e))?;
     Ok(bucket)
+}
+
+/// True for an absolute `http://` or `https://` URL with a host and no whitespace.
+fn is_http_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    rest.is_some_and(|r| {
+        let host = r.split(['/', '?', '#']).next().unwrap_or_default();
+        !host.is_empty() && !url.chars().any(char::is_whitespace) && url.len() <= 2048
+    })
 }
 
 #[cfg(test)]

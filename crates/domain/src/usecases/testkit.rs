@@ -44,6 +44,7 @@ pub fn bucket() -> Bucket {
         bucket_schema: None,
         metadata: serde_json::json!({}),
         settings: BucketSettings::default(),
+        webhook_secret: None,
         object_count: 0,
         total_size_bytes: 0,
         created_at: NOW,

@@ -30,7 +30,7 @@ pub(crate) async fn create(
         settings: req.settings.unwrap_or_default(),
     };
     let bucket = tenancy::create_bucket(&*state.repo, &*state.clock, &*state.ids, &tenant.namespace.id, new).await?;
-    Ok(web::Json(bucket.into()))
+    Ok(web::Json(BucketResponse::with_secret(bucket)))
 }
 
 /// Lists the namespace's buckets.
@@ -54,5 +54,10 @@ pub(crate) async fn get(
     tenant: Tenant,
     path: web::Path<String>,
 ) -> Result<web::Json<BucketResponse>, ApiError> {
-    Ok(web::Json(tenant.bucket(&state, &path).await?.into()))
+    let bucket = tenant.bucket(&state, &path).await?;
+    Ok(web::Json(if tenant.caller.require(Role::Write).is_ok() {
+        BucketResponse::with_secret(bucket)
+    } else {
+        bucket.into()
+    }))
 }

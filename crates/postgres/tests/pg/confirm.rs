@@ -252,6 +252,7 @@ fn stowage_domain_plan(
         verified,
         object: Some(object),
         batch: Some((batch, task)),
+        webhook: None,
         bucket_id: bucket.id.clone(),
         namespace_id: bucket.namespace_id.clone(),
         now,

@@ -44,6 +44,7 @@ pub async fn bucket(repo: &PgRepository, ns: &Namespace, settings: BucketSetting
         description: None,
         bucket_schema: None,
         metadata: serde_json::json!({}),
+        webhook_secret: settings.webhook_url.as_ref().map(|_| "whsec_test".to_owned()),
         settings,
         object_count: 0,
         total_size_bytes: 0,

@@ -13,3 +13,4 @@ mod multipart;
 mod objects;
 mod outage;
 mod process;
+mod webhooks;

@@ -60,6 +60,11 @@ async fn a_cancel_that_loses_to_a_confirm_reports_the_completed_state() {
 #[tokio::test]
 async fn the_sweep_expires_stale_uploads_and_deletes_their_bytes() {
     let mut world = World::new();
+    world.repo.expect_find_bucket().returning(|_, _| {
+        let mut b = bucket();
+        b.settings.webhook_url = Some("http://hook.test/".into());
+        Ok(Some(b))
+    });
     world
         .repo
         .expect_list_expirable()
@@ -68,9 +73,11 @@ async fn the_sweep_expires_stale_uploads_and_deletes_their_bytes() {
     world
         .repo
         .expect_record_failure()
-        .withf(|_, _, f, _| f.code == "upload_expired")
+        .withf(|_, _, f, _, webhook| {
+            f.code == "upload_expired" && webhook.as_ref().is_some_and(|w| w.url == "http://hook.test/")
+        })
         .times(1)
-        .returning(|_, _, _, now| Ok(Transition::Applied(pending_upload().expire(now).unwrap())));
+        .returning(|_, _, _, now, _| Ok(Transition::Applied(pending_upload().expire(now).unwrap())));
     world.store.expect_delete().times(1).returning(|_| Ok(()));
     let report = expire_stale_uploads(world.deps(), 100).await.unwrap();
     assert_eq!((report.expired, report.objects_deleted, report.delete_failures), (1, 1, 0));
@@ -81,12 +88,17 @@ async fn the_sweep_aborts_the_multipart_upload_of_an_expired_upload() {
     let mut upload = pending_upload();
     upload.multipart = Some(crate::upload::Multipart { upload_id: "mp-9".into(), part_size: 5, part_count: 2 });
     let mut world = World::new();
+    world.repo.expect_find_bucket().returning(|_, _| {
+        let mut b = bucket();
+        b.settings.webhook_url = Some("http://hook.test/".into());
+        Ok(Some(b))
+    });
     let listed = upload.clone();
     world.repo.expect_list_expirable().returning(move |_, _| Ok(vec![listed.clone()]));
     world
         .repo
         .expect_record_failure()
-        .returning(move |_, _, _, now| Ok(Transition::Applied(upload.expire(now).unwrap())));
+        .returning(move |_, _, _, now, _| Ok(Transition::Applied(upload.expire(now).unwrap())));
     world.store.expect_abort_multipart().withf(|_, id| id == "mp-9").times(1).returning(|_, _| Ok(()));
     world.store.expect_delete().times(1).returning(|_| Ok(()));
     let report = expire_stale_uploads(world.deps(), 100).await.unwrap();
@@ -96,11 +108,16 @@ async fn the_sweep_aborts_the_multipart_upload_of_an_expired_upload() {
 #[tokio::test]
 async fn the_sweep_skips_an_upload_confirmed_meanwhile() {
     let mut world = World::new();
+    world.repo.expect_find_bucket().returning(|_, _| {
+        let mut b = bucket();
+        b.settings.webhook_url = Some("http://hook.test/".into());
+        Ok(Some(b))
+    });
     world.repo.expect_list_expirable().returning(|_, _| Ok(vec![pending_upload()]));
     world
         .repo
         .expect_record_failure()
-        .returning(|_, _, _, _| Ok(Transition::Stale(pending_upload().cancel(NOW).unwrap())));
+        .returning(|_, _, _, _, _| Ok(Transition::Stale(pending_upload().cancel(NOW).unwrap())));
     world.store.expect_delete().never();
     assert_eq!(expire_stale_uploads(world.deps(), 100).await.unwrap().expired, 0);
 }

@@ -129,9 +129,9 @@ async fn confirming_after_the_grace_records_the_expiry_and_is_upload_expired() {
     world
         .repo
         .expect_record_failure()
-        .withf(|_, expected, failure, _| *expected == UploadStatus::Pending && failure.code == "upload_expired")
+        .withf(|_, expected, failure, _, _| *expected == UploadStatus::Pending && failure.code == "upload_expired")
         .times(1)
-        .returning(move |_, _, f, now| Ok(Transition::Applied(stale.clone()).map_failure(f, now)));
+        .returning(move |_, _, f, now, _| Ok(Transition::Applied(stale.clone()).map_failure(f, now)));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("upload_expired", ErrorKind::BadRequest));
 }

@@ -26,9 +26,9 @@ fn fails_with(world: &mut World, code: &'static str) {
     world
         .repo
         .expect_record_failure()
-        .withf(move |_, expected, failure, _| *expected == UploadStatus::Processing && failure.code == code)
+        .withf(move |_, expected, failure, _, _| *expected == UploadStatus::Processing && failure.code == code)
         .times(1)
-        .returning(|_, _, f, now| Ok(Transition::Applied(processing().fail_verification(f.clone(), now).unwrap())));
+        .returning(|_, _, f, now, _| Ok(Transition::Applied(processing().fail_verification(f.clone(), now).unwrap())));
 }
 
 #[tokio::test]
