@@ -3,6 +3,7 @@
 //! ([`telemetry`]). It holds no business rule: every decision is the domain's.
 
 pub mod app;
+pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod metered;

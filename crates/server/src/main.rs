@@ -1,4 +1,5 @@
-//! The `stowage` command: `serve`, `worker`, `migrate`, `namespaces create`, `keys create`.
+//! The `stowage` command: `serve`, `worker`, `migrate`, `namespaces create`, `keys create`, and the
+//! client commands `upload`, `buckets create`, `uploads get`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use stowage_domain::names::NamespaceName;
 use stowage_domain::ports::IdGenerator;
 use stowage_domain::usecases::tenancy;
 use stowage_server::app::{RandomIds, SystemClock};
+use stowage_server::cli::{self, Connection};
 use stowage_server::{Application, Settings, telemetry};
 
 /// Direct-to-S3 uploads, verified.
@@ -38,6 +40,52 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Upload files to a running server: hash, create, transfer with progress, confirm, wait.
+    Upload {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The bucket (id or name).
+        #[arg(long, short)]
+        bucket: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Buckets of a running server.
+    Buckets {
+        #[command(subcommand)]
+        command: BucketCommand,
+    },
+    /// Uploads of a running server.
+    Uploads {
+        #[command(subcommand)]
+        command: UploadCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BucketCommand {
+    /// Create a bucket and print its id.
+    Create {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+}
+
+#[derive(Subcommand)]
+enum UploadCommand {
+    /// Print an upload as JSON.
+    Get {
+        /// The upload id (`upl_...`).
+        id: String,
+        /// Its bucket; searched for when omitted.
+        #[arg(long, short)]
+        bucket: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
     },
 }
 
@@ -75,6 +123,17 @@ fn say(line: &str) {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    // Client commands need no server configuration.
+    match &cli.command {
+        Command::Upload { files, bucket, connection } => return cli::upload(connection, bucket, files).await,
+        Command::Buckets { command: BucketCommand::Create { name, connection } } => {
+            return cli::create_bucket(connection, name).await;
+        }
+        Command::Uploads { command: UploadCommand::Get { id, bucket, connection } } => {
+            return cli::get_upload(connection, id, bucket.as_deref()).await;
+        }
+        _ => {}
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(&settings.log);
     match cli.command {
@@ -128,6 +187,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             say(&secret);
             Ok(())
         }
+        Command::Upload { .. } | Command::Buckets { .. } | Command::Uploads { .. } => Ok(()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod asynchronous;
 mod auth;
+mod cli;
 mod errors;
 mod flow;
 mod helpers;
