@@ -15,7 +15,7 @@ pub const DOMAIN_FORBIDDEN: &[&str] =
 
 /// The adapter crates: none may reach another.
 pub const ADAPTERS: &[&str] =
-    &["stowage-s3", "stowage-postgres", "stowage-http-actix", "stowage-sqlite", "stowage-localfs"];
+    &["stowage-s3", "stowage-postgres", "stowage-http-actix", "stowage-sqlite", "stowage-disk"];
 
 /// Package name → the names of its normal/build dependencies.
 pub type Graph = BTreeMap<String, Vec<String>>;

@@ -4,6 +4,7 @@
 //! accepting, lets in-flight requests finish, stops the workers and gives back their leases.
 
 use crate::config::Settings;
+use crate::config::StorageBackend;
 use crate::metered::{MeteredRepo, MeteredStore};
 use crate::worker::Workers;
 use actix_web::{App, HttpServer, web};
@@ -11,7 +12,9 @@ use rand::RngCore;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
+use stowage_disk::DiskStore;
 use stowage_domain::ids::IdSuffix;
+use stowage_domain::ports::ObjectStore;
 use stowage_domain::ports::{Clock, IdGenerator};
 use stowage_http_actix::{AppState, KeyCache};
 use stowage_postgres::{PgRepository, migrate};
@@ -47,16 +50,21 @@ impl IdGenerator for RandomIds {
 /// # Errors
 /// A message when the database cannot be reached or migrated.
 pub async fn state(settings: &Settings) -> Result<AppState, String> {
+    let (store, _) = object_store(settings).await?;
+    state_with(settings, store).await
+}
+
+/// The application's state on `store`.
+async fn state_with(settings: &Settings, store: Arc<dyn ObjectStore>) -> Result<AppState, String> {
     let repo = PgRepository::new(settings.database.clone()).map_err(|e| e.to_string())?;
     let applied = migrate(&repo).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
     if applied > 0 {
         tracing::info!(applied, "database migrated");
     }
-    let store = S3ObjectStore::new(settings.storage.clone()).await;
     let repo = Arc::new(repo);
     Ok(AppState {
         repo: Arc::new(MeteredRepo(repo.clone())),
-        store: Arc::new(MeteredStore(Arc::new(store))),
+        store: Arc::new(MeteredStore(store)),
         queue: repo.clone(),
         batches: repo,
         clock: Arc::new(SystemClock),
@@ -64,6 +72,65 @@ pub async fn state(settings: &Settings) -> Result<AppState, String> {
         policy: Arc::new(settings.policy()),
         keys: KeyCache::new(Duration::from_secs(settings.server.key_cache_ttl_secs)),
     })
+}
+
+/// The configured object store, and the local-disk store again when that is the one (its route
+/// must be mounted).
+///
+/// # Errors
+/// When the local-disk store's directory or secret cannot be set up.
+pub async fn object_store(settings: &Settings) -> Result<(Arc<dyn ObjectStore>, Option<Arc<DiskStore>>), String> {
+    match settings.storage_backend {
+        StorageBackend::S3 => Ok((Arc::new(S3ObjectStore::new(settings.storage.clone()).await), None)),
+        StorageBackend::Disk => {
+            let secret = match &settings.disk.secret {
+                Some(secret) => secret.clone().into_bytes(),
+                None => local_secret(&settings.data_dir)?,
+            };
+            let public_url =
+                settings.disk.public_url.clone().unwrap_or_else(|| public_url(&settings.server.bind, None));
+            let disk = DiskStore::new(settings.data_dir.join("objects"), &public_url, &secret)
+                .map_err(|e| format!("cannot use {}: {e}", settings.data_dir.display()))?;
+            let disk = Arc::new(disk);
+            Ok((disk.clone(), Some(disk)))
+        }
+    }
+}
+
+/// `http://<host>:<port>` for a bind address; a wildcard host becomes 127.0.0.1.
+fn public_url(bind: &str, port: Option<u16>) -> String {
+    let (host, bound_port) = bind.rsplit_once(':').unwrap_or((bind, "8080"));
+    let host = if matches!(host, "0.0.0.0" | "[::]" | "::" | "") { "127.0.0.1" } else { host };
+    format!("http://{host}:{}", port.map_or_else(|| bound_port.to_owned(), |p| p.to_string()))
+}
+
+/// The local-disk store's signing secret: read from `<data_dir>/storage.secret`, created (0600,
+/// 256 random bits) on first use so URLs stay valid across restarts.
+fn local_secret(data_dir: &std::path::Path) -> Result<Vec<u8>, String> {
+    let path = data_dir.join("storage.secret");
+    if let Ok(secret) = std::fs::read_to_string(&path) {
+        return Ok(secret.trim().as_bytes().to_vec());
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let secret: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&path, &secret)?;
+    Ok(secret.into_bytes())
+}
+
+/// Writes a file only its owner may read (0600 on Unix), refusing to overwrite one.
+///
+/// # Errors
+/// When the file exists or cannot be written.
+pub fn write_private(path: &std::path::Path, content: &str) -> Result<(), String> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    file.write_all(content.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 /// The process-wide Prometheus recorder (installed once; later calls share it).
@@ -105,11 +172,16 @@ impl Application {
     ///
     /// # Errors
     /// A message when the database is unreachable or the address cannot be bound.
-    pub async fn build(settings: Settings) -> Result<Self, String> {
-        let state = state(&settings).await?;
+    pub async fn build(mut settings: Settings) -> Result<Self, String> {
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.server.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        if settings.disk.public_url.is_none() {
+            settings.disk.public_url = Some(public_url(&settings.server.bind, Some(port)));
+        }
+        let (store, disk) = object_store(&settings).await?;
+        let state = state_with(&settings, store).await?;
+        let storage_route = disk.map(crate::storage_route::StorageRoute);
         let data = web::Data::new(state.clone());
         let metrics = web::Data::new(prometheus());
         let mut server = HttpServer::new(move || {
@@ -118,6 +190,11 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(metrics.clone())
                 .configure(stowage_http_actix::configure)
+                .configure(|cfg| {
+                    if let Some(route) = &storage_route {
+                        crate::storage_route::configure(route.clone())(cfg);
+                    }
+                })
                 .route("/metrics", web::get().to(render_metrics))
                 .default_service(web::to(stowage_http_actix::error::not_found))
         })

@@ -126,21 +126,67 @@ impl Default for LogSettings {
 }
 
 /// Everything.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// The HTTP server.
     pub server: ServerSettings,
     /// PostgreSQL.
     pub database: PgConfig,
+    /// Where local state lives (the local-disk store's objects and secret); `STOWAGE__DATA_DIR`.
+    pub data_dir: std::path::PathBuf,
+    /// Which object store: `s3`, or `disk` (objects under `data_dir`, uploaded through stowage's
+    /// own signed route). [`Settings::load`] picks `disk` unless `storage.bucket` or
+    /// `storage.endpoint` is configured or this key is set.
+    pub storage_backend: StorageBackend,
     /// The S3-compatible store.
     pub storage: S3Config,
+    /// The local-disk store.
+    pub disk: DiskSettings,
     /// Upload rules.
     pub uploads: UploadSettings,
     /// Task workers.
     pub worker: WorkerSettings,
     /// Logging.
     pub log: LogSettings,
+}
+
+/// Which object store serves the bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    /// An S3-compatible server (`[storage]`).
+    #[default]
+    S3,
+    /// A directory under `data_dir`, with signed direct-upload URLs served by stowage.
+    Disk,
+}
+
+/// The local-disk store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct DiskSettings {
+    /// The base URL clients reach this server at, put into upload and download URLs; by default
+    /// `http://127.0.0.1:<port>` (or the bound host when it is not a wildcard).
+    pub public_url: Option<String>,
+    /// Signs the URLs; by default a random secret kept in `<data_dir>/storage.secret` (0600).
+    pub secret: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings::default(),
+            database: PgConfig::default(),
+            data_dir: "stowage-data".into(),
+            storage_backend: StorageBackend::default(),
+            storage: S3Config::default(),
+            disk: DiskSettings::default(),
+            uploads: UploadSettings::default(),
+            worker: WorkerSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
 }
 
 const PREFIX: &str = "STOWAGE__";
@@ -167,7 +213,27 @@ impl Settings {
         for (key, value) in file_values(std::env::vars())? {
             figment = figment.merge(Serialized::default(&key, value));
         }
-        figment.extract().map_err(|e| format!("invalid configuration: {e}"))
+        let mut settings: Self = figment.extract().map_err(|e| format!("invalid configuration: {e}"))?;
+        // What the file and the environment say, without the compiled defaults.
+        let given = Self::file_only(file)?.merge(Env::prefixed(PREFIX).split("__"));
+        let configured = |key: &str| given.find_value(key).is_ok();
+        if !configured("storage_backend") {
+            settings.storage_backend = if configured("storage.bucket") || configured("storage.endpoint") {
+                StorageBackend::S3
+            } else {
+                StorageBackend::Disk
+            };
+        }
+        Ok(settings)
+    }
+
+    /// The TOML file alone (for telling configured keys from defaults).
+    fn file_only(file: Option<&Path>) -> Result<Figment, String> {
+        match file {
+            Some(file) if !file.exists() => Err(format!("configuration file {} does not exist", file.display())),
+            Some(file) => Ok(Figment::new().merge(Toml::file(file))),
+            None => Ok(Figment::new()),
+        }
     }
 
     /// Compiled defaults with the TOML file on top (no environment).

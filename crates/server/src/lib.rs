@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod keys;
 pub mod metered;
+pub mod storage_route;
 pub mod telemetry;
 pub mod webhooks;
 pub mod worker;

@@ -37,9 +37,7 @@ fn assert_matches_seed_confirm_response(body: &Value) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_put_confirm_completes_with_the_real_etag_hash_and_size() {
-    let app = spawn_app().await;
+async fn create_put_confirm_completes_with_the_real_etag_hash_and_size(app: TestApp) {
     let bucket = app.bucket("photos", json!({})).await;
     let bytes = b"the quick brown fox jumps over the lazy dog".to_vec();
     let upload =
@@ -82,9 +80,7 @@ async fn create_put_confirm_completes_with_the_real_etag_hash_and_size() {
     assert_eq!((b["object_count"].as_i64(), b["total_size_bytes"].as_i64()), (Some(1), Some(bytes.len() as i64)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn confirming_twice_returns_identical_bodies() {
-    let app = spawn_app().await;
+async fn confirming_twice_returns_identical_bodies(app: TestApp) {
     let bucket = app.bucket("b", json!({})).await;
     let (id, _) = app.upload(&bucket, b"twice").await;
     let (_, first) = app.confirm(&bucket, &id, &json!({})).await;
@@ -93,9 +89,7 @@ async fn confirming_twice_returns_identical_bodies() {
     assert_eq!(first, second);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn fifty_concurrent_confirms_make_one_object_and_fifty_identical_bodies() {
-    let app = spawn_app().await;
+async fn fifty_concurrent_confirms_make_one_object_and_fifty_identical_bodies(app: TestApp) {
     let bucket = app.bucket("race", json!({})).await;
     let (id, _) = app.upload(&bucket, b"racing bytes").await;
     let app = std::sync::Arc::new(app);
@@ -109,9 +103,7 @@ async fn fifty_concurrent_confirms_make_one_object_and_fifty_identical_bodies() 
     assert_eq!(app.db.count("SELECT count(*) AS n FROM objects").await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_bytes_twice_make_the_second_a_duplicate_of_the_first() {
-    let app = spawn_app().await;
+async fn the_same_bytes_twice_make_the_second_a_duplicate_of_the_first(app: TestApp) {
     let bucket = app.bucket("dups", json!({})).await;
     let (first, _) = app.upload(&bucket, b"same content").await;
     let (second, _) = app.upload(&bucket, b"same content").await;
@@ -131,9 +123,7 @@ async fn the_same_bytes_twice_make_the_second_a_duplicate_of_the_first() {
     assert_eq!(known["status"], "COMPLETED");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_enforced_checksum_is_signed_and_needs_no_streaming() {
-    let app = spawn_app().await;
+async fn an_enforced_checksum_is_signed_and_needs_no_streaming(app: TestApp) {
     let bucket = app.bucket("signed", json!({})).await;
     let bytes = b"checksummed".to_vec();
     let upload = app
@@ -155,9 +145,7 @@ async fn an_enforced_checksum_is_signed_and_needs_no_streaming() {
     assert_eq!((status.as_u16(), body["file_hash"].as_str()), (200, Some(sha256_hex(&bytes).as_str())));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retried_create_with_an_idempotency_key_returns_the_same_upload() {
-    let app = spawn_app().await;
+async fn a_retried_create_with_an_idempotency_key_returns_the_same_upload(app: TestApp) {
     let bucket = app.bucket("idem", json!({})).await;
     let body = json!({"filename": "a.bin", "content_type": "text/plain"});
     let send = || {
@@ -174,9 +162,7 @@ async fn a_retried_create_with_an_idempotency_key_returns_the_same_upload() {
     assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operations_endpoints_answer() {
-    let app = spawn_app().await;
+async fn operations_endpoints_answer(app: TestApp) {
     let (status, ready) = read(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(status, 200, "{ready}");
     assert_eq!(ready["checks"]["database"]["status"], "ok");
@@ -189,9 +175,7 @@ async fn operations_endpoints_answer() {
     assert_eq!((status.as_u16(), body["error"]["type"].as_str()), (404, Some("NotFoundError")));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_create_keeps_request_order_reports_each_failure_and_merges_shared_metadata() {
-    let app = spawn_app().await;
+async fn a_batch_create_keeps_request_order_reports_each_failure_and_merges_shared_metadata(app: TestApp) {
     let bucket = app.bucket("many", json!({"allowed_content_types": ["text/*"]})).await;
     let request = json!({
         "shared_metadata": {"campaign": "spring", "team": "shared"},
@@ -228,9 +212,7 @@ async fn a_batch_create_keeps_request_order_reports_each_failure_and_merges_shar
     assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 2);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn objects_are_listed_oldest_first_page_by_page_with_their_blobs() {
-    let app = spawn_app().await;
+async fn objects_are_listed_oldest_first_page_by_page_with_their_blobs(app: TestApp) {
     let bucket = app.bucket("objs", json!({})).await;
     let mut objects = Vec::new();
     for i in 0..3u8 {
@@ -252,9 +234,7 @@ async fn objects_are_listed_oldest_first_page_by_page_with_their_blobs() {
     assert!(second["next_cursor"].is_null());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn deleting_an_object_removes_its_record_its_bytes_and_its_usage() {
-    let app = spawn_app().await;
+async fn deleting_an_object_removes_its_record_its_bytes_and_its_usage(app: TestApp) {
     let bucket = app.bucket("del", json!({})).await;
     let bytes = b"delete me".to_vec();
     let (id, _) = app.upload(&bucket, &bytes).await;
@@ -264,9 +244,7 @@ async fn deleting_an_object_removes_its_record_its_bytes_and_its_usage() {
     assert_eq!(app.delete(&format!("/v1/buckets/{bucket}/objects/{object}")).await.0, 204);
     assert_eq!(app.get(&format!("/v1/buckets/{bucket}/objects/{object}")).await.0, 404);
     assert_eq!(app.delete(&format!("/v1/buckets/{bucket}/objects/{object}")).await.0, 404);
-    let store = stowage_s3::S3ObjectStore::new(app.storage.clone()).await;
-    use stowage_domain::ports::ObjectStore;
-    assert!(store.head(&stowage_domain::names::ObjectKey::parse(&key).unwrap()).await.unwrap().is_none());
+    assert!(app.store.head(&stowage_domain::names::ObjectKey::parse(&key).unwrap()).await.unwrap().is_none());
     let (_, b) = app.get(&format!("/v1/buckets/{bucket}")).await;
     assert_eq!((b["object_count"].as_i64(), b["total_size_bytes"].as_i64()), (Some(0), Some(0)));
     // A later upload of the same bytes no longer points at the deleted object.
@@ -274,3 +252,38 @@ async fn deleting_an_object_removes_its_record_its_bytes_and_its_usage() {
     let (_, receipt) = app.confirm(&bucket, &again, &json!({})).await;
     assert_ne!(receipt["object_id"], json!(object));
 }
+
+/// Every flow test runs twice: on S3 (with PostgreSQL) and on the local-disk store.
+macro_rules! on_both_stores {
+    ($($name:ident: $threads:literal),* $(,)?) => {
+        mod on_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+                async fn $name() {
+                    super::$name(crate::helpers::spawn_app().await).await;
+                }
+            )*
+        }
+        mod on_disk {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+                async fn $name() {
+                    super::$name(crate::helpers::spawn_on_disk().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    create_put_confirm_completes_with_the_real_etag_hash_and_size: 2,
+    confirming_twice_returns_identical_bodies: 2,
+    fifty_concurrent_confirms_make_one_object_and_fifty_identical_bodies: 4,
+    the_same_bytes_twice_make_the_second_a_duplicate_of_the_first: 2,
+    an_enforced_checksum_is_signed_and_needs_no_streaming: 2,
+    a_retried_create_with_an_idempotency_key_returns_the_same_upload: 2,
+    operations_endpoints_answer: 2,
+    a_batch_create_keeps_request_order_reports_each_failure_and_merges_shared_metadata: 2,
+    objects_are_listed_oldest_first_page_by_page_with_their_blobs: 2,
+    deleting_an_object_removes_its_record_its_bytes_and_its_usage: 2,
+);

@@ -25,6 +25,37 @@ pub struct TestApp {
     pub namespace: String,
     /// The app's own S3 configuration, to act on its bucket behind its back.
     pub storage: stowage_s3::S3Config,
+    /// The app's object store (S3 or local disk), to act on it behind the API's back.
+    pub store: std::sync::Arc<dyn stowage_domain::ports::ObjectStore>,
+    /// The data directory of a local-disk store (removed on drop).
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// Spawns the app with objects on the local-disk store (in a fresh data directory).
+pub async fn spawn_on_disk() -> TestApp {
+    spawn_on_disk_with(|_| {}).await
+}
+
+/// Spawns the app on the local-disk store with settings adjusted by `customize`.
+pub async fn spawn_on_disk_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = std::env::temp_dir().join(format!("stowage-test-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.clone();
+    let mut app = spawn_with(move |s| {
+        s.storage_backend = stowage_server::config::StorageBackend::Disk;
+        s.data_dir = data_dir;
+        customize(s);
+    })
+    .await;
+    app.data_dir = Some(dir);
+    app
 }
 
 fn log_init() {
@@ -55,6 +86,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let storage = settings.storage.clone();
     let app = Application::build(settings).await.expect("the app builds");
     let state = app.state().clone();
+    let store = state.store.clone();
     let ns =
         tenancy::create_namespace(&*state.repo, &SystemClock, &RandomIds, NamespaceName::parse("acme").unwrap(), None)
             .await
@@ -72,7 +104,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    TestApp { address, db, client, key, namespace: "acme".to_owned(), storage }
+    TestApp { address, db, client, key, namespace: "acme".to_owned(), storage, store, data_dir: None }
 }
 
 impl TestApp {

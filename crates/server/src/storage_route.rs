@@ -1,0 +1,91 @@
+//! `PUT/GET /storage/{key}?token=...`: the local-disk store's signed transfer route, mounted by
+//! the server when objects live on local disk. Clients reach it exactly as they would reach S3
+//! with a presigned URL; the token says what is allowed, the disk store checks the bytes.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use stowage_disk::{DiskStore, Headers, Op, Refused};
+
+/// `?token=`
+#[derive(Debug, serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The store the route serves.
+#[derive(Clone)]
+pub struct StorageRoute(pub Arc<DiskStore>);
+
+/// An S3-style XML error, so clients written for S3 read it as they would S3's.
+fn error(e: &Refused) -> HttpResponse {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let message = e.message.replace('&', "&amp;").replace('<', "&lt;");
+    HttpResponse::build(status).content_type("application/xml").body(format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{message}</Message></Error>",
+        e.code
+    ))
+}
+
+fn token(query: &TokenQuery) -> Result<&str, Refused> {
+    query.token.as_deref().ok_or(Refused {
+        status: 403,
+        code: "AccessDenied",
+        message: "a signed token is required".to_owned(),
+    })
+}
+
+async fn put(
+    route: web::Data<StorageRoute>,
+    req: HttpRequest,
+    query: web::Query<TokenQuery>,
+    body: web::Payload,
+) -> HttpResponse {
+    let grant = match token(&query).and_then(|t| route.0.authorize(t, Op::Put).map_err(Refused::from)) {
+        Ok(grant) => grant,
+        Err(e) => return error(&e),
+    };
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let headers = Headers {
+        content_type: header("content-type"),
+        content_length: header("content-length").and_then(|v| v.parse::<u64>().ok()),
+        checksum_sha256: header(stowage_disk::CHECKSUM_HEADER),
+    };
+    let body = body.map(|chunk| chunk.map_err(|e| std::io::Error::other(e.to_string())));
+    match route.0.receive(&grant, &headers, Box::pin(body)).await {
+        Ok(etag) => HttpResponse::Ok().insert_header(("ETag", format!("\"{etag}\""))).finish(),
+        Err(e) => error(&e),
+    }
+}
+
+async fn get(route: web::Data<StorageRoute>, query: web::Query<TokenQuery>) -> HttpResponse {
+    let grant = match token(&query).and_then(|t| route.0.authorize(t, Op::Get).map_err(Refused::from)) {
+        Ok(grant) => grant,
+        Err(e) => return error(&e),
+    };
+    match route.0.open(&grant).await {
+        Ok((file, meta)) => {
+            let stream = tokio_util::io::ReaderStream::new(file);
+            let mut response = HttpResponse::Ok();
+            response.insert_header(("ETag", format!("\"{}\"", meta.etag)));
+            response.insert_header(("Content-Length", meta.size.to_string()));
+            if let Some(content_type) = &meta.content_type {
+                response.content_type(content_type.as_str());
+            }
+            response.streaming(stream)
+        }
+        Err(e) => error(&e),
+    }
+}
+
+/// Mounts the route.
+pub fn configure(route: StorageRoute) -> impl Fn(&mut web::ServiceConfig) + Clone {
+    move |cfg: &mut web::ServiceConfig| {
+        cfg.app_data(web::Data::new(route.clone())).service(
+            web::resource(format!("{}/{{key:.*}}", stowage_disk::ROUTE))
+                .route(web::put().to(put))
+                .route(web::get().to(get)),
+        );
+    }
+}
