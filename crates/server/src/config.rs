@@ -202,6 +202,20 @@ fn file_values(vars: impl Iterator<Item = (String, String)>) -> Result<Vec<(Stri
     Ok(values)
 }
 
+/// The store to use given what was configured (`given`: file and environment, no defaults): the
+/// configured `storage_backend` if any, else S3 when its bucket or endpoint is configured, else
+/// the local disk.
+fn storage_backend(given: &Figment, extracted: StorageBackend) -> StorageBackend {
+    let configured = |key: &str| given.find_value(key).is_ok();
+    if configured("storage_backend") {
+        extracted
+    } else if configured("storage.bucket") || configured("storage.endpoint") {
+        StorageBackend::S3
+    } else {
+        StorageBackend::Disk
+    }
+}
+
 impl Settings {
     /// Loads the configuration: defaults, then `file` if given, then the environment.
     ///
@@ -216,14 +230,7 @@ impl Settings {
         let mut settings: Self = figment.extract().map_err(|e| format!("invalid configuration: {e}"))?;
         // What the file and the environment say, without the compiled defaults.
         let given = Self::file_only(file)?.merge(Env::prefixed(PREFIX).split("__"));
-        let configured = |key: &str| given.find_value(key).is_ok();
-        if !configured("storage_backend") {
-            settings.storage_backend = if configured("storage.bucket") || configured("storage.endpoint") {
-                StorageBackend::S3
-            } else {
-                StorageBackend::Disk
-            };
-        }
+        settings.storage_backend = storage_backend(&given, settings.storage_backend);
         Ok(settings)
     }
 
@@ -304,6 +311,20 @@ mod tests {
         assert!(settings.storage.force_path_style);
         assert_eq!(settings.worker, WorkerSettings::default());
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn objects_go_to_local_disk_unless_s3_or_a_backend_is_configured() {
+        let given = |toml: &str| Figment::new().merge(Toml::string(toml));
+        assert_eq!(storage_backend(&given(""), StorageBackend::S3), StorageBackend::Disk);
+        assert_eq!(storage_backend(&given("[server]\nbind = \"x\""), StorageBackend::S3), StorageBackend::Disk);
+        assert_eq!(storage_backend(&given("[storage]\nbucket = \"b\""), StorageBackend::Disk), StorageBackend::S3);
+        assert_eq!(
+            storage_backend(&given("[storage]\nendpoint = \"http://s3\""), StorageBackend::Disk),
+            StorageBackend::S3
+        );
+        let explicit = given("storage_backend = \"disk\"\n[storage]\nbucket = \"b\"");
+        assert_eq!(storage_backend(&explicit, StorageBackend::Disk), StorageBackend::Disk);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod asynchronous;
 mod auth;
 mod cli;
+mod disk;
 mod errors;
 mod flow;
 mod helpers;

@@ -11,12 +11,13 @@ fn big_file() -> Vec<u8> {
     (0..12 * MIB + 4321).map(|i| u8::try_from((i * 31 + i / 7919) % 251).unwrap()).collect()
 }
 
+fn small_limits(s: &mut stowage_server::Settings) {
+    s.uploads.max_single_put_bytes = 8 * MIB as u64;
+    s.uploads.multipart_part_size_bytes = 5 * MIB as u64;
+}
+
 async fn spawn_small_limits() -> TestApp {
-    spawn_with(|s| {
-        s.uploads.max_single_put_bytes = 8 * MIB as u64;
-        s.uploads.multipart_part_size_bytes = 5 * MIB as u64;
-    })
-    .await
+    spawn_with(small_limits).await
 }
 
 async fn part_urls(app: &TestApp, bucket: &str, upload: &str, numbers: &[u32]) -> (reqwest::StatusCode, Value) {
@@ -35,7 +36,15 @@ async fn put_part(part: &Value, bytes: &[u8]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_parts_through_presigned_part_urls_confirm_to_the_right_sha256() {
-    let app = spawn_small_limits().await;
+    three_parts(spawn_small_limits().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_parts_on_the_local_disk_store_confirm_to_the_right_sha256() {
+    three_parts(spawn_on_disk_with(small_limits).await).await;
+}
+
+async fn three_parts(app: TestApp) {
     let bucket = app.bucket("big", json!({})).await;
     let bytes = big_file();
     let upload = app.create_upload(&bucket, "big.bin", json!({"file_size_bytes": bytes.len()})).await;
