@@ -1,0 +1,448 @@
+//! The repository conformance suite: what the `UploadRepo`, `TaskQueue` and `BatchService` ports
+//! promise, written once against the ports and run against every adapter (PostgreSQL and SQLite,
+//! see `tests/`). Each check takes a fresh, empty repository.
+#![expect(clippy::expect_used, reason = "a test suite: any unexpected error fails the test loudly")]
+
+use futures_util::future::join_all;
+use std::sync::Arc;
+use std::time::Duration;
+use stowage_domain::batch::Batch;
+use stowage_domain::bucket::{Bucket, BucketSettings, Namespace};
+use stowage_domain::content::{ETag, Sha256Hex};
+use stowage_domain::dedup::ContentClaim;
+use stowage_domain::ids::{BatchId, BlobId, BucketId, IdSuffix, NamespaceId, ObjectId, TaskId, UploadId};
+use stowage_domain::names::{BucketName, ContentType, Filename, NamespaceName};
+use stowage_domain::object::{Blob, BlobDetails, BucketObject};
+use stowage_domain::ports::{
+    AttachOutcome, BatchService, ConfirmationOutcome, ConfirmationPlan, InsertUpload, TaskQueue, Transition,
+    UploadQuery, UploadRepo,
+};
+use stowage_domain::status::{TaskStatus, UploadStatus};
+use stowage_domain::task::{NewTask, RetryPolicy, TaskFailure, TaskType};
+use stowage_domain::upload::{Failure, Upload, Verified};
+use stowage_domain::webhook::WebhookTarget;
+use time::OffsetDateTime;
+
+/// Everything a repository adapter implements.
+pub trait Repo: UploadRepo + TaskQueue + BatchService {}
+impl<T: UploadRepo + TaskQueue + BatchService> Repo for T {}
+
+/// The repository under test.
+pub type Subject = Arc<dyn Repo>;
+
+static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn suffix() -> IdSuffix {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    IdSuffix::parse(&format!("{:08}{:08}", std::process::id() % 100_000_000, n)).expect("16 digits")
+}
+
+/// Now, at the microsecond precision both databases keep.
+fn now() -> OffsetDateTime {
+    let t = OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1000 * 1000).expect("valid")
+}
+
+async fn bucket(repo: &Subject, settings: BucketSettings) -> Bucket {
+    let ns = Namespace {
+        id: NamespaceId::new(&suffix()),
+        name: NamespaceName::parse(&format!("ns-{}", suffix().as_str())).expect("name"),
+        description: None,
+        created_at: now(),
+    };
+    repo.create_namespace(&ns).await.expect("namespace");
+    let b = Bucket {
+        id: BucketId::new(&suffix()),
+        namespace_id: ns.id.clone(),
+        name: BucketName::parse(&format!("b-{}", suffix().as_str())).expect("name"),
+        description: None,
+        bucket_schema: None,
+        metadata: serde_json::json!({}),
+        webhook_secret: settings.webhook_url.as_ref().map(|_| "whsec_test".to_owned()),
+        settings,
+        object_count: 0,
+        total_size_bytes: 0,
+        created_at: now(),
+        updated_at: now(),
+    };
+    repo.create_bucket(&b).await.expect("bucket");
+    b
+}
+
+fn new_upload(bucket: &Bucket, created_at: OffsetDateTime) -> Upload {
+    let mut upload = Upload::new_pending(
+        UploadId::new(&suffix()),
+        bucket,
+        Filename::parse("file.bin").expect("name"),
+        ContentType::parse("application/octet-stream").expect("type"),
+        3600,
+        created_at,
+    );
+    upload.metadata = serde_json::json!({"team": "a"});
+    upload
+}
+
+async fn upload(repo: &Subject, bucket: &Bucket) -> Upload {
+    let u = new_upload(bucket, now());
+    repo.insert_upload(&u, None).await.expect("insert upload");
+    u
+}
+
+fn verified(byte: u8, size: u64) -> Verified {
+    Verified {
+        etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").expect("etag"),
+        size,
+        sha256: Sha256Hex::from_bytes(&[byte; 32]),
+    }
+}
+
+/// The plan a confirm of `upload` with content `byte` makes: claim, object, no batch.
+fn plan(bucket: &Bucket, upload: &Upload, byte: u8) -> ConfirmationPlan {
+    let verified = verified(byte, 4096);
+    let object = BucketObject {
+        id: ObjectId::new(&suffix()),
+        bucket_id: bucket.id.clone(),
+        namespace_id: bucket.namespace_id.clone(),
+        upload_id: Some(upload.id.clone()),
+        status: TaskStatus::Draft,
+        blobs: vec![Blob {
+            id: BlobId::new(&suffix()),
+            property: "content".into(),
+            blob_type: "FILE".into(),
+            key: upload.key.clone(),
+            url: format!("s3://test/{}", upload.key),
+            details: BlobDetails {
+                filename: "file.bin".into(),
+                size_bytes: verified.size,
+                mime_type: "application/octet-stream".into(),
+                hash: Some(verified.sha256.clone()),
+                detected_mime_type: None,
+                verified_at: None,
+            },
+        }],
+        metadata: serde_json::json!({}),
+        created_at: now(),
+    };
+    ConfirmationPlan {
+        upload_id: upload.id.clone(),
+        expected: UploadStatus::Pending,
+        claim: ContentClaim::for_content(bucket, &verified.sha256),
+        verified,
+        object: Some(object),
+        batch: None,
+        webhook: None,
+        bucket_id: bucket.id.clone(),
+        namespace_id: bucket.namespace_id.clone(),
+        now: now(),
+    }
+}
+
+fn task(n: usize) -> NewTask {
+    NewTask {
+        id: TaskId::new(&suffix()),
+        task_type: TaskType::new("conformance"),
+        inputs: serde_json::json!({"n": n}),
+        max_attempts: 3,
+    }
+}
+
+/// Transitions apply only from the status the caller read; otherwise they report the current row.
+pub async fn transitions_apply_only_from_the_expected_status(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let u = upload(&repo, &b).await;
+    let Transition::Applied(canceled) = repo.cancel_upload(&u.id, UploadStatus::Pending, now()).await.expect("cancel")
+    else {
+        panic!("not applied")
+    };
+    assert_eq!(canceled.status, UploadStatus::Canceled);
+    let stale = repo.record_failure(&u.id, UploadStatus::Pending, &Failure::expired(), now(), None).await;
+    assert_eq!(stale.expect("record"), Transition::Stale(canceled));
+}
+
+/// An idempotency key already used in the bucket returns the upload created with it.
+pub async fn an_idempotency_key_returns_the_first_upload(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let first = new_upload(&b, now());
+    assert_eq!(repo.insert_upload(&first, Some("k".into())).await.expect("insert"), InsertUpload::Inserted);
+    let second = new_upload(&b, now());
+    assert_eq!(
+        repo.insert_upload(&second, Some("k".into())).await.expect("insert"),
+        InsertUpload::Existing(first.clone())
+    );
+    assert_eq!(repo.get_upload(&b.id, &second.id).await.expect("get"), None);
+    assert_eq!(repo.get_upload(&b.id, &first.id).await.expect("get"), Some(first));
+}
+
+/// 16 concurrent confirmations of one upload: one writes, the rest see it done.
+pub async fn concurrent_confirmations_of_one_upload_write_once(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let u = upload(&repo, &b).await;
+    let plans: Vec<ConfirmationPlan> = (0..16).map(|_| plan(&b, &u, 1)).collect();
+    let outcomes = join_all(plans.iter().map(|p| repo.apply_confirmation(p))).await;
+    let originals = outcomes.iter().filter(|o| matches!(o, Ok(ConfirmationOutcome::Original(_)))).count();
+    let stale = outcomes
+        .iter()
+        .filter(|o| matches!(o, Ok(ConfirmationOutcome::Stale(s)) if s.status == UploadStatus::Completed))
+        .count();
+    assert_eq!((originals, stale), (1, 15), "{outcomes:?}");
+    let objects = repo.list_objects(&b.id, None, 100).await.expect("list");
+    assert_eq!(objects.len(), 1, "one object per upload");
+    let bucket_now = repo.find_bucket(&b.namespace_id, b.id.as_str()).await.expect("find").expect("bucket");
+    assert_eq!((bucket_now.object_count, bucket_now.total_size_bytes), (1, 4096));
+}
+
+/// 32 uploads of one content confirmed at once: one original, 31 duplicates of it.
+pub async fn one_content_has_one_original_whatever_the_concurrency(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let mut uploads = Vec::new();
+    for _ in 0..32 {
+        uploads.push(upload(&repo, &b).await);
+    }
+    let plans: Vec<ConfirmationPlan> = uploads.iter().map(|u| plan(&b, u, 7)).collect();
+    let outcomes: Vec<ConfirmationOutcome> = join_all(plans.iter().map(|p| repo.apply_confirmation(p)))
+        .await
+        .into_iter()
+        .map(|o| o.expect("confirm"))
+        .collect();
+    let originals: Vec<&Upload> =
+        outcomes.iter().filter_map(|o| if let ConfirmationOutcome::Original(u) = o { Some(u) } else { None }).collect();
+    assert_eq!(originals.len(), 1, "{outcomes:?}");
+    let original = originals[0];
+    for outcome in &outcomes {
+        if let ConfirmationOutcome::Duplicate(d) = outcome {
+            assert_eq!(
+                (d.duplicate_of_upload_id.as_ref(), d.object_id.as_ref()),
+                (Some(&original.id), original.object_id.as_ref())
+            );
+        }
+    }
+    let scope = stowage_domain::dedup::ClaimScope::of(&b).expect("scope");
+    let holder = repo.find_claim(&scope, &Sha256Hex::from_bytes(&[7; 32])).await.expect("claim");
+    assert_eq!(holder.map(|u| u.id), Some(original.id.clone()));
+    assert_eq!(repo.list_objects(&b.id, None, 100).await.expect("list").len(), 1);
+}
+
+/// A failure writes its webhook event in its own transaction; a stale one writes nothing.
+pub async fn events_are_written_with_the_change_they_report(repo: Subject) {
+    let settings = BucketSettings { webhook_url: Some("http://hook.test/".into()), ..BucketSettings::default() };
+    let b = bucket(&repo, settings).await;
+    let u = upload(&repo, &b).await;
+    let target = || WebhookTarget { url: "http://hook.test/".into(), task_id: TaskId::new(&suffix()), max_attempts: 3 };
+    let (first, second) = (target(), target());
+    let applied =
+        repo.record_failure(&u.id, UploadStatus::Pending, &Failure::expired(), now(), Some(first.clone())).await;
+    assert!(matches!(applied.expect("record"), Transition::Applied(_)));
+    let stale =
+        repo.record_failure(&u.id, UploadStatus::Pending, &Failure::expired(), now(), Some(second.clone())).await;
+    assert!(matches!(stale.expect("record"), Transition::Stale(_)));
+    let event = TaskQueue::get(&*repo, &first.task_id).await.expect("get").expect("the event's delivery task");
+    assert_eq!(
+        (event.task_type.as_str(), event.inputs["event"]["type"].as_str()),
+        ("webhook_delivery", Some("upload.failed"))
+    );
+    assert_eq!(event.inputs["event"]["data"]["error"]["code"], "upload_expired");
+    assert!(TaskQueue::get(&*repo, &second.task_id).await.expect("get").is_none());
+}
+
+/// Keyset pages visit every upload once, in order, both ways, with filters.
+pub async fn keyset_pages_visit_every_upload_once(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let start = now() - time::Duration::hours(1);
+    let mut ids = Vec::new();
+    for i in 0..45 {
+        let mut u = new_upload(&b, start + time::Duration::seconds(i / 2));
+        if i % 3 == 0 {
+            u.metadata = serde_json::json!({"team": "b", "n": i});
+        }
+        repo.insert_upload(&u, None).await.expect("insert");
+        ids.push(u.id);
+    }
+    for newest_first in [false, true] {
+        let mut seen = Vec::new();
+        let mut query = UploadQuery { limit: 10, newest_first, ..UploadQuery::default() };
+        loop {
+            let page = repo.list_uploads(&b.id, &query).await.expect("page");
+            seen.extend(page.uploads.iter().map(|u| (u.created_at, u.id.clone())));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        if newest_first {
+            sorted.reverse();
+        }
+        assert_eq!(seen, sorted, "in order");
+        assert_eq!(seen.len(), 45, "each once");
+    }
+    let team_b = UploadQuery {
+        limit: 100,
+        metadata: Some(serde_json::json!({"team": "b"}).as_object().cloned().expect("map")),
+        ..UploadQuery::default()
+    };
+    assert_eq!(repo.list_uploads(&b.id, &team_b).await.expect("filtered").uploads.len(), 15);
+    let pending = UploadQuery { limit: 100, status: Some(UploadStatus::Completed), ..UploadQuery::default() };
+    assert!(repo.list_uploads(&b.id, &pending).await.expect("filtered").uploads.is_empty());
+}
+
+/// Four workers draining 200 tasks: every task is run once.
+pub async fn each_task_is_handed_to_one_worker(repo: Subject) {
+    let tasks: Vec<NewTask> = (0..200).map(task).collect();
+    for t in &tasks {
+        repo.enqueue(t).await.expect("enqueue");
+    }
+    let workers = (0..4).map(|w| {
+        let repo = repo.clone();
+        tokio::spawn(async move {
+            let name = format!("w{w}");
+            let mut done = Vec::new();
+            while let Some(t) = repo.claim(&name, Duration::from_secs(30)).await.expect("claim") {
+                assert!(
+                    repo.complete(&t.id, &name, TaskStatus::Completed, &serde_json::json!({}), None)
+                        .await
+                        .expect("complete")
+                );
+                done.push(t.id);
+            }
+            done
+        })
+    });
+    let mut all: Vec<TaskId> = join_all(workers).await.into_iter().flat_map(|r| r.expect("worker")).collect();
+    all.sort();
+    let mut expected: Vec<TaskId> = tasks.iter().map(|t| t.id.clone()).collect();
+    expected.sort();
+    assert_eq!(all, expected, "each task exactly once");
+    assert_eq!(repo.stats().await.expect("stats").due, 0);
+}
+
+/// A lease that runs out hands the task to another worker; the first can no longer finish it.
+pub async fn an_expired_lease_is_delivered_again(repo: Subject) {
+    let t = task(1);
+    repo.enqueue(&t).await.expect("enqueue");
+    let first = repo.claim("a", Duration::from_millis(100)).await.expect("claim").expect("task");
+    assert!(repo.claim("b", Duration::from_secs(30)).await.expect("claim").is_none(), "leased");
+    assert!(repo.heartbeat(&first.id, "a", Duration::from_millis(100)).await.expect("heartbeat"));
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let again = repo.claim("b", Duration::from_secs(30)).await.expect("claim").expect("re-delivered");
+    assert_eq!((again.id.clone(), again.attempts), (t.id.clone(), 2));
+    assert!(!repo.complete(&t.id, "a", TaskStatus::Completed, &serde_json::json!({}), None).await.expect("complete"));
+    assert!(!repo.heartbeat(&t.id, "a", Duration::from_secs(1)).await.expect("heartbeat"));
+    assert!(
+        repo.complete(&t.id, "b", TaskStatus::Completed, &serde_json::json!({"ok": 1}), None).await.expect("complete")
+    );
+    let done = TaskQueue::get(&*repo, &t.id).await.expect("get").expect("task");
+    assert_eq!((done.status, done.outputs), (TaskStatus::Completed, Some(serde_json::json!({"ok": 1}))));
+}
+
+/// Failures are retried after the backoff until the attempts run out; release gives a lease back.
+pub async fn failures_back_off_then_fail_and_released_tasks_return(repo: Subject) {
+    let t = task(1);
+    repo.enqueue(&t).await.expect("enqueue");
+    let policy =
+        RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+    let failure = TaskFailure { code: "down".into(), message: "try later".into() };
+    let claimed = repo.claim("w", Duration::from_secs(30)).await.expect("claim").expect("task");
+    assert_eq!(repo.fail(&claimed.id, "w", &failure, true, &policy).await.expect("fail"), Some(TaskStatus::Pending));
+    assert!(repo.claim("w", Duration::from_secs(30)).await.expect("claim").is_none(), "not due during the backoff");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = repo.claim("w", Duration::from_secs(30)).await.expect("claim").expect("due again");
+    assert_eq!(repo.release("w").await.expect("release"), 1);
+    let third = repo.claim("v", Duration::from_secs(30)).await.expect("claim").expect("released");
+    assert_eq!((second.attempts, third.attempts), (2, 2), "a released lease does not count as an attempt");
+    assert_eq!(repo.fail(&third.id, "v", &failure, true, &policy).await.expect("fail"), Some(TaskStatus::Pending));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let last = repo.claim("v", Duration::from_secs(30)).await.expect("claim").expect("due");
+    assert_eq!(repo.fail(&last.id, "v", &failure, true, &policy).await.expect("fail"), Some(TaskStatus::Failed));
+    let failed = TaskQueue::get(&*repo, &t.id).await.expect("get").expect("task");
+    assert_eq!((failed.status, failed.error.map(|e| e.code)), (TaskStatus::Failed, Some("down".to_owned())));
+}
+
+/// A batch is submitted once with its task, and finished once with its event.
+pub async fn batches_submit_and_finish_once(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let batch = Batch {
+        id: BatchId::new(&suffix()),
+        bucket_id: b.id.clone(),
+        status: TaskStatus::Draft,
+        object_ids: vec![],
+        task_id: None,
+        created_at: now(),
+        updated_at: now(),
+    };
+    repo.create(&batch).await.expect("create");
+    let first = task(1);
+    let submitted = repo.submit(&b.id, &batch.id, &first, now()).await.expect("submit");
+    assert!(
+        matches!(&submitted, stowage_domain::ports::SubmitOutcome::Submitted(s, t) if s.status == TaskStatus::Pending && t.id == first.id),
+        "{submitted:?}"
+    );
+    let again = repo.submit(&b.id, &batch.id, &task(2), now()).await.expect("submit");
+    assert!(matches!(again, stowage_domain::ports::SubmitOutcome::NotDraft(_)));
+    let (e1, e2) = (task(3), task(4));
+    repo.finish(&batch.id, TaskStatus::Completed, now(), Some(e1.clone())).await.expect("finish");
+    repo.finish(&batch.id, TaskStatus::Failed, now(), Some(e2.clone())).await.expect("finish again");
+    assert!(TaskQueue::get(&*repo, &e1.id).await.expect("get").is_some());
+    assert!(TaskQueue::get(&*repo, &e2.id).await.expect("get").is_none(), "no second event");
+    assert_eq!(
+        BatchService::get(&*repo, &b.id, &batch.id).await.expect("get").expect("batch").status,
+        TaskStatus::Completed
+    );
+}
+
+/// Concurrent attempts to make objects of one upload: one succeeds; deleting it frees the claim.
+pub async fn an_upload_gives_its_bytes_to_one_object(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let u = upload(&repo, &b).await;
+    let mut p = plan(&b, &u, 9);
+    p.object = None;
+    assert!(matches!(repo.apply_confirmation(&p).await.expect("confirm"), ConfirmationOutcome::Original(_)));
+    let objects: Vec<BucketObject> = (0..8)
+        .map(|_| {
+            let mut o = plan(&b, &u, 9).object.expect("object");
+            o.upload_id = None;
+            o
+        })
+        .collect();
+    let ids = [u.id.clone()];
+    let outcomes = join_all(objects.iter().map(|o| repo.attach_object(o, &ids))).await;
+    let created = outcomes.iter().filter(|o| matches!(o, Ok(AttachOutcome::Created))).count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    let listed = repo.list_objects(&b.id, None, 100).await.expect("list");
+    assert_eq!(listed.len(), 1);
+    let attached = repo.get_upload(&b.id, &u.id).await.expect("get").expect("upload");
+    assert_eq!(attached.object_id.as_ref(), Some(&listed[0].id));
+    let keys = repo.delete_object(&b.id, &listed[0].id).await.expect("delete").expect("existed");
+    assert_eq!(keys, vec![u.key.clone()], "no other blob references the bytes");
+    let after = repo.find_bucket(&b.namespace_id, b.id.as_str()).await.expect("find").expect("bucket");
+    assert_eq!((after.object_count, after.total_size_bytes), (0, 0));
+}
+
+/// Runs every check above, each on a fresh repository from `fresh`, as one `#[tokio::test]` each.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($fresh:expr) => {
+        $crate::conformance_suite!(@each $fresh;
+            transitions_apply_only_from_the_expected_status,
+            an_idempotency_key_returns_the_first_upload,
+            concurrent_confirmations_of_one_upload_write_once,
+            one_content_has_one_original_whatever_the_concurrency,
+            events_are_written_with_the_change_they_report,
+            keyset_pages_visit_every_upload_once,
+            each_task_is_handed_to_one_worker,
+            an_expired_lease_is_delivered_again,
+            failures_back_off_then_fail_and_released_tasks_return,
+            batches_submit_and_finish_once,
+            an_upload_gives_its_bytes_to_one_object,
+        );
+    };
+    (@each $fresh:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let (repo, _guard) = $fresh.await;
+                $crate::$name(repo).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,720 @@
+//! `UploadRepo` and `BatchService` on SQLite: entities as the domain's JSON, transitions in
+//! immediate transactions that re-read and compare the status, exactly as on PostgreSQL.
+
+use crate::queue::{insert_task, load_task};
+use crate::{Fail, SqliteRepository, corrupt, micros};
+use async_trait::async_trait;
+use diesel::sql_types::{BigInt, Nullable, Text};
+use diesel::sqlite::{Sqlite, SqliteConnection};
+use diesel::{OptionalExtension, QueryableByName, RunQueryDsl};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use stowage_domain::auth::ApiKey;
+use stowage_domain::batch::Batch;
+use stowage_domain::bucket::{Bucket, Namespace};
+use stowage_domain::content::Sha256Hex;
+use stowage_domain::dedup::ClaimScope;
+use stowage_domain::error::RepoError;
+use stowage_domain::ids::{BatchId, BlobId, BucketId, NamespaceId, ObjectId, UploadId};
+use stowage_domain::names::ObjectKey;
+use stowage_domain::object::{BlobDetails, BucketObject};
+use stowage_domain::ports::{
+    AttachOutcome, BatchService, ConfirmationOutcome, ConfirmationPlan, InsertUpload, SubmitOutcome, Transition,
+    UploadCursor, UploadPage, UploadQuery, UploadRepo,
+};
+use stowage_domain::status::{TaskStatus, UploadStatus};
+use stowage_domain::task::NewTask;
+use stowage_domain::upload::{Completion, EXPIRED, Failure, TransitionError, Upload};
+use stowage_domain::webhook::{self, EventType, WebhookTarget};
+use time::OffsetDateTime;
+
+#[derive(QueryableByName)]
+struct Doc {
+    #[diesel(sql_type = Text)]
+    doc: String,
+}
+
+#[derive(QueryableByName)]
+struct Id {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+fn parse<T: DeserializeOwned>(what: &str, doc: &str) -> Result<T, RepoError> {
+    serde_json::from_str(doc).map_err(|e| corrupt(what, e))
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, RepoError> {
+    serde_json::to_string(value).map_err(|e| RepoError::Unexpected(e.to_string()))
+}
+
+/// One document by a query with text binds.
+fn one<T: DeserializeOwned>(
+    conn: &mut SqliteConnection,
+    what: &str,
+    sql: &str,
+    binds: &[&str],
+) -> Result<Option<T>, Fail> {
+    let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
+    for bind in binds {
+        query = query.bind::<Text, _>((*bind).to_owned());
+    }
+    let row: Option<Doc> = query.get_result(conn).optional()?;
+    Ok(row.map(|r| parse(what, &r.doc)).transpose()?)
+}
+
+fn many<T: DeserializeOwned>(what: &str, rows: Vec<Doc>) -> Result<Vec<T>, RepoError> {
+    rows.iter().map(|r| parse(what, &r.doc)).collect()
+}
+
+fn load_upload(conn: &mut SqliteConnection, id: &UploadId) -> Result<Upload, Fail> {
+    one(conn, "upload", "SELECT doc FROM uploads WHERE id = ?", &[id.as_str()])?
+        .ok_or_else(|| Fail(RepoError::Unexpected(format!("upload {id} vanished"))))
+}
+
+fn save_upload(conn: &mut SqliteConnection, upload: &Upload) -> Result<(), Fail> {
+    diesel::sql_query("UPDATE uploads SET status = ?, doc = ? WHERE id = ?")
+        .bind::<Text, _>(upload.status.as_str())
+        .bind::<Text, _>(json(upload)?)
+        .bind::<Text, _>(upload.id.as_str())
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Writes the delivery task of an event about `upload` (the outbox).
+fn notify(
+    conn: &mut SqliteConnection,
+    webhook: Option<&WebhookTarget>,
+    event: EventType,
+    upload: &Upload,
+) -> Result<(), Fail> {
+    if let Some(target) = webhook {
+        insert_task(conn, &webhook::upload_event(target, event, upload, upload.updated_at), upload.updated_at)?;
+    }
+    Ok(())
+}
+
+fn load_bucket(conn: &mut SqliteConnection, id: &BucketId) -> Result<Bucket, Fail> {
+    one(conn, "bucket", "SELECT doc FROM buckets WHERE id = ?", &[id.as_str()])?
+        .ok_or_else(|| Fail(RepoError::Unexpected(format!("bucket {id} vanished"))))
+}
+
+fn save_bucket(conn: &mut SqliteConnection, bucket: &Bucket) -> Result<(), Fail> {
+    diesel::sql_query("UPDATE buckets SET doc = ? WHERE id = ?")
+        .bind::<Text, _>(json(bucket)?)
+        .bind::<Text, _>(bucket.id.as_str())
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Adds (or, with `sign` -1, takes away) one object of `size` bytes to the bucket's usage.
+fn usage(conn: &mut SqliteConnection, bucket: &BucketId, size: u64, sign: i8, now: OffsetDateTime) -> Result<(), Fail> {
+    let mut b = load_bucket(conn, bucket)?;
+    if sign >= 0 {
+        b.object_count += 1;
+        b.total_size_bytes = b.total_size_bytes.saturating_add(size);
+    } else {
+        b.object_count = b.object_count.saturating_sub(1);
+        b.total_size_bytes = b.total_size_bytes.saturating_sub(size);
+    }
+    b.updated_at = now;
+    save_bucket(conn, &b)
+}
+
+fn insert_object(conn: &mut SqliteConnection, object: &BucketObject) -> Result<(), Fail> {
+    diesel::sql_query("INSERT INTO objects (id, bucket_id, created_at, doc) VALUES (?, ?, ?, ?)")
+        .bind::<Text, _>(object.id.as_str())
+        .bind::<Text, _>(object.bucket_id.as_str())
+        .bind::<BigInt, _>(micros(object.created_at))
+        .bind::<Text, _>(json(object)?)
+        .execute(conn)?;
+    for blob in &object.blobs {
+        diesel::sql_query("INSERT INTO blobs (id, object_id, s3_key) VALUES (?, ?, ?)")
+            .bind::<Text, _>(blob.id.as_str())
+            .bind::<Text, _>(object.id.as_str())
+            .bind::<Text, _>(blob.key.as_str())
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn claim(
+    conn: &mut SqliteConnection,
+    scope: &str,
+    sha: &str,
+    upload: &str,
+    object: Option<&str>,
+) -> Result<bool, Fail> {
+    let inserted = diesel::sql_query(
+        "INSERT INTO content_claims (scope, sha256, upload_id, object_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    )
+    .bind::<Text, _>(scope)
+    .bind::<Text, _>(sha)
+    .bind::<Text, _>(upload)
+    .bind::<Nullable<Text>, _>(object)
+    .execute(conn)?;
+    Ok(inserted == 1)
+}
+
+#[derive(QueryableByName)]
+struct ClaimRow {
+    #[diesel(sql_type = Text)]
+    upload_id: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    object_id: Option<String>,
+}
+
+fn confirm_in_tx(conn: &mut SqliteConnection, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, Fail> {
+    let upload = load_upload(conn, &plan.upload_id)?;
+    if upload.status != plan.expected {
+        return Ok(ConfirmationOutcome::Stale(upload));
+    }
+    let object_id = plan.object.as_ref().map(|o| o.id.clone());
+    if let Some(c) = &plan.claim
+        && !claim(
+            conn,
+            c.scope.as_str(),
+            c.sha256.as_str(),
+            plan.upload_id.as_str(),
+            object_id.as_ref().map(ObjectId::as_str),
+        )?
+    {
+        let holder: ClaimRow =
+            diesel::sql_query("SELECT upload_id, object_id FROM content_claims WHERE scope = ? AND sha256 = ?")
+                .bind::<Text, _>(c.scope.as_str())
+                .bind::<Text, _>(c.sha256.as_str())
+                .get_result(conn)?;
+        let of = UploadId::parse(&holder.upload_id).map_err(|e| corrupt("claim holder", e))?;
+        let object =
+            holder.object_id.map(|o| ObjectId::parse(&o).map_err(|e| corrupt("claim object", e))).transpose()?;
+        let duplicate = upload.complete(plan.verified.clone(), Completion::Duplicate { of, object }, plan.now)?;
+        save_upload(conn, &duplicate)?;
+        notify(conn, plan.webhook.as_ref(), EventType::UploadCompleted, &duplicate)?;
+        return Ok(ConfirmationOutcome::Duplicate(duplicate));
+    }
+    if let Some(object) = &plan.object {
+        insert_object(conn, object)?;
+        usage(conn, &plan.bucket_id, plan.verified.size, 1, plan.now)?;
+    }
+    if let Some((batch, task)) = &plan.batch {
+        insert_batch(conn, batch)?;
+        insert_task(conn, task, plan.now)?;
+    }
+    let batch = plan.batch.as_ref().map(|(b, t)| (b.id.clone(), t.id.clone()));
+    let original =
+        upload.complete(plan.verified.clone(), Completion::Original { object: object_id, batch }, plan.now)?;
+    save_upload(conn, &original)?;
+    notify(conn, plan.webhook.as_ref(), EventType::UploadCompleted, &original)?;
+    Ok(ConfirmationOutcome::Original(original))
+}
+
+fn insert_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), Fail> {
+    diesel::sql_query("INSERT INTO batches (id, bucket_id, status, doc) VALUES (?, ?, ?, ?)")
+        .bind::<Text, _>(batch.id.as_str())
+        .bind::<Text, _>(batch.bucket_id.as_str())
+        .bind::<Text, _>(batch.status.as_str())
+        .bind::<Text, _>(json(batch)?)
+        .execute(conn)?;
+    Ok(())
+}
+
+fn save_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), Fail> {
+    diesel::sql_query("UPDATE batches SET status = ?, doc = ? WHERE id = ?")
+        .bind::<Text, _>(batch.status.as_str())
+        .bind::<Text, _>(json(batch)?)
+        .bind::<Text, _>(batch.id.as_str())
+        .execute(conn)?;
+    Ok(())
+}
+
+impl SqliteRepository {
+    /// Runs `next` on the upload if it is still `expected`, saves it and writes its event.
+    async fn transition(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        next: impl FnOnce(&Upload) -> Result<Upload, TransitionError> + Send + 'static,
+        event: Option<(WebhookTarget, EventType)>,
+    ) -> Result<Transition, RepoError> {
+        let id = id.clone();
+        self.tx(move |conn| {
+            let upload = load_upload(conn, &id)?;
+            if upload.status != expected {
+                return Ok(Transition::Stale(upload));
+            }
+            let changed = next(&upload)?;
+            save_upload(conn, &changed)?;
+            if let Some((target, event)) = &event {
+                notify(conn, Some(target), *event, &changed)?;
+            }
+            Ok(Transition::Applied(changed))
+        })
+        .await
+    }
+
+    /// Reads documents.
+    async fn docs<T: DeserializeOwned + Send + 'static>(
+        &self,
+        what: &'static str,
+        sql: String,
+        binds: Vec<String>,
+    ) -> Result<Vec<T>, RepoError> {
+        self.run(move |conn| {
+            let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
+            for bind in binds {
+                query = query.bind::<Text, _>(bind);
+            }
+            let rows: Vec<Doc> = query.load(conn).map_err(|e| crate::from_diesel(&e))?;
+            many(what, rows)
+        })
+        .await
+    }
+
+    async fn doc<T: DeserializeOwned + Send + 'static>(
+        &self,
+        what: &'static str,
+        sql: &'static str,
+        binds: Vec<String>,
+    ) -> Result<Option<T>, RepoError> {
+        Ok(self.docs(what, sql.to_owned(), binds).await?.into_iter().next())
+    }
+
+    async fn insert(&self, sql: &'static str, binds: Vec<String>) -> Result<(), RepoError> {
+        self.run(move |conn| {
+            let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
+            for bind in binds {
+                query = query.bind::<Text, _>(bind);
+            }
+            query.execute(conn).map(drop).map_err(|e| crate::from_diesel(&e))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl UploadRepo for SqliteRepository {
+    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
+        let binds = vec![namespace.id.to_string(), namespace.name.to_string(), json(namespace)?];
+        self.insert("INSERT INTO namespaces (id, name, doc) VALUES (?, ?, ?)", binds).await
+    }
+
+    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
+        let sql = "SELECT doc FROM namespaces WHERE id = ? OR name = ?";
+        self.doc("namespace", sql, vec![id_or_name.to_owned(), id_or_name.to_owned()]).await
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.run(|conn| diesel::sql_query("SELECT 1").execute(conn).map(drop).map_err(|e| crate::from_diesel(&e))).await
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), RepoError> {
+        self.insert("INSERT INTO api_keys (key_hash, doc) VALUES (?, ?)", vec![key.key_hash.clone(), json(key)?]).await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, RepoError> {
+        self.doc("api key", "SELECT doc FROM api_keys WHERE key_hash = ?", vec![key_hash.to_owned()]).await
+    }
+
+    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
+        let sql = "SELECT doc FROM buckets WHERE namespace_id = ? ORDER BY name".to_owned();
+        self.docs("bucket", sql, vec![namespace.to_string()]).await
+    }
+
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
+        let binds =
+            vec![bucket.id.to_string(), bucket.namespace_id.to_string(), bucket.name.to_string(), json(bucket)?];
+        self.insert("INSERT INTO buckets (id, namespace_id, name, doc) VALUES (?, ?, ?, ?)", binds).await
+    }
+
+    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
+        let sql = "SELECT doc FROM buckets WHERE namespace_id = ? AND (id = ? OR name = ?)";
+        self.doc("bucket", sql, vec![namespace.to_string(), id_or_name.to_owned(), id_or_name.to_owned()]).await
+    }
+
+    async fn insert_upload(&self, upload: &Upload, idempotency_key: Option<String>) -> Result<InsertUpload, RepoError> {
+        let upload = upload.clone();
+        self.tx(move |conn| {
+            if let Some(key) = &idempotency_key
+                && let Some(existing) = one(
+                    conn,
+                    "upload",
+                    "SELECT doc FROM uploads WHERE bucket_id = ? AND idempotency_key = ?",
+                    &[upload.bucket_id.as_str(), key],
+                )?
+            {
+                return Ok(InsertUpload::Existing(existing));
+            }
+            diesel::sql_query(
+                "INSERT INTO uploads (id, bucket_id, status, created_at, expires_at, idempotency_key, doc) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind::<Text, _>(upload.id.as_str())
+            .bind::<Text, _>(upload.bucket_id.as_str())
+            .bind::<Text, _>(upload.status.as_str())
+            .bind::<BigInt, _>(micros(upload.created_at))
+            .bind::<BigInt, _>(micros(upload.expires_at))
+            .bind::<Nullable<Text>, _>(idempotency_key.as_deref())
+            .bind::<Text, _>(json(&upload)?)
+            .execute(conn)?;
+            Ok(InsertUpload::Inserted)
+        })
+        .await
+    }
+
+    async fn get_upload(&self, bucket: &BucketId, id: &UploadId) -> Result<Option<Upload>, RepoError> {
+        let sql = "SELECT doc FROM uploads WHERE id = ? AND bucket_id = ?";
+        self.doc("upload", sql, vec![id.to_string(), bucket.to_string()]).await
+    }
+
+    async fn list_uploads(&self, bucket: &BucketId, query: &UploadQuery) -> Result<UploadPage, RepoError> {
+        let limit = query.limit.clamp(1, 100);
+        let mut sql = "SELECT doc FROM uploads WHERE bucket_id = ?".to_owned();
+        let mut texts: Vec<String> = vec![bucket.to_string()];
+        let mut ints: Vec<(usize, i64)> = Vec::new();
+        let mut order: Vec<bool> = vec![false];
+        if let Some(status) = query.status {
+            sql.push_str(" AND status = ?");
+            texts.push(status.as_str().to_owned());
+            order.push(false);
+        }
+        for (key, value) in query.metadata.iter().flatten() {
+            sql.push_str(" AND json_extract(doc, ?) = json_extract(?, '$')");
+            texts.push(format!("$.metadata.\"{}\"", key.replace('"', "\\\"")));
+            texts.push(value.to_string());
+            order.extend([false, false]);
+        }
+        if let Some(from) = query.created_from {
+            sql.push_str(" AND created_at >= ?");
+            ints.push((order.len(), micros(from)));
+            order.push(true);
+        }
+        if let Some(before) = query.created_before {
+            sql.push_str(" AND created_at < ?");
+            ints.push((order.len(), micros(before)));
+            order.push(true);
+        }
+        if let Some(after) = &query.after {
+            sql.push_str(if query.newest_first {
+                " AND (created_at, id) < (?, ?)"
+            } else {
+                " AND (created_at, id) > (?, ?)"
+            });
+            ints.push((order.len(), micros(after.created_at)));
+            order.push(true);
+            texts.push(after.id.to_string());
+            order.push(false);
+        }
+        sql.push_str(if query.newest_first {
+            " ORDER BY created_at DESC, id DESC"
+        } else {
+            " ORDER BY created_at, id"
+        });
+        sql.push_str(&format!(" LIMIT {}", limit + 1));
+        let uploads: Vec<Upload> = self
+            .run(move |conn| {
+                let mut q = diesel::sql_query(sql).into_boxed::<Sqlite>();
+                let (mut t, mut i) = (texts.into_iter(), ints.into_iter().map(|(_, v)| v));
+                for is_int in order {
+                    q = if is_int {
+                        q.bind::<BigInt, _>(i.next().unwrap_or_default())
+                    } else {
+                        q.bind::<Text, _>(t.next().unwrap_or_default())
+                    };
+                }
+                let rows: Vec<Doc> = q.load(conn).map_err(|e| crate::from_diesel(&e))?;
+                many("upload", rows)
+            })
+            .await?;
+        let more = uploads.len() > limit as usize;
+        let uploads: Vec<Upload> = uploads.into_iter().take(limit as usize).collect();
+        let next =
+            more.then(|| uploads.last().map(|u| UploadCursor { created_at: u.created_at, id: u.id.clone() })).flatten();
+        Ok(UploadPage { uploads, next })
+    }
+
+    async fn find_claim(&self, scope: &ClaimScope, sha256: &Sha256Hex) -> Result<Option<Upload>, RepoError> {
+        let sql = "SELECT u.doc AS doc FROM content_claims c JOIN uploads u ON u.id = c.upload_id \
+                   WHERE c.scope = ? AND c.sha256 = ?";
+        self.doc("upload", sql, vec![scope.as_str().to_owned(), sha256.to_string()]).await
+    }
+
+    async fn begin_processing(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        task: &NewTask,
+        now: OffsetDateTime,
+    ) -> Result<Transition, RepoError> {
+        let (id, task) = (id.clone(), task.clone());
+        self.tx(move |conn| {
+            let upload = load_upload(conn, &id)?;
+            if upload.status != expected {
+                return Ok(Transition::Stale(upload));
+            }
+            let processing = upload.begin_processing(task.id.clone(), now)?;
+            save_upload(conn, &processing)?;
+            insert_task(conn, &task, now)?;
+            Ok(Transition::Applied(processing))
+        })
+        .await
+    }
+
+    async fn apply_confirmation(&self, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, RepoError> {
+        let plan = plan.clone();
+        self.tx(move |conn| confirm_in_tx(conn, &plan)).await
+    }
+
+    async fn record_failure(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        failure: &Failure,
+        now: OffsetDateTime,
+        webhook: Option<WebhookTarget>,
+    ) -> Result<Transition, RepoError> {
+        let failure = failure.clone();
+        let next = move |upload: &Upload| {
+            if failure.code == EXPIRED { upload.expire(now) } else { upload.fail_verification(failure, now) }
+        };
+        self.transition(id, expected, next, webhook.map(|w| (w, EventType::UploadFailed))).await
+    }
+
+    async fn cancel_upload(
+        &self,
+        id: &UploadId,
+        expected: UploadStatus,
+        now: OffsetDateTime,
+    ) -> Result<Transition, RepoError> {
+        self.transition(id, expected, move |upload| upload.cancel(now), None).await
+    }
+
+    async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError> {
+        let sql = "SELECT doc FROM uploads WHERE status = 'PENDING' AND expires_at < ? ORDER BY expires_at LIMIT ?";
+        self.run(move |conn| {
+            let rows: Vec<Doc> = diesel::sql_query(sql)
+                .bind::<BigInt, _>(micros(cutoff))
+                .bind::<BigInt, _>(i64::from(limit))
+                .load(conn)
+                .map_err(|e| crate::from_diesel(&e))?;
+            many("upload", rows)
+        })
+        .await
+    }
+
+    async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError> {
+        let (blob, details) = (blob.clone(), details.clone());
+        self.tx(move |conn| {
+            let owner: Option<Id> = diesel::sql_query("SELECT object_id AS id FROM blobs WHERE id = ?")
+                .bind::<Text, _>(blob.as_str())
+                .get_result(conn)
+                .optional()?;
+            let Some(owner) = owner else { return Ok(()) };
+            let Some(mut object) =
+                one::<BucketObject>(conn, "object", "SELECT doc FROM objects WHERE id = ?", &[&owner.id])?
+            else {
+                return Ok(());
+            };
+            for b in object.blobs.iter_mut().filter(|b| b.id == blob) {
+                b.details = details.clone();
+            }
+            diesel::sql_query("UPDATE objects SET doc = ? WHERE id = ?")
+                .bind::<Text, _>(json(&object)?)
+                .bind::<Text, _>(owner.id)
+                .execute(conn)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_objects(
+        &self,
+        bucket: &BucketId,
+        after: Option<ObjectId>,
+        limit: u32,
+    ) -> Result<Vec<BucketObject>, RepoError> {
+        let limit = limit.clamp(1, 100);
+        match after {
+            None => {
+                let sql = format!("SELECT doc FROM objects WHERE bucket_id = ? ORDER BY created_at, id LIMIT {limit}");
+                self.docs("object", sql, vec![bucket.to_string()]).await
+            }
+            Some(after) => {
+                let sql = format!(
+                    "SELECT doc FROM objects WHERE bucket_id = ? AND (created_at, id) > \
+                     (SELECT created_at, id FROM objects WHERE id = ?) ORDER BY created_at, id LIMIT {limit}"
+                );
+                self.docs("object", sql, vec![bucket.to_string(), after.to_string()]).await
+            }
+        }
+    }
+
+    async fn delete_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<Vec<ObjectKey>>, RepoError> {
+        let (bucket, id) = (bucket.clone(), id.clone());
+        self.tx(move |conn| {
+            let Some(object) = one::<BucketObject>(
+                conn,
+                "object",
+                "SELECT doc FROM objects WHERE id = ? AND bucket_id = ?",
+                &[id.as_str(), bucket.as_str()],
+            )?
+            else {
+                return Ok(None);
+            };
+            diesel::sql_query("DELETE FROM blobs WHERE object_id = ?").bind::<Text, _>(id.as_str()).execute(conn)?;
+            diesel::sql_query("UPDATE content_claims SET object_id = NULL WHERE object_id = ?")
+                .bind::<Text, _>(id.as_str())
+                .execute(conn)?;
+            diesel::sql_query("DELETE FROM objects WHERE id = ?").bind::<Text, _>(id.as_str()).execute(conn)?;
+            let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
+            usage(conn, &bucket, size, -1, OffsetDateTime::now_utc())?;
+            let mut unreferenced = Vec::new();
+            for blob in &object.blobs {
+                let used: Count = diesel::sql_query("SELECT count(*) AS n FROM blobs WHERE s3_key = ?")
+                    .bind::<Text, _>(blob.key.as_str())
+                    .get_result(conn)?;
+                if used.n == 0 {
+                    unreferenced.push(blob.key.clone());
+                }
+            }
+            Ok(Some(unreferenced))
+        })
+        .await
+    }
+
+    async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError> {
+        let (object, uploads) = (object.clone(), uploads.to_vec());
+        self.tx(move |conn| {
+            let mut loaded = Vec::with_capacity(uploads.len());
+            for id in &uploads {
+                let upload = load_upload(conn, id)?;
+                if upload.status != UploadStatus::Completed || upload.object_id.is_some() {
+                    return Ok(AttachOutcome::Taken(id.clone()));
+                }
+                loaded.push(upload);
+            }
+            insert_object(conn, &object)?;
+            for mut upload in loaded {
+                upload.object_id = Some(object.id.clone());
+                upload.updated_at = object.created_at;
+                save_upload(conn, &upload)?;
+                diesel::sql_query("UPDATE content_claims SET object_id = ? WHERE upload_id = ? AND object_id IS NULL")
+                    .bind::<Text, _>(object.id.as_str())
+                    .bind::<Text, _>(upload.id.as_str())
+                    .execute(conn)?;
+            }
+            let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
+            usage(conn, &object.bucket_id, size, 1, object.created_at)?;
+            Ok(AttachOutcome::Created)
+        })
+        .await
+    }
+
+    async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
+        let sql = "SELECT doc FROM objects WHERE id = ? AND bucket_id = ?";
+        self.doc("object", sql, vec![id.to_string(), bucket.to_string()]).await
+    }
+}
+
+#[async_trait]
+impl BatchService for SqliteRepository {
+    async fn missing_objects(&self, bucket: &BucketId, ids: &[ObjectId]) -> Result<Vec<ObjectId>, RepoError> {
+        let (bucket, ids) = (bucket.clone(), ids.to_vec());
+        self.run(move |conn| {
+            let mut missing = Vec::new();
+            for id in ids {
+                let found: Count =
+                    diesel::sql_query("SELECT count(*) AS n FROM objects WHERE id = ? AND bucket_id = ?")
+                        .bind::<Text, _>(id.as_str())
+                        .bind::<Text, _>(bucket.as_str())
+                        .get_result(conn)
+                        .map_err(|e| crate::from_diesel(&e))?;
+                if found.n == 0 {
+                    missing.push(id);
+                }
+            }
+            Ok(missing)
+        })
+        .await
+    }
+
+    async fn create(&self, batch: &Batch) -> Result<(), RepoError> {
+        let batch = batch.clone();
+        self.tx(move |conn| insert_batch(conn, &batch)).await
+    }
+
+    async fn get(&self, bucket: &BucketId, id: &BatchId) -> Result<Option<Batch>, RepoError> {
+        self.doc(
+            "batch",
+            "SELECT doc FROM batches WHERE id = ? AND bucket_id = ?",
+            vec![id.to_string(), bucket.to_string()],
+        )
+        .await
+    }
+
+    async fn submit(
+        &self,
+        bucket: &BucketId,
+        id: &BatchId,
+        task: &NewTask,
+        now: OffsetDateTime,
+    ) -> Result<SubmitOutcome, RepoError> {
+        let (bucket, id, task) = (bucket.clone(), id.clone(), task.clone());
+        self.tx(move |conn| {
+            let Some(mut batch) = one::<Batch>(
+                conn,
+                "batch",
+                "SELECT doc FROM batches WHERE id = ? AND bucket_id = ?",
+                &[id.as_str(), bucket.as_str()],
+            )?
+            else {
+                return Ok(SubmitOutcome::NotFound);
+            };
+            if batch.status != TaskStatus::Draft {
+                return Ok(SubmitOutcome::NotDraft(batch));
+            }
+            insert_task(conn, &task, now)?;
+            batch.status = TaskStatus::Pending;
+            batch.task_id = Some(task.id.clone());
+            batch.updated_at = now;
+            save_batch(conn, &batch)?;
+            let queued =
+                load_task(conn, &task.id)?.ok_or_else(|| Fail(RepoError::Unexpected("task vanished".into())))?;
+            Ok(SubmitOutcome::Submitted(batch, queued))
+        })
+        .await
+    }
+
+    async fn finish(
+        &self,
+        id: &BatchId,
+        status: TaskStatus,
+        now: OffsetDateTime,
+        event: Option<NewTask>,
+    ) -> Result<(), RepoError> {
+        let id = id.clone();
+        self.tx(move |conn| {
+            let Some(mut batch) = one::<Batch>(conn, "batch", "SELECT doc FROM batches WHERE id = ?", &[id.as_str()])?
+            else {
+                return Ok(());
+            };
+            // Only the first finish counts (a re-run task neither changes it nor sends a second event).
+            if matches!(batch.status, TaskStatus::Completed | TaskStatus::CompletedWithErrors | TaskStatus::Failed) {
+                return Ok(());
+            }
+            batch.status = status;
+            batch.updated_at = now;
+            save_batch(conn, &batch)?;
+            if let Some(event) = &event {
+                insert_task(conn, event, now)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
