@@ -4,7 +4,7 @@
 //! accepting, lets in-flight requests finish, stops the workers and gives back their leases.
 
 use crate::config::Settings;
-use crate::config::StorageBackend;
+use crate::config::{DatabaseBackend, StorageBackend};
 use crate::metered::{MeteredRepo, MeteredStore};
 use crate::worker::Workers;
 use actix_web::{App, HttpServer, web};
@@ -15,10 +15,12 @@ use std::time::Duration;
 use stowage_disk::DiskStore;
 use stowage_domain::ids::IdSuffix;
 use stowage_domain::ports::ObjectStore;
+use stowage_domain::ports::{BatchService, TaskQueue, UploadRepo};
 use stowage_domain::ports::{Clock, IdGenerator};
 use stowage_http_actix::{AppState, KeyCache};
 use stowage_postgres::{PgRepository, migrate};
 use stowage_s3::S3ObjectStore;
+use stowage_sqlite::SqliteRepository;
 use time::OffsetDateTime;
 
 /// The wall clock.
@@ -56,17 +58,33 @@ pub async fn state(settings: &Settings) -> Result<AppState, String> {
 
 /// The application's state on `store`.
 async fn state_with(settings: &Settings, store: Arc<dyn ObjectStore>) -> Result<AppState, String> {
-    let repo = PgRepository::new(settings.database.clone()).map_err(|e| e.to_string())?;
-    let applied = migrate(&repo).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
-    if applied > 0 {
-        tracing::info!(applied, "database migrated");
-    }
-    let repo = Arc::new(repo);
+    let (repo, queue, batches): (Arc<dyn UploadRepo>, Arc<dyn TaskQueue>, Arc<dyn BatchService>) =
+        match settings.database_backend {
+            DatabaseBackend::Postgres => {
+                let repo = PgRepository::new(settings.database.clone()).map_err(|e| e.to_string())?;
+                let applied = migrate(&repo).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
+                if applied > 0 {
+                    tracing::info!(applied, "database migrated");
+                }
+                let repo = Arc::new(repo);
+                (repo.clone(), repo.clone(), repo)
+            }
+            DatabaseBackend::Sqlite => {
+                let path = settings.sqlite_path();
+                std::fs::create_dir_all(&settings.data_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
+                let repo = SqliteRepository::open(&path.display().to_string())
+                    .await
+                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+                let repo = Arc::new(repo);
+                (repo.clone(), repo.clone(), repo)
+            }
+        };
     Ok(AppState {
-        repo: Arc::new(MeteredRepo(repo.clone())),
+        repo: Arc::new(MeteredRepo(repo)),
         store: Arc::new(MeteredStore(store)),
-        queue: repo.clone(),
-        batches: repo,
+        queue,
+        batches,
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         policy: Arc::new(settings.policy()),
@@ -165,6 +183,7 @@ pub struct Application {
     server: actix_web::dev::Server,
     workers: Option<Workers>,
     state: AppState,
+    public_url: String,
 }
 
 impl Application {
@@ -179,6 +198,8 @@ impl Application {
         if settings.disk.public_url.is_none() {
             settings.disk.public_url = Some(public_url(&settings.server.bind, Some(port)));
         }
+        let public_url =
+            settings.disk.public_url.clone().unwrap_or_else(|| public_url(&settings.server.bind, Some(port)));
         let (store, disk) = object_store(&settings).await?;
         let state = state_with(&settings, store).await?;
         let storage_route = disk.map(crate::storage_route::StorageRoute);
@@ -206,13 +227,19 @@ impl Application {
         }
         let workers = settings.worker.enabled.then(|| Workers::start(state.clone(), &settings.worker));
         tracing::info!(port, workers = settings.worker.enabled, "stowage listening");
-        Ok(Self { port, server: server.run(), workers, state })
+        Ok(Self { port, server: server.run(), workers, state, public_url })
     }
 
     /// The port it listens on.
     #[must_use]
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The base URL clients reach it at (as put into local-disk transfer URLs).
+    #[must_use]
+    pub fn public_url(&self) -> String {
+        self.public_url.clone()
     }
 
     /// The shared state (tests use it to reach the ports directly).

@@ -133,8 +133,12 @@ pub struct Settings {
     pub server: ServerSettings,
     /// PostgreSQL.
     pub database: PgConfig,
-    /// Where local state lives (the local-disk store's objects and secret); `STOWAGE__DATA_DIR`.
+    /// Where local state lives (the SQLite database, the local-disk store's objects and secret,
+    /// the bootstrap admin key); `STOWAGE__DATA_DIR`.
     pub data_dir: std::path::PathBuf,
+    /// Which database: `postgres` (`[database]`), or `sqlite` (`<data_dir>/stowage.db`).
+    /// [`Settings::load`] picks `sqlite` unless `database.url` is configured or this key is set.
+    pub database_backend: DatabaseBackend,
     /// Which object store: `s3`, or `disk` (objects under `data_dir`, uploaded through stowage's
     /// own signed route). [`Settings::load`] picks `disk` unless `storage.bucket` or
     /// `storage.endpoint` is configured or this key is set.
@@ -149,6 +153,17 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Logging.
     pub log: LogSettings,
+}
+
+/// Which database keeps stowage's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseBackend {
+    /// PostgreSQL (`[database]`).
+    #[default]
+    Postgres,
+    /// One SQLite file under `data_dir`: the embedded default.
+    Sqlite,
 }
 
 /// Which object store serves the bytes.
@@ -179,6 +194,7 @@ impl Default for Settings {
             server: ServerSettings::default(),
             database: PgConfig::default(),
             data_dir: "stowage-data".into(),
+            database_backend: DatabaseBackend::default(),
             storage_backend: StorageBackend::default(),
             storage: S3Config::default(),
             disk: DiskSettings::default(),
@@ -216,7 +232,31 @@ fn storage_backend(given: &Figment, extracted: StorageBackend) -> StorageBackend
     }
 }
 
+/// The database to use given what was configured: the configured `database_backend` if any, else
+/// PostgreSQL when `database.url` is configured, else SQLite.
+fn database_backend(given: &Figment, extracted: DatabaseBackend) -> DatabaseBackend {
+    if given.find_value("database_backend").is_ok() {
+        extracted
+    } else if given.find_value("database.url").is_ok() {
+        DatabaseBackend::Postgres
+    } else {
+        DatabaseBackend::Sqlite
+    }
+}
+
 impl Settings {
+    /// True when nothing external is configured: SQLite and local disk under `data_dir`.
+    #[must_use]
+    pub fn is_embedded(&self) -> bool {
+        self.database_backend == DatabaseBackend::Sqlite
+    }
+
+    /// The SQLite database file.
+    #[must_use]
+    pub fn sqlite_path(&self) -> std::path::PathBuf {
+        self.data_dir.join("stowage.db")
+    }
+
     /// Loads the configuration: defaults, then `file` if given, then the environment.
     ///
     /// # Errors
@@ -231,6 +271,7 @@ impl Settings {
         // What the file and the environment say, without the compiled defaults.
         let given = Self::file_only(file)?.merge(Env::prefixed(PREFIX).split("__"));
         settings.storage_backend = storage_backend(&given, settings.storage_backend);
+        settings.database_backend = database_backend(&given, settings.database_backend);
         Ok(settings)
     }
 
@@ -325,6 +366,16 @@ mod tests {
         );
         let explicit = given("storage_backend = \"disk\"\n[storage]\nbucket = \"b\"");
         assert_eq!(storage_backend(&explicit, StorageBackend::Disk), StorageBackend::Disk);
+    }
+
+    #[test]
+    fn state_goes_to_sqlite_unless_a_database_url_or_a_backend_is_configured() {
+        let given = |toml: &str| Figment::new().merge(Toml::string(toml));
+        assert_eq!(database_backend(&given(""), DatabaseBackend::Postgres), DatabaseBackend::Sqlite);
+        let pg = given("[database]\nurl = \"postgres://db/stowage\"");
+        assert_eq!(database_backend(&pg, DatabaseBackend::Sqlite), DatabaseBackend::Postgres);
+        let explicit = given("database_backend = \"sqlite\"\n[database]\nurl = \"postgres://db\"");
+        assert_eq!(database_backend(&explicit, DatabaseBackend::Sqlite), DatabaseBackend::Sqlite);
     }
 
     #[test]

@@ -72,3 +72,35 @@ mod tests {
         assert_ne!(a, b);
     }
 }
+
+/// The namespace the embedded default creates on first start.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// First start of the embedded default: creates the `default` namespace with an admin key, writes
+/// the key's secret to `<data_dir>/admin.key` (0600) and returns it. Later starts find the
+/// namespace and return `None`.
+///
+/// # Errors
+/// A message when the database or the key file cannot be written.
+pub async fn bootstrap(
+    repo: &dyn UploadRepo,
+    clock: &dyn Clock,
+    ids: &dyn stowage_domain::ports::IdGenerator,
+    data_dir: &std::path::Path,
+) -> Result<Option<String>, String> {
+    if repo.find_namespace(DEFAULT_NAMESPACE).await.map_err(|e| e.to_string())?.is_some() {
+        return Ok(None);
+    }
+    let name = stowage_domain::names::NamespaceName::parse(DEFAULT_NAMESPACE).map_err(|e| e.to_string())?;
+    let namespace = stowage_domain::usecases::tenancy::create_namespace(repo, clock, ids, name, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let description = Some("bootstrap admin key of the embedded default".to_owned());
+    let (_, secret) =
+        create_key(repo, clock, ids.suffix(), &namespace, Role::Admin, description).await.map_err(|e| e.to_string())?;
+    let file = data_dir.join(crate::cli::ADMIN_KEY_FILE);
+    // A key file without its namespace belongs to a database that is gone: replace it.
+    let _ = std::fs::remove_file(&file);
+    crate::app::write_private(&file, &format!("{secret}\n"))?;
+    Ok(Some(secret))
+}

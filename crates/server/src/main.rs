@@ -138,8 +138,23 @@ async fn run(cli: Cli) -> Result<(), String> {
     telemetry::init(&settings.log);
     match cli.command {
         Command::Serve => {
-            let app = Application::build(settings).await?;
-            say(&format!("stowage listening on port {}", app.port()));
+            let embedded = settings.is_embedded();
+            let data_dir = settings.data_dir.clone();
+            let app = Application::build(settings.clone()).await?;
+            say(&format!("stowage listening on {}", app.public_url()));
+            say(&format!("{}", describe_storage(&settings)));
+            if embedded {
+                let state = app.state();
+                let secret =
+                    stowage_server::keys::bootstrap(&*state.repo, &*state.clock, &*state.ids, &data_dir).await?;
+                if let Some(secret) = secret {
+                    let file = data_dir.join(cli::ADMIN_KEY_FILE);
+                    say(&format!(
+                        "first start: created the `default` namespace and its admin key (also in {}, mode 0600):\n{secret}",
+                        file.display()
+                    ));
+                }
+            }
             app.run_until_stopped().await.map_err(|e| e.to_string())
         }
         Command::Worker => {
@@ -189,6 +204,20 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Upload { .. } | Command::Buckets { .. } | Command::Uploads { .. } => Ok(()),
     }
+}
+
+/// Where the state and the bytes live, for the start-up banner.
+fn describe_storage(settings: &Settings) -> String {
+    use stowage_server::config::{DatabaseBackend, StorageBackend};
+    let database = match settings.database_backend {
+        DatabaseBackend::Sqlite => format!("SQLite at {}", settings.sqlite_path().display()),
+        DatabaseBackend::Postgres => "PostgreSQL ([database] url)".to_owned(),
+    };
+    let objects = match settings.storage_backend {
+        StorageBackend::Disk => format!("objects on local disk in {}", settings.data_dir.join("objects").display()),
+        StorageBackend::S3 => format!("objects in S3 bucket `{}`", settings.storage.bucket),
+    };
+    format!("state: {database}; {objects}")
 }
 
 async fn shutdown_signal() {

@@ -100,7 +100,7 @@ async fn fifty_concurrent_confirms_make_one_object_and_fifty_identical_bodies(ap
     let results: Vec<_> = futures_util::future::join_all(confirms).await.into_iter().map(Result::unwrap).collect();
     assert!(results.iter().all(|(status, _)| *status == 200), "{results:?}");
     assert!(results.iter().all(|(_, body)| *body == results[0].1));
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM objects").await, 1);
+    assert_eq!(app.count_objects(&bucket).await, 1);
 }
 
 async fn the_same_bytes_twice_make_the_second_a_duplicate_of_the_first(app: TestApp) {
@@ -113,7 +113,7 @@ async fn the_same_bytes_twice_make_the_second_a_duplicate_of_the_first(app: Test
     assert_eq!(duplicate["is_duplicate"], true);
     assert_eq!(duplicate["duplicate_of_upload_id"], first);
     assert_eq!(duplicate["object_id"], original["object_id"]);
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM objects").await, 1);
+    assert_eq!(app.count_objects(&bucket).await, 1);
 
     // A create that declares the known hash gets the existing upload and no URL.
     let known = app.create_upload(&bucket, "again.bin", json!({"file_hash": sha256_hex(b"same content")})).await;
@@ -159,7 +159,7 @@ async fn a_retried_create_with_an_idempotency_key_returns_the_same_upload(app: T
     let (_, first) = read(send().await.unwrap()).await;
     let (_, second) = read(send().await.unwrap()).await;
     assert_eq!(first["upload_id"], second["upload_id"]);
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 1);
+    assert_eq!(app.count_uploads(&bucket).await, 1);
 }
 
 async fn operations_endpoints_answer(app: TestApp) {
@@ -203,13 +203,13 @@ async fn a_batch_create_keeps_request_order_reports_each_failure_and_merges_shar
         .collect();
     assert_eq!(errors, [(1, "invalid_filename"), (2, "content_type_not_allowed"), (3, "invalid_request")]);
     assert!(body["uploads"][0]["presigned_url"].is_string());
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 2);
+    assert_eq!(app.count_uploads(&bucket).await, 2);
 
     let too_many: Vec<Value> =
         (0..101).map(|i| json!({"filename": format!("{i}.txt"), "content_type": "text/plain"})).collect();
     let (status, _) = app.post(&format!("/v1/buckets/{bucket}/uploads/batch"), &json!({"uploads": too_many})).await;
     assert_eq!(status, 422);
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 2);
+    assert_eq!(app.count_uploads(&bucket).await, 2);
 }
 
 async fn objects_are_listed_oldest_first_page_by_page_with_their_blobs(app: TestApp) {
@@ -253,7 +253,8 @@ async fn deleting_an_object_removes_its_record_its_bytes_and_its_usage(app: Test
     assert_ne!(receipt["object_id"], json!(object));
 }
 
-/// Every flow test runs twice: on S3 (with PostgreSQL) and on the local-disk store.
+/// Every flow test runs three times: on PostgreSQL and S3, on PostgreSQL and the local-disk store,
+/// and on the embedded default (SQLite and the local-disk store).
 macro_rules! on_both_stores {
     ($($name:ident: $threads:literal),* $(,)?) => {
         mod on_s3 {
@@ -269,6 +270,14 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
                 async fn $name() {
                     super::$name(crate::helpers::spawn_on_disk().await).await;
+                }
+            )*
+        }
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = $threads)]
+                async fn $name() {
+                    super::$name(crate::helpers::spawn_embedded().await).await;
                 }
             )*
         }

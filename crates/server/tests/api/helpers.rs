@@ -44,6 +44,11 @@ pub async fn spawn_on_disk() -> TestApp {
     spawn_on_disk_with(|_| {}).await
 }
 
+/// Spawns the embedded default: SQLite and the local-disk store in a fresh data directory.
+pub async fn spawn_embedded() -> TestApp {
+    spawn_on_disk_with(|s| s.database_backend = stowage_server::config::DatabaseBackend::Sqlite).await
+}
+
 /// Spawns the app on the local-disk store with settings adjusted by `customize`.
 pub async fn spawn_on_disk_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = std::env::temp_dir().join(format!("stowage-test-{}", uuid::Uuid::new_v4().simple()));
@@ -167,6 +172,20 @@ impl TestApp {
             }
             assert!(std::time::Instant::now() < deadline, "task {task} did not finish: {body}");
         }
+    }
+
+    /// How many objects the bucket holds, as the API lists them (whatever the database).
+    pub async fn count_objects(&self, bucket: &str) -> usize {
+        let (status, body) = self.post(&format!("/v1/buckets/{bucket}/objects/list"), &json!({"limit": 100})).await;
+        assert_eq!(status, 200, "{body}");
+        body["results"].as_array().unwrap().len()
+    }
+
+    /// How many uploads the bucket holds, as the API lists them (whatever the database).
+    pub async fn count_uploads(&self, bucket: &str) -> usize {
+        let (status, body) = self.post(&format!("/v1/buckets/{bucket}/uploads/list"), &json!({"limit": 100})).await;
+        assert_eq!(status, 200, "{body}");
+        body["results"].as_array().unwrap().len()
     }
 
     pub async fn confirm(&self, bucket: &str, upload: &str, body: &Value) -> (StatusCode, Value) {
