@@ -58,21 +58,6 @@ pub async fn create_key(
     Ok((key, secret))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn secrets_are_prefixed_url_safe_and_distinct() {
-        let a = new_secret();
-        let b = new_secret();
-        assert!(a.starts_with("sk_"));
-        assert_eq!(a.len(), 3 + 43);
-        assert!(a[3..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
-        assert_ne!(a, b);
-    }
-}
-
 /// The namespace the embedded default creates on first start.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -103,4 +88,19 @@ pub async fn bootstrap(
     let _ = std::fs::remove_file(&file);
     crate::app::write_private(&file, &format!("{secret}\n"))?;
     Ok(Some(secret))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_prefixed_url_safe_and_distinct() {
+        let a = new_secret();
+        let b = new_secret();
+        assert!(a.starts_with("sk_"));
+        assert_eq!(a.len(), 3 + 43);
+        assert!(a[3..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert_ne!(a, b);
+    }
 }
