@@ -142,7 +142,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let data_dir = settings.data_dir.clone();
             let app = Application::build(settings.clone()).await?;
             say(&format!("stowage listening on {}", app.public_url()));
-            say(&format!("{}", describe_storage(&settings)));
+            say(&describe_storage(&settings));
             if embedded {
                 let state = app.state();
                 let secret =
