@@ -105,7 +105,7 @@ impl Server {
         let mut lines = BufReader::new(stdout).lines();
         let port = loop {
             let line = lines.next_line().await.expect("read stdout").expect("stowage exited before listening");
-            if let Some(port) = line.strip_prefix("stowage listening on port ") {
+            if let Some(port) = line.strip_prefix("stowage listening on http://").and_then(|a| a.rsplit(':').next()) {
                 break port.trim().parse().expect("port");
             }
         };

@@ -6,6 +6,7 @@ mod asynchronous;
 mod auth;
 mod cli;
 mod disk;
+mod embedded;
 mod errors;
 mod flow;
 mod helpers;

@@ -54,7 +54,7 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_cleanly() {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let port: u16 = loop {
         let line = lines.next_line().await.unwrap().expect("stowage printed its port");
-        if let Some(port) = line.strip_prefix("stowage listening on port ") {
+        if let Some(port) = line.strip_prefix("stowage listening on http://").and_then(|a| a.rsplit(':').next()) {
             break port.parse().unwrap();
         }
     };
