@@ -500,8 +500,11 @@ impl ObjectStore for DiskStore {
     }
 
     async fn abort_multipart(&self, _key: &ObjectKey, upload_id: &str) -> Result<(), StorageError> {
-        let dir = self.multipart_dir(upload_id).filter(|d| d.is_dir()).ok_or(StorageError::NoSuchUpload)?;
-        tokio::fs::remove_dir_all(dir).await.map_err(|e| io(&e))
+        // Aborting twice succeeds, as on S3.
+        match self.multipart_dir(upload_id).filter(|d| d.is_dir()) {
+            Some(dir) => tokio::fs::remove_dir_all(dir).await.map_err(|e| io(&e)),
+            None => Ok(()),
+        }
     }
 
     async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {

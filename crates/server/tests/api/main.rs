@@ -16,4 +16,5 @@ mod multipart;
 mod objects;
 mod outage;
 mod process;
+mod store;
 mod webhooks;
