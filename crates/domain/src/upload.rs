@@ -366,6 +366,15 @@ impl Upload {
         Ok(next)
     }
 
+    /// The transition a recorded failure means: `upload_expired` expires the upload (from
+    /// PENDING/FAILED), any other code fails its verification (from PROCESSING).
+    ///
+    /// # Errors
+    /// When the upload's status has no such transition.
+    pub fn record_failure(&self, failure: Failure, now: OffsetDateTime) -> Result<Self, TransitionError> {
+        if failure.code == EXPIRED { self.expire(now) } else { self.fail_verification(failure, now) }
+    }
+
     /// PENDING/FAILED → CANCELED; CANCELED stays CANCELED.
     ///
     /// # Errors

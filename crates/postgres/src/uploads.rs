@@ -27,7 +27,7 @@ use stowage_domain::ports::{
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
-use stowage_domain::upload::{Completion, EXPIRED, Failure, TransitionError, Upload};
+use stowage_domain::upload::{Completion, Failure, TransitionError, Upload};
 use stowage_domain::webhook::{self, EventType, WebhookTarget};
 use time::OffsetDateTime;
 
@@ -466,9 +466,7 @@ impl UploadRepo for PgRepository {
         webhook: Option<WebhookTarget>,
     ) -> Result<Transition, RepoError> {
         let failure = failure.clone();
-        let next = move |upload: &Upload| {
-            if failure.code == EXPIRED { upload.expire(now) } else { upload.fail_verification(failure, now) }
-        };
+        let next = move |upload: &Upload| upload.record_failure(failure, now);
         transition(self, id, expected, next, webhook.map(|w| (w, EventType::UploadFailed))).await
     }
 
