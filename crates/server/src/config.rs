@@ -268,11 +268,25 @@ impl Settings {
             figment = figment.merge(Serialized::default(&key, value));
         }
         let mut settings: Self = figment.extract().map_err(|e| format!("invalid configuration: {e}"))?;
-        // What the file and the environment say, without the compiled defaults.
-        let given = Self::file_only(file)?.merge(Env::prefixed(PREFIX).split("__"));
+        let given = Self::given(file, std::env::vars().collect())?;
         settings.storage_backend = storage_backend(&given, settings.storage_backend);
         settings.database_backend = database_backend(&given, settings.database_backend);
         Ok(settings)
+    }
+
+    /// What the file and the environment (`vars`) say, without the compiled defaults — `_FILE`
+    /// variables included — for telling configured keys from defaults.
+    fn given(file: Option<&Path>, vars: Vec<(String, String)>) -> Result<Figment, String> {
+        let mut given = Self::file_only(file)?;
+        for (name, value) in vars.iter().cloned() {
+            if let Some(key) = name.strip_prefix(PREFIX).filter(|k| !k.ends_with("_FILE")) {
+                given = given.merge(Serialized::default(&key.to_ascii_lowercase().replace("__", "."), value));
+            }
+        }
+        for (key, value) in file_values(vars.into_iter())? {
+            given = given.merge(Serialized::default(&key, value));
+        }
+        Ok(given)
     }
 
     /// The TOML file alone (for telling configured keys from defaults).
@@ -366,6 +380,22 @@ mod tests {
         );
         let explicit = given("storage_backend = \"disk\"\n[storage]\nbucket = \"b\"");
         assert_eq!(storage_backend(&explicit, StorageBackend::Disk), StorageBackend::Disk);
+    }
+
+    #[test]
+    fn a_database_url_given_as_a_file_or_variable_selects_postgres() {
+        let dir = std::env::temp_dir().join(format!("stowage-given-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("url");
+        std::fs::write(&secret, "postgres://db/stowage\n").unwrap();
+        let from_file = vec![("STOWAGE__DATABASE__URL_FILE".to_owned(), secret.display().to_string())];
+        let given = Settings::given(None, from_file).unwrap();
+        assert_eq!(database_backend(&given, DatabaseBackend::Sqlite), DatabaseBackend::Postgres);
+        let from_var = vec![("STOWAGE__STORAGE__BUCKET".to_owned(), "b".to_owned())];
+        let given = Settings::given(None, from_var).unwrap();
+        assert_eq!(storage_backend(&given, StorageBackend::Disk), StorageBackend::S3);
+        assert_eq!(database_backend(&given, DatabaseBackend::Postgres), DatabaseBackend::Sqlite);
+        std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
