@@ -133,11 +133,31 @@ impl RetryPolicy {
     pub const fn may_retry(&self, attempts: u32) -> bool {
         attempts < self.max_attempts
     }
+
+    /// What a failed attempt leads to after `attempts` attempts: PENDING again after the backoff
+    /// when the handler asked for a retry and attempts are left, else FAILED at once.
+    #[must_use]
+    pub fn after_failure(&self, attempts: u32, retry: bool) -> (TaskStatus, Duration) {
+        if retry && self.may_retry(attempts) {
+            (TaskStatus::Pending, self.delay_after(attempts))
+        } else {
+            (TaskStatus::Failed, Duration::ZERO)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_is_retried_only_when_asked_and_attempts_are_left() {
+        let p = RetryPolicy { max_attempts: 3, base_delay: Duration::from_secs(1), max_delay: Duration::from_secs(10) };
+        assert_eq!(p.after_failure(1, true), (TaskStatus::Pending, Duration::from_secs(1)));
+        assert_eq!(p.after_failure(2, true), (TaskStatus::Pending, Duration::from_secs(2)));
+        assert_eq!(p.after_failure(3, true), (TaskStatus::Failed, Duration::ZERO));
+        assert_eq!(p.after_failure(1, false), (TaskStatus::Failed, Duration::ZERO));
+    }
 
     #[test]
     fn backoff_doubles_and_is_capped() {

@@ -186,11 +186,7 @@ impl TaskQueue for PgRepository {
             };
             let attempts = u32::try_from(row.attempts).unwrap_or(0);
             let policy = RetryPolicy { max_attempts: u32::try_from(row.max_attempts).unwrap_or(1), ..*policy };
-            let (status, delay) = if retry && policy.may_retry(attempts) {
-                (TaskStatus::Pending, policy.delay_after(attempts))
-            } else {
-                (TaskStatus::Failed, Duration::ZERO)
-            };
+            let (status, delay) = policy.after_failure(attempts, retry);
             diesel::sql_query(
                 "UPDATE tasks SET status = $2, error_code = $3, error_message = $4, lease_owner = NULL, \
                  lease_expires_at = NULL, run_after = now() + make_interval(secs => $5), updated_at = now() WHERE id = $1",

@@ -217,11 +217,7 @@ impl TaskQueue for SqliteRepository {
             let Some(row) = row else { return Ok(None) };
             let attempts = u32::try_from(row.attempts).unwrap_or(0);
             let policy = RetryPolicy { max_attempts: u32::try_from(row.max_attempts).unwrap_or(1), ..policy };
-            let (status, delay) = if retry && policy.may_retry(attempts) {
-                (TaskStatus::Pending, policy.delay_after(attempts))
-            } else {
-                (TaskStatus::Failed, Duration::ZERO)
-            };
+            let (status, delay) = policy.after_failure(attempts, retry);
             let now = now_micros();
             diesel::sql_query(
                 "UPDATE tasks SET status = ?, error_code = ?, error_message = ?, lease_owner = NULL, \
