@@ -40,6 +40,18 @@ pub struct Deps<'a> {
 /// normally enough.
 pub(crate) const MAX_RACES: usize = 4;
 
+/// Aborts `upload`'s multipart upload, if it has one (its parts take space until then): `Ok(false)`
+/// when it has none. Aborting one that is already gone succeeds, as the port promises.
+pub(crate) async fn abort_multipart(
+    store: &dyn ObjectStore,
+    upload: &crate::upload::Upload,
+) -> Result<bool, crate::error::StorageError> {
+    match &upload.multipart {
+        Some(mp) => store.abort_multipart(&upload.key, &mp.upload_id).await.map(|()| true),
+        None => Ok(false),
+    }
+}
+
 /// Where `bucket`'s events go, with a fresh delivery task id; `None` without a webhook.
 pub(crate) fn webhook_for(deps: Deps<'_>, bucket: &crate::bucket::Bucket) -> Option<crate::webhook::WebhookTarget> {
     crate::webhook::WebhookTarget::for_bucket(bucket, deps.ids, deps.policy.webhook_max_attempts)

@@ -84,12 +84,7 @@ pub async fn cancel_upload(
             },
         };
         if delete_object {
-            if let Some(mp) = &canceled.multipart {
-                match deps.store.abort_multipart(&canceled.key, &mp.upload_id).await {
-                    Ok(()) | Err(StorageError::NoSuchUpload) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            super::abort_multipart(deps.store, &canceled).await?;
             deps.store.delete(&canceled.key).await?;
         }
         return Ok(canceled);

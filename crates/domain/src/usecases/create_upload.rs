@@ -186,15 +186,17 @@ pub async fn create_upload(
         _ => upload,
     };
     let presigned = presign_put(deps, &upload).await?;
+    // A multipart upload started for an upload that is not recorded is aborted at once, best
+    // effort: if that fails, the store's lifecycle rules clean it up.
     match deps.repo.insert_upload(&upload, request.idempotency_key.clone()).await {
         Ok(InsertUpload::Inserted) => Ok(CreatedUpload { upload, presigned, is_duplicate: false }),
         Ok(InsertUpload::Existing(existing)) => {
-            abort_unused_multipart(deps, &upload).await;
+            let _ignored = super::abort_multipart(deps.store, &upload).await;
             let presigned = presign_put(deps, &existing).await?;
             Ok(CreatedUpload { upload: existing, presigned, is_duplicate: false })
         }
         Err(e) => {
-            abort_unused_multipart(deps, &upload).await;
+            let _ignored = super::abort_multipart(deps.store, &upload).await;
             Err(e.into())
         }
     }
@@ -202,14 +204,6 @@ pub async fn create_upload(
 
 /// The largest object S3 stores (5 TiB); files above it are refused whatever the bucket says.
 pub const MAX_OBJECT_BYTES: u64 = 5 * 1024 * 1024 * 1024 * 1024;
-
-/// Best effort: a multipart upload started for an upload that was not recorded is aborted now;
-/// if this fails the store's own lifecycle rules (or the sweeper's abort on expiry) clean it up.
-async fn abort_unused_multipart(deps: Deps<'_>, upload: &Upload) {
-    if let Some(mp) = &upload.multipart {
-        let _ignored = deps.store.abort_multipart(&upload.key, &mp.upload_id).await;
-    }
-}
 
 /// Most part URLs one request may ask for.
 pub const MAX_PART_URLS: usize = 1000;

@@ -54,12 +54,10 @@ pub async fn expire_stale_uploads(deps: Deps<'_>, limit: u32) -> Result<ExpiryRe
             continue;
         };
         report.expired += 1;
-        if let Some(mp) = &expired.multipart {
-            // Parts uploaded so far take space until the multipart upload is aborted.
-            match deps.store.abort_multipart(&expired.key, &mp.upload_id).await {
-                Ok(()) | Err(StorageError::NoSuchUpload) => report.multipart_aborted += 1,
-                Err(_) => report.delete_failures += 1,
-            }
+        match super::abort_multipart(deps.store, &expired).await {
+            Ok(true) => report.multipart_aborted += 1,
+            Ok(false) => {}
+            Err(_) => report.delete_failures += 1,
         }
         match deps.store.delete(&expired.key).await {
             Ok(()) => report.objects_deleted += 1,
