@@ -241,6 +241,15 @@ impl Upload {
         }
     }
 
+    /// How long transfer URLs issued at `now` may live: until `expires_at`, and only while the
+    /// upload is PENDING; `None` otherwise.
+    #[must_use]
+    pub fn url_lifetime(&self, now: OffsetDateTime) -> Option<Duration> {
+        let remaining = self.expires_at - now;
+        (self.status == UploadStatus::Pending && remaining > time::Duration::ZERO)
+            .then(|| Duration::try_from(remaining).unwrap_or(Duration::ZERO))
+    }
+
     /// True when `expires_at` + `grace` lies before `now`.
     #[must_use]
     pub fn is_past_grace(&self, now: OffsetDateTime, grace: Duration) -> bool {

@@ -13,7 +13,6 @@ use crate::policy::{DEFAULT_URL_EXPIRATION_SECS, MAX_URL_EXPIRATION_SECS, MIN_UR
 use crate::ports::{InsertUpload, PresignPut, PresignedRequest};
 use crate::status::UploadStatus;
 use crate::upload::{Multipart, Upload};
-use std::time::Duration;
 
 /// A create-upload request in domain types.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,15 +240,13 @@ pub async fn part_urls(
     if let Some(bad) = part_numbers.iter().find(|n| **n == 0 || **n > mp.part_count) {
         return Err(PartUrlsError::InvalidParts(format!("part {bad} is outside 1..={}", mp.part_count)));
     }
-    let remaining = upload.expires_at - deps.clock.now();
-    if upload.status != UploadStatus::Pending || remaining <= time::Duration::ZERO {
+    let Some(expires_in) = upload.url_lifetime(deps.clock.now()) else {
         return Err(PartUrlsError::InvalidUploadState(format!(
             "upload {id} is {} and its URLs have {}",
             upload.status,
-            if remaining <= time::Duration::ZERO { "expired" } else { "been used" }
+            if upload.status == UploadStatus::Pending { "expired" } else { "been used" }
         )));
-    }
-    let expires_in = Duration::try_from(remaining).unwrap_or(Duration::ZERO);
+    };
     let mut urls = Vec::with_capacity(part_numbers.len());
     for &part_number in part_numbers {
         let request = deps.store.presign_part(&upload.key, &mp.upload_id, part_number, expires_in).await?;
@@ -353,11 +350,9 @@ pub async fn create_uploads<E>(
 /// # Errors
 /// The store's error when it cannot sign.
 pub async fn presign_put(deps: Deps<'_>, upload: &Upload) -> Result<Option<PresignedRequest>, StorageError> {
-    let remaining = upload.expires_at - deps.clock.now();
-    if upload.status != UploadStatus::Pending || remaining <= time::Duration::ZERO || upload.multipart.is_some() {
+    let Some(expires_in) = upload.url_lifetime(deps.clock.now()).filter(|_| upload.multipart.is_none()) else {
         return Ok(None);
-    }
-    let expires_in = Duration::try_from(remaining).unwrap_or(Duration::ZERO);
+    };
     let request = PresignPut {
         key: upload.key.clone(),
         content_type: upload.content_type.clone(),
