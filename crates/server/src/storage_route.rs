@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use std::sync::Arc;
-use stowage_disk::{DiskStore, Headers, Op, Refused};
+use stowage_disk::{DiskStore, Grant, Headers, Op, Refused};
 
 /// `?token=`
 #[derive(Debug, serde::Deserialize)]
@@ -28,12 +28,14 @@ fn error(e: &Refused) -> HttpResponse {
     ))
 }
 
-fn token(query: &TokenQuery) -> Result<&str, Refused> {
-    query.token.as_deref().ok_or(Refused {
+/// The grant of the request's token for `op`.
+fn authorize(route: &StorageRoute, query: &TokenQuery, op: Op) -> Result<Grant, Refused> {
+    let token = query.token.as_deref().ok_or(Refused {
         status: 403,
         code: "AccessDenied",
         message: "a signed token is required".to_owned(),
-    })
+    })?;
+    route.0.authorize(token, op).map_err(Refused::from)
 }
 
 async fn put(
@@ -42,7 +44,7 @@ async fn put(
     query: web::Query<TokenQuery>,
     body: web::Payload,
 ) -> HttpResponse {
-    let grant = match token(&query).and_then(|t| route.0.authorize(t, Op::Put).map_err(Refused::from)) {
+    let grant = match authorize(&route, &query, Op::Put) {
         Ok(grant) => grant,
         Err(e) => return error(&e),
     };
@@ -60,7 +62,7 @@ async fn put(
 }
 
 async fn get(route: web::Data<StorageRoute>, query: web::Query<TokenQuery>) -> HttpResponse {
-    let grant = match token(&query).and_then(|t| route.0.authorize(t, Op::Get).map_err(Refused::from)) {
+    let grant = match authorize(&route, &query, Op::Get) {
         Ok(grant) => grant,
         Err(e) => return error(&e),
     };
