@@ -222,25 +222,32 @@ fn file_values(vars: impl Iterator<Item = (String, String)>) -> Result<Vec<(Stri
 /// configured `storage_backend` if any, else S3 when its bucket or endpoint is configured, else
 /// the local disk.
 fn storage_backend(given: &Figment, extracted: StorageBackend) -> StorageBackend {
-    let configured = |key: &str| given.find_value(key).is_ok();
-    if configured("storage_backend") {
-        extracted
-    } else if configured("storage.bucket") || configured("storage.endpoint") {
-        StorageBackend::S3
-    } else {
-        StorageBackend::Disk
-    }
+    chosen(
+        given,
+        "storage_backend",
+        extracted,
+        &["storage.bucket", "storage.endpoint"],
+        StorageBackend::S3,
+        StorageBackend::Disk,
+    )
 }
 
 /// The database to use given what was configured: the configured `database_backend` if any, else
 /// PostgreSQL when `database.url` is configured, else SQLite.
 fn database_backend(given: &Figment, extracted: DatabaseBackend) -> DatabaseBackend {
-    if given.find_value("database_backend").is_ok() {
+    chosen(given, "database_backend", extracted, &["database.url"], DatabaseBackend::Postgres, DatabaseBackend::Sqlite)
+}
+
+/// `extracted` when `key` itself is configured, else `external` when any of `external_keys` is,
+/// else `embedded`.
+fn chosen<T>(given: &Figment, key: &str, extracted: T, external_keys: &[&str], external: T, embedded: T) -> T {
+    let configured = |key: &str| given.find_value(key).is_ok();
+    if configured(key) {
         extracted
-    } else if given.find_value("database.url").is_ok() {
-        DatabaseBackend::Postgres
+    } else if external_keys.iter().any(|k| configured(k)) {
+        external
     } else {
-        DatabaseBackend::Sqlite
+        embedded
     }
 }
 
@@ -300,12 +307,7 @@ impl Settings {
 
     /// Compiled defaults with the TOML file on top (no environment).
     fn defaults_and_file(file: Option<&Path>) -> Result<Figment, String> {
-        let figment = Figment::from(Serialized::defaults(Self::default()));
-        match file {
-            Some(file) if !file.exists() => Err(format!("configuration file {} does not exist", file.display())),
-            Some(file) => Ok(figment.merge(Toml::file(file))),
-            None => Ok(figment),
-        }
+        Ok(Figment::from(Serialized::defaults(Self::default())).merge(Self::file_only(file)?))
     }
 
     /// The domain's rules from these settings.
