@@ -241,6 +241,8 @@ pub async fn events_are_written_with_the_change_they_report(repo: Subject) {
         ("webhook_delivery", Some("upload.failed"))
     );
     assert_eq!(event.inputs["event"]["data"]["error"]["code"], "upload_expired");
+    assert_eq!(event.inputs["event"]["id"].as_str(), Some(first.event_id().as_str()));
+    assert_eq!(event.inputs["event"]["data"]["upload_id"], u.id.as_str());
     assert!(TaskQueue::get(&*repo, &second.task_id).await.expect("get").is_none());
 }
 

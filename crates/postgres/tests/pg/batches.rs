@@ -50,34 +50,3 @@ async fn a_draft_batch_is_submitted_once_with_its_task() {
         SubmitOutcome::NotFound
     ));
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn finishing_a_batch_writes_its_event_once_however_often_it_is_finished() {
-    let db = TestDb::new().await;
-    let repo = db.repo();
-    let ns = namespace(&repo).await;
-    let b = bucket(&repo, &ns, BucketSettings::default()).await;
-    let batch = Batch {
-        id: BatchId::new(&suffix()),
-        bucket_id: b.id.clone(),
-        status: TaskStatus::Pending,
-        object_ids: vec![],
-        task_id: None,
-        created_at: now(),
-        updated_at: now(),
-    };
-    repo.create(&batch).await.unwrap();
-    let event = |id: TaskId| NewTask {
-        id,
-        task_type: TaskType::new(TaskType::WEBHOOK_DELIVERY),
-        inputs: serde_json::json!({"event": {"id": "evt_x"}}),
-        max_attempts: 3,
-    };
-    let (first, second) = (TaskId::new(&suffix()), TaskId::new(&suffix()));
-    repo.finish(&batch.id, TaskStatus::Completed, now(), Some(event(first.clone()))).await.unwrap();
-    // A re-run of the batch task finishes it again, with another result: the first one stands.
-    repo.finish(&batch.id, TaskStatus::Failed, now(), Some(event(second.clone()))).await.unwrap();
-    assert!(TaskQueue::get(&repo, &first).await.unwrap().is_some(), "the event's delivery task is written");
-    assert!(TaskQueue::get(&repo, &second).await.unwrap().is_none(), "no second event");
-    assert_eq!(BatchService::get(&repo, &b.id, &batch.id).await.unwrap().unwrap().status, TaskStatus::Completed);
-}

@@ -68,40 +68,6 @@ async fn transitions_apply_only_from_the_expected_status() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failure_writes_its_webhook_event_in_the_same_transaction_and_a_stale_one_writes_none() {
-    use stowage_domain::ports::TaskQueue;
-    let db = TestDb::new().await;
-    let repo = db.repo();
-    let ns = namespace(&repo).await;
-    let settings = BucketSettings { webhook_url: Some("http://hook.test/".into()), ..BucketSettings::default() };
-    let b = bucket(&repo, &ns, settings).await;
-    let u = upload(&repo, &b).await;
-    let target = |n: &str| stowage_domain::webhook::WebhookTarget {
-        url: "http://hook.test/".into(),
-        task_id: stowage_domain::ids::TaskId::parse(&format!("task_{n:A<16}")).unwrap(),
-        max_attempts: 3,
-    };
-    let (first, second) = (target("F"), target("S"));
-    let applied =
-        repo.record_failure(&u.id, UploadStatus::Pending, &Failure::expired(), now(), Some(first.clone())).await;
-    assert!(matches!(applied.unwrap(), Transition::Applied(_)));
-    let stale =
-        repo.record_failure(&u.id, UploadStatus::Pending, &Failure::expired(), now(), Some(second.clone())).await;
-    assert!(matches!(stale.unwrap(), Transition::Stale(_)));
-
-    let task = TaskQueue::get(&repo, &first.task_id).await.unwrap().expect("the event's delivery task");
-    assert_eq!(task.task_type.as_str(), "webhook_delivery");
-    let event = &task.inputs["event"];
-    assert_eq!(
-        (event["type"].as_str(), event["id"].as_str()),
-        (Some("upload.failed"), Some(first.event_id().as_str()))
-    );
-    assert_eq!(event["data"]["upload_id"], u.id.as_str());
-    assert_eq!(event["data"]["error"]["code"], "upload_expired");
-    assert!(TaskQueue::get(&repo, &second.task_id).await.unwrap().is_none(), "a stale transition reports nothing");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_pending_uploads_past_the_cutoff_are_expirable() {
     let db = TestDb::new().await;
     let repo = db.repo();
