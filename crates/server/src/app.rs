@@ -195,11 +195,9 @@ impl Application {
         let listener = TcpListener::bind(&settings.server.bind)
             .map_err(|e| format!("cannot listen on {}: {e}", settings.server.bind))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
-        if settings.disk.public_url.is_none() {
-            settings.disk.public_url = Some(public_url(&settings.server.bind, Some(port)));
-        }
-        let public_url =
-            settings.disk.public_url.clone().unwrap_or_else(|| public_url(&settings.server.bind, Some(port)));
+        // The bound port completes the default public URL (port 0 in tests).
+        let bind = settings.server.bind.clone();
+        let public_url = settings.disk.public_url.get_or_insert_with(|| public_url(&bind, Some(port))).clone();
         let (store, disk) = object_store(&settings).await?;
         let state = state_with(&settings, store).await?;
         let storage_route = disk.map(crate::storage_route::StorageRoute);
