@@ -46,6 +46,12 @@ struct Count {
     n: i64,
 }
 
+/// A value bound to a query built at run time, in placeholder order.
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
 fn parse<T: DeserializeOwned>(what: &str, doc: &str) -> Result<T, RepoError> {
     serde_json::from_str(doc).map_err(|e| corrupt(what, e))
 }
@@ -375,29 +381,23 @@ impl UploadRepo for SqliteRepository {
     async fn list_uploads(&self, bucket: &BucketId, query: &UploadQuery) -> Result<UploadPage, RepoError> {
         let limit = query.limit.clamp(1, 100);
         let mut sql = "SELECT doc FROM uploads WHERE bucket_id = ?".to_owned();
-        let mut texts: Vec<String> = vec![bucket.to_string()];
-        let mut ints: Vec<(usize, i64)> = Vec::new();
-        let mut order: Vec<bool> = vec![false];
+        let mut binds = vec![Bind::Text(bucket.to_string())];
         if let Some(status) = query.status {
             sql.push_str(" AND status = ?");
-            texts.push(status.as_str().to_owned());
-            order.push(false);
+            binds.push(Bind::Text(status.as_str().to_owned()));
         }
         for (key, value) in query.metadata.iter().flatten() {
             sql.push_str(" AND json_extract(doc, ?) = json_extract(?, '$')");
-            texts.push(format!("$.metadata.\"{}\"", key.replace('"', "\\\"")));
-            texts.push(value.to_string());
-            order.extend([false, false]);
+            binds.push(Bind::Text(format!("$.metadata.\"{}\"", key.replace('"', "\\\""))));
+            binds.push(Bind::Text(value.to_string()));
         }
         if let Some(from) = query.created_from {
             sql.push_str(" AND created_at >= ?");
-            ints.push((order.len(), micros(from)));
-            order.push(true);
+            binds.push(Bind::Int(micros(from)));
         }
         if let Some(before) = query.created_before {
             sql.push_str(" AND created_at < ?");
-            ints.push((order.len(), micros(before)));
-            order.push(true);
+            binds.push(Bind::Int(micros(before)));
         }
         if let Some(after) = &query.after {
             sql.push_str(if query.newest_first {
@@ -405,10 +405,7 @@ impl UploadRepo for SqliteRepository {
             } else {
                 " AND (created_at, id) > (?, ?)"
             });
-            ints.push((order.len(), micros(after.created_at)));
-            order.push(true);
-            texts.push(after.id.to_string());
-            order.push(false);
+            binds.extend([Bind::Int(micros(after.created_at)), Bind::Text(after.id.to_string())]);
         }
         sql.push_str(if query.newest_first {
             " ORDER BY created_at DESC, id DESC"
@@ -419,12 +416,10 @@ impl UploadRepo for SqliteRepository {
         let uploads: Vec<Upload> = self
             .run(move |conn| {
                 let mut q = diesel::sql_query(sql).into_boxed::<Sqlite>();
-                let (mut t, mut i) = (texts.into_iter(), ints.into_iter().map(|(_, v)| v));
-                for is_int in order {
-                    q = if is_int {
-                        q.bind::<BigInt, _>(i.next().unwrap_or_default())
-                    } else {
-                        q.bind::<Text, _>(t.next().unwrap_or_default())
+                for bind in binds {
+                    q = match bind {
+                        Bind::Int(v) => q.bind::<BigInt, _>(v),
+                        Bind::Text(v) => q.bind::<Text, _>(v),
                     };
                 }
                 let rows: Vec<Doc> = q.load(conn).map_err(|e| crate::from_diesel(&e))?;
