@@ -2,7 +2,7 @@
 //! talk to a running server over HTTP, like any other client.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use stowage_client::{Client, ClientError, Options, Progress};
@@ -21,16 +21,14 @@ pub struct Connection {
     pub namespace: Option<String>,
 }
 
-/// The file the embedded default writes its bootstrap admin key to, under the data directory.
-pub const ADMIN_KEY_FILE: &str = "admin.key";
-
 impl Connection {
     fn client(&self) -> Result<Client, String> {
         let key = match &self.key {
             Some(key) => key.clone(),
             None => {
-                let dir = std::env::var("STOWAGE__DATA_DIR").unwrap_or_else(|_| "stowage-data".to_owned());
-                let file = Path::new(&dir).join(ADMIN_KEY_FILE);
+                let dir = std::env::var_os("STOWAGE__DATA_DIR")
+                    .map_or_else(|| crate::config::Settings::default().data_dir, PathBuf::from);
+                let file = crate::keys::admin_key_file(&dir);
                 std::fs::read_to_string(&file).map(|k| k.trim().to_owned()).map_err(|_| {
                     format!("no API key: pass --key or set STOWAGE_API_KEY (no key file at {})", file.display())
                 })?

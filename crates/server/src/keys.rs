@@ -58,6 +58,12 @@ pub async fn create_key(
     Ok((key, secret))
 }
 
+/// Where the embedded default writes its bootstrap admin key, under the data directory.
+#[must_use]
+pub fn admin_key_file(data_dir: &std::path::Path) -> std::path::PathBuf {
+    data_dir.join("admin.key")
+}
+
 /// The namespace the embedded default creates on first start.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
@@ -83,7 +89,7 @@ pub async fn bootstrap(
     let description = Some("bootstrap admin key of the embedded default".to_owned());
     let (_, secret) =
         create_key(repo, clock, ids.suffix(), &namespace, Role::Admin, description).await.map_err(|e| e.to_string())?;
-    let file = data_dir.join(crate::cli::ADMIN_KEY_FILE);
+    let file = admin_key_file(data_dir);
     // A key file without its namespace belongs to a database that is gone: replace it.
     let _ = std::fs::remove_file(&file);
     crate::app::write_private(&file, &format!("{secret}\n"))?;

@@ -148,7 +148,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 let secret =
                     stowage_server::keys::bootstrap(&*state.repo, &*state.clock, &*state.ids, &data_dir).await?;
                 if let Some(secret) = secret {
-                    let file = data_dir.join(cli::ADMIN_KEY_FILE);
+                    let file = stowage_server::keys::admin_key_file(&data_dir);
                     say(&format!(
                         "first start: created the `default` namespace and its admin key (also in {}, mode 0600):\n{secret}",
                         file.display()
