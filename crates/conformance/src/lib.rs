@@ -6,15 +6,16 @@
 use futures_util::future::join_all;
 use std::sync::Arc;
 use std::time::Duration;
+use stowage_domain::auth::{ApiKey, Role};
 use stowage_domain::batch::Batch;
 use stowage_domain::bucket::{Bucket, BucketSettings, Namespace};
 use stowage_domain::content::{ETag, Sha256Hex};
 use stowage_domain::dedup::ContentClaim;
-use stowage_domain::ids::{BatchId, BlobId, BucketId, IdSuffix, NamespaceId, ObjectId, TaskId, UploadId};
+use stowage_domain::ids::{BatchId, BlobId, BucketId, IdSuffix, KeyId, NamespaceId, ObjectId, TaskId, UploadId};
 use stowage_domain::names::{BucketName, ContentType, Filename, NamespaceName};
 use stowage_domain::object::{Blob, BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, BatchService, ConfirmationOutcome, ConfirmationPlan, InsertUpload, TaskQueue, Transition,
+    AttachOutcome, BatchService, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo, TaskQueue, Transition,
     UploadQuery, UploadRepo,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
@@ -24,8 +25,8 @@ use stowage_domain::webhook::WebhookTarget;
 use time::OffsetDateTime;
 
 /// Everything a repository adapter implements.
-pub trait Repo: UploadRepo + TaskQueue + BatchService {}
-impl<T: UploadRepo + TaskQueue + BatchService> Repo for T {}
+pub trait Repo: UploadRepo + TaskQueue + BatchService + KeyRepo {}
+impl<T: UploadRepo + TaskQueue + BatchService + KeyRepo> Repo for T {}
 
 /// The repository under test.
 pub type Subject = Arc<dyn Repo>;
@@ -420,6 +421,55 @@ pub async fn an_upload_gives_its_bytes_to_one_object(repo: Subject) {
     assert_eq!((after.object_count, after.total_size_bytes), (0, 0));
 }
 
+fn api_key(n: u8, namespaces: Vec<NamespaceId>, all_namespaces: bool, created_at: OffsetDateTime) -> ApiKey {
+    ApiKey {
+        id: KeyId::new(&suffix()),
+        key_hash: format!("{n:064x}"),
+        role: Role::Write,
+        namespaces,
+        all_namespaces,
+        description: Some(format!("key {n}")),
+        created_at,
+        revoked_at: None,
+        last_used_at: None,
+    }
+}
+
+/// Keys: unique hashes, listed oldest first (by namespace when asked), marked used, revoked once.
+pub async fn keys_are_listed_by_namespace_revoked_once_and_marked_used(repo: Subject) {
+    let (a, b) = (bucket(&repo, BucketSettings::default()).await, bucket(&repo, BucketSettings::default()).await);
+    let t0 = now();
+    let first = api_key(1, vec![a.namespace_id.clone()], false, t0);
+    let second = api_key(2, vec![b.namespace_id.clone()], false, t0 + Duration::from_secs(1));
+    let operator = api_key(3, vec![a.namespace_id.clone()], true, t0 + Duration::from_secs(2));
+    for key in [&first, &second, &operator] {
+        repo.create_api_key(key).await.expect("create");
+    }
+    assert!(repo.create_api_key(&first).await.is_err(), "a hash is unique");
+    assert_eq!(repo.find_api_key(&operator.key_hash).await.expect("find"), Some(operator.clone()));
+    assert_eq!(repo.find_api_key(&format!("{:064x}", 9)).await.expect("find"), None);
+    let ids = |keys: Vec<ApiKey>| keys.into_iter().map(|k| k.id).collect::<Vec<_>>();
+    let all = ids(repo.list_api_keys(None).await.expect("list"));
+    assert_eq!(all, [first.id.clone(), second.id.clone(), operator.id.clone()], "oldest first");
+    let in_a = ids(repo.list_api_keys(Some(a.namespace_id.clone())).await.expect("list"));
+    assert_eq!(in_a, [first.id.clone(), operator.id.clone()]);
+
+    let used = t0 + Duration::from_secs(5);
+    repo.touch_api_key(&second.id, used).await.expect("touch");
+    let found = repo.find_api_key(&second.key_hash).await.expect("find").expect("key");
+    assert_eq!(found.last_used_at, Some(used));
+
+    let revoked_at = t0 + Duration::from_secs(10);
+    let revoked = repo.revoke_api_key(&first.id, revoked_at).await.expect("revoke").expect("key");
+    assert_eq!(revoked.revoked_at, Some(revoked_at));
+    let again = repo.revoke_api_key(&first.id, revoked_at + Duration::from_secs(1)).await.expect("revoke");
+    assert_eq!(again.and_then(|k| k.revoked_at), Some(revoked_at), "the first revocation time stays");
+    let found = repo.find_api_key(&first.key_hash).await.expect("find").expect("key");
+    assert_eq!(found.revoked_at, Some(revoked_at));
+    let unknown = KeyId::new(&suffix());
+    assert_eq!(repo.revoke_api_key(&unknown, revoked_at).await.expect("revoke"), None);
+}
+
 /// Runs every check above, each on a fresh repository from `fresh`, as one `#[tokio::test]` each.
 #[macro_export]
 macro_rules! conformance_suite {
@@ -436,6 +486,7 @@ macro_rules! conformance_suite {
             failures_back_off_then_fail_and_released_tasks_return,
             batches_submit_and_finish_once,
             an_upload_gives_its_bytes_to_one_object,
+            keys_are_listed_by_namespace_revoked_once_and_marked_used,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {

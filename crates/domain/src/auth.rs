@@ -41,7 +41,8 @@ impl Role {
     }
 }
 
-/// A stored API key (never the secret).
+/// A stored API key (never the secret). A key acts only in the namespaces it lists — whatever
+/// its role — unless it is an operator key (`all_namespaces`), made explicitly for that.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKey {
     /// `key_...`
@@ -50,8 +51,12 @@ pub struct ApiKey {
     pub key_hash: String,
     /// What it may do.
     pub role: Role,
-    /// Where.
+    /// Where: the namespaces it acts in; the first is where a request without `X-Namespace`
+    /// acts.
     pub namespaces: Vec<NamespaceId>,
+    /// An operator key: acts in every namespace, and (as admin) may create namespaces.
+    #[serde(default)]
+    pub all_namespaces: bool,
     /// Free text.
     pub description: Option<String>,
     /// When it was created.
@@ -60,13 +65,33 @@ pub struct ApiKey {
     /// When it was revoked; a revoked key authenticates nothing.
     #[serde(with = "time::serde::rfc3339::option")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// When it last authenticated a request (updated at most once per key-cache lifetime).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
 }
 
 impl ApiKey {
-    /// True when the key may act in `namespace`.
+    /// True when the key may act in `namespace`: it lists it, or it is an operator key. The
+    /// role plays no part here: an admin of one namespace is a stranger in every other.
     #[must_use]
     pub fn can_access(&self, namespace: &NamespaceId) -> bool {
-        self.revoked_at.is_none() && self.namespaces.contains(namespace)
+        self.revoked_at.is_none() && (self.all_namespaces || self.namespaces.contains(namespace))
+    }
+
+    /// True for an operator admin key: the only kind that may create namespaces.
+    #[must_use]
+    pub fn is_operator(&self) -> bool {
+        self.revoked_at.is_none() && self.all_namespaces && self.role == Role::Admin
+    }
+
+    /// True when this key may create a key of `role` over `all_namespaces`: an admin, never
+    /// beyond what it holds itself.
+    #[must_use]
+    pub fn may_grant(&self, role: Role, all_namespaces: bool) -> bool {
+        self.revoked_at.is_none()
+            && self.role == Role::Admin
+            && self.role.allows(role)
+            && (self.all_namespaces || !all_namespaces)
     }
 }
 
@@ -76,6 +101,42 @@ pub const SECRET_PREFIX: &str = "sk_";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key(role: Role, all_namespaces: bool) -> ApiKey {
+        ApiKey {
+            id: KeyId::parse("key_0000000000000000").unwrap_or_else(|e| panic!("{e}")),
+            key_hash: String::new(),
+            role,
+            namespaces: vec![NamespaceId::parse("ns_0000000000000001").unwrap_or_else(|e| panic!("{e}"))],
+            all_namespaces,
+            description: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+            revoked_at: None,
+            last_used_at: None,
+        }
+    }
+
+    #[test]
+    fn an_admin_acts_only_in_its_namespaces_unless_it_is_an_operator_key() {
+        let home = NamespaceId::parse("ns_0000000000000001").unwrap_or_else(|e| panic!("{e}"));
+        let other = NamespaceId::parse("ns_0000000000000002").unwrap_or_else(|e| panic!("{e}"));
+        let admin = key(Role::Admin, false);
+        assert!(admin.can_access(&home) && !admin.can_access(&other) && !admin.is_operator());
+        let operator = key(Role::Admin, true);
+        assert!(operator.can_access(&other) && operator.is_operator());
+        assert!(!key(Role::Write, true).is_operator());
+        let mut revoked = operator.clone();
+        revoked.revoked_at = Some(OffsetDateTime::UNIX_EPOCH);
+        assert!(!revoked.can_access(&home) && !revoked.is_operator());
+    }
+
+    #[test]
+    fn keys_grant_no_more_than_they_hold() {
+        assert!(key(Role::Admin, false).may_grant(Role::Read, false));
+        assert!(!key(Role::Admin, false).may_grant(Role::Read, true));
+        assert!(key(Role::Admin, true).may_grant(Role::Admin, true));
+        assert!(!key(Role::Write, false).may_grant(Role::Read, false));
+    }
 
     #[test]
     fn roles_are_ordered_read_write_admin() {

@@ -19,8 +19,12 @@ pub enum ErrorKind {
     AlreadyExists,
     /// The resource's state does not allow the operation right now (409).
     Conflict,
+    /// The request's body, or bytes sent to a storage URL, exceed a limit (413).
+    PayloadTooLarge,
     /// A rate limit was hit (429).
     TooManyRequests,
+    /// The server's disk is too full to accept the bytes (507).
+    InsufficientStorage,
     /// A dependency (storage or database) is unreachable or timed out (503).
     Unavailable,
     /// Anything unexpected (500); details are logged, never shown.
@@ -39,7 +43,9 @@ impl ErrorKind {
             Self::NotFound => "NotFoundError",
             Self::AlreadyExists => "AlreadyExistsError",
             Self::Conflict => "ConflictError",
+            Self::PayloadTooLarge => "PayloadTooLargeError",
             Self::TooManyRequests => "TooManyRequestsError",
+            Self::InsufficientStorage => "InsufficientStorageError",
             Self::Unavailable => "StorageUnavailableError",
             Self::Internal => "InternalServerError",
         }

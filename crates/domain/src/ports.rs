@@ -4,6 +4,7 @@
 
 mod batch_service;
 mod clock;
+mod key_repo;
 mod object_store;
 mod task_queue;
 mod upload_repo;
@@ -11,6 +12,7 @@ mod webhook_sender;
 
 pub use batch_service::*;
 pub use clock::*;
+pub use key_repo::*;
 pub use object_store::*;
 pub use task_queue::*;
 pub use upload_repo::*;

@@ -705,3 +705,46 @@ impl ObjectResponse {
 pub fn coded_json<E: Coded>(e: &E) -> serde_json::Value {
     serde_json::json!({ "type": e.kind().type_name(), "code": e.code(), "message": e.to_string() })
 }
+
+/// An API key as admins see it (never its secret).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ApiKeyResponse {
+    /// `key_...`
+    pub key_id: String,
+    /// `read`, `write` or `admin`.
+    pub role: String,
+    /// The namespace ids it acts in.
+    pub namespaces: Vec<String>,
+    /// An operator key: acts in every namespace.
+    pub all_namespaces: bool,
+    pub description: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub revoked_at: Option<String>,
+    /// When it last authenticated a request (at most one key-cache lifetime old).
+    #[schema(format = DateTime)]
+    pub last_used_at: Option<String>,
+}
+
+impl From<stowage_domain::auth::ApiKey> for ApiKeyResponse {
+    fn from(k: stowage_domain::auth::ApiKey) -> Self {
+        Self {
+            key_id: k.id.to_string(),
+            role: k.role.as_str().to_owned(),
+            namespaces: k.namespaces.iter().map(ToString::to_string).collect(),
+            all_namespaces: k.all_namespaces,
+            description: k.description,
+            created_at: rfc3339(k.created_at),
+            revoked_at: k.revoked_at.map(rfc3339),
+            last_used_at: k.last_used_at.map(rfc3339),
+        }
+    }
+}
+
+/// The keys of a namespace.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ListApiKeysResponse {
+    pub results: Vec<ApiKeyResponse>,
+    pub total: usize,
+}

@@ -13,8 +13,8 @@ use stowage_domain::ErrorKind;
 use stowage_domain::auth::{ApiKey, Role};
 use stowage_domain::bucket::Namespace;
 
-/// Largest JSON body accepted.
-const MAX_BODY: usize = 1024 * 1024;
+/// Largest JSON body accepted (documented in docs/operations.md, "Limits").
+pub const MAX_BODY: usize = 1024 * 1024;
 
 fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
@@ -49,7 +49,7 @@ async fn read_body(payload: &mut Payload) -> Result<web::BytesMut, ApiError> {
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::invalid(&["body"], e.to_string(), "body_unreadable"))?;
         if body.len() + chunk.len() > MAX_BODY {
-            return Err(ApiError::invalid(&["body"], "the body is larger than 1 MiB", "body_too_large"));
+            return Err(ApiError::new(ErrorKind::PayloadTooLarge, "body_too_large", "the body is larger than 1 MiB"));
         }
         body.extend_from_slice(&chunk);
     }
@@ -110,16 +110,32 @@ impl Caller {
     /// # Errors
     /// 403 `insufficient_role`.
     pub fn require(&self, needed: Role) -> Result<(), ApiError> {
-        if self.0.role.allows(needed) {
+        self.0.role.allows(needed).then_some(()).ok_or_else(|| insufficient(needed, &self.0))
+    }
+
+    /// Refuses the request unless the caller holds an operator key (admin, all namespaces).
+    ///
+    /// # Errors
+    /// 403 `insufficient_role`.
+    pub fn require_operator(&self) -> Result<(), ApiError> {
+        if self.0.is_operator() {
             Ok(())
         } else {
             Err(ApiError::new(
                 ErrorKind::Forbidden,
                 "insufficient_role",
-                format!("this operation needs a `{}` key; this key is `{}`", needed.as_str(), self.0.role.as_str()),
+                "this operation needs an operator key (`stowage keys create --all-namespaces --role admin`)",
             ))
         }
     }
+}
+
+fn insufficient(needed: Role, key: &ApiKey) -> ApiError {
+    ApiError::new(
+        ErrorKind::Forbidden,
+        "insufficient_role",
+        format!("this operation needs a `{}` key; this key is `{}`", needed.as_str(), key.role.as_str()),
+    )
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -128,16 +144,33 @@ fn unauthorized(message: &str) -> ApiError {
 
 async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     let state = state(&req)?;
+    let client = req.peer_addr().map(|a| a.ip());
+    if client.is_some_and(|ip| state.keys.is_throttled(ip)) {
+        return Err(ApiError::new(
+            ErrorKind::TooManyRequests,
+            "too_many_failed_authentications",
+            "too many requests with unknown keys from this address; wait a minute",
+        ));
+    }
     let header = req.headers().get(actix_web::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let secret = header
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| unauthorized("send `Authorization: Bearer <api key>`"))?;
-    let key = state.keys.get(&*state.repo, &hash_secret(secret)).await.map_err(|e| ApiError::from_coded(&e))?;
+    let key = state
+        .keys
+        .get(&*state.key_repo, &*state.clock, &hash_secret(secret))
+        .await
+        .map_err(|e| ApiError::from_coded(&e))?;
     match key {
         Some(key) if key.revoked_at.is_none() => Ok(Caller(key)),
-        _ => Err(unauthorized("unknown or revoked API key")),
+        _ => {
+            if let Some(ip) = client {
+                state.keys.record_failure(ip);
+            }
+            Err(unauthorized("unknown or revoked API key"))
+        }
     }
 }
 
@@ -202,9 +235,7 @@ async fn resolve_tenant(req: HttpRequest) -> Result<Tenant, ApiError> {
     };
     let namespace = state.repo.find_namespace(&wanted).await.map_err(|e| ApiError::from_coded(&e))?;
     match namespace {
-        Some(namespace) if caller.0.role == Role::Admin || caller.0.can_access(&namespace.id) => {
-            Ok(Tenant { caller, namespace })
-        }
+        Some(namespace) if caller.0.can_access(&namespace.id) => Ok(Tenant { caller, namespace }),
         _ => Err(ApiError::new(ErrorKind::NotFound, "namespace_not_found", "namespace not found")
             .with_details(serde_json::json!({"resource": "namespace", "id": wanted}))),
     }

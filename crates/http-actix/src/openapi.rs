@@ -2,7 +2,7 @@
 //! interactive documentation at `/docs`.
 
 use crate::dto::*;
-use crate::routes::{batches, buckets, health, namespaces, objects, tasks, uploads};
+use crate::routes::{batches, buckets, health, keys, namespaces, objects, tasks, uploads};
 use actix_web::{HttpResponse, get, web};
 use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
@@ -12,13 +12,13 @@ use utoipa_scalar::{Scalar, Servable};
 #[openapi(
     info(title = "stowage", description = "Direct-to-S3 uploads, verified: the bucket-uploads API."),
     paths(
-        health::healthz, health::readyz, namespaces::create, namespaces::get, buckets::create, buckets::list, buckets::get,
+        health::healthz, health::readyz, namespaces::create, namespaces::get, keys::list, keys::revoke, buckets::create, buckets::list, buckets::get,
         uploads::create, uploads::create_batch, uploads::list, uploads::get, uploads::cancel, uploads::parts, uploads::confirm_batch, uploads::confirm, batches::create, batches::submit, batches::get, objects::create, objects::list, objects::get, objects::delete, tasks::list, tasks::get, tasks::cancel
     ),
     components(schemas(
         ConfirmUploadRequest, ConfirmUploadResponse, ErrorResponse, ErrorDetail, TaskStatusEnum, HttpValidationError,
         ValidationError, LocItem, UploadResponse, CreateUploadRequest, BucketResponse, CreateBucketRequest, TaskResponse,
-        ObjectResponse, BlobResponse, NamespaceResponse, CreateNamespaceRequest
+        ObjectResponse, BlobResponse, NamespaceResponse, CreateNamespaceRequest, ApiKeyResponse, ListApiKeysResponse
     )),
     modifiers(&BearerAuth)
 )]

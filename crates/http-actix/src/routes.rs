@@ -3,6 +3,7 @@
 pub(crate) mod batches;
 pub(crate) mod buckets;
 pub(crate) mod health;
+pub(crate) mod keys;
 pub(crate) mod namespaces;
 pub(crate) mod objects;
 pub(crate) mod tasks;
@@ -15,6 +16,8 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(namespaces::create)
         .service(namespaces::get)
+        .service(keys::list)
+        .service(keys::revoke)
         .service(buckets::create)
         .service(buckets::list)
         .service(buckets::get)

@@ -456,6 +456,8 @@ pub(crate) struct ApiKeyRow {
     pub description: Option<String>,
     pub created_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    pub last_used_at: Option<OffsetDateTime>,
+    pub all_namespaces: bool,
 }
 
 impl From<&ApiKey> for ApiKeyRow {
@@ -468,6 +470,8 @@ impl From<&ApiKey> for ApiKeyRow {
             description: k.description.clone(),
             created_at: k.created_at,
             revoked_at: k.revoked_at,
+            last_used_at: k.last_used_at,
+            all_namespaces: k.all_namespaces,
         }
     }
 }
@@ -485,9 +489,11 @@ impl TryFrom<ApiKeyRow> for ApiKey {
                 .flatten()
                 .map(|n| NamespaceId::parse(&n).map_err(|e| corrupt("namespace id", e)))
                 .collect::<Result<_, _>>()?,
+            all_namespaces: r.all_namespaces,
             description: r.description,
             created_at: r.created_at,
             revoked_at: r.revoked_at,
+            last_used_at: r.last_used_at,
         })
     }
 }

@@ -10,6 +10,7 @@ diesel::table! {
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
         last_used_at -> Nullable<Timestamptz>,
+        all_namespaces -> Bool,
     }
 }
 

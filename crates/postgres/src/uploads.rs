@@ -5,16 +5,13 @@
 //! then sees its claim.
 
 use crate::error::{corrupt, from_diesel};
-use crate::models::{ApiKeyRow, BatchRow, BlobRow, BucketRow, NamespaceRow, ObjectRow, TaskRow, UploadRow};
+use crate::models::{BatchRow, BlobRow, BucketRow, NamespaceRow, ObjectRow, TaskRow, UploadRow};
 use crate::pool::PgRepository;
-use crate::schema::{
-    api_keys, batch_items, batches, blobs, buckets, content_claims, namespaces, objects, tasks, uploads,
-};
+use crate::schema::{batch_items, batches, blobs, buckets, content_claims, namespaces, objects, tasks, uploads};
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use stowage_domain::auth::ApiKey;
 use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::Sha256Hex;
 use stowage_domain::dedup::ClaimScope;
@@ -272,28 +269,6 @@ impl UploadRepo for PgRepository {
     async fn ping(&self) -> Result<(), RepoError> {
         let mut conn = self.conn().await?;
         diesel::sql_query("SELECT 1").execute(&mut conn).await.map(drop).map_err(from_diesel)
-    }
-
-    async fn create_api_key(&self, key: &ApiKey) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
-        diesel::insert_into(api_keys::table)
-            .values(ApiKeyRow::from(key))
-            .execute(&mut conn)
-            .await
-            .map(drop)
-            .map_err(from_diesel)
-    }
-
-    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, RepoError> {
-        let mut conn = self.conn().await?;
-        let row = api_keys::table
-            .filter(api_keys::key_hash.eq(key_hash))
-            .select(ApiKeyRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?;
-        row.map(ApiKey::try_from).transpose()
     }
 
     async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {

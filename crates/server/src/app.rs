@@ -15,7 +15,7 @@ use std::time::Duration;
 use stowage_disk::DiskStore;
 use stowage_domain::ids::IdSuffix;
 use stowage_domain::ports::ObjectStore;
-use stowage_domain::ports::{BatchService, TaskQueue, UploadRepo};
+use stowage_domain::ports::{BatchService, KeyRepo, TaskQueue, UploadRepo};
 use stowage_domain::ports::{Clock, IdGenerator};
 use stowage_http_actix::{AppState, KeyCache};
 use stowage_postgres::{PgRepository, migrate};
@@ -58,33 +58,39 @@ pub async fn state(settings: &Settings) -> Result<AppState, String> {
 
 /// The application's state on `store`.
 async fn state_with(settings: &Settings, store: Arc<dyn ObjectStore>) -> Result<AppState, String> {
-    let (repo, queue, batches): (Arc<dyn UploadRepo>, Arc<dyn TaskQueue>, Arc<dyn BatchService>) =
-        match settings.database_backend {
-            DatabaseBackend::Postgres => {
-                let repo = PgRepository::new(settings.database.clone()).map_err(|e| e.to_string())?;
-                let applied = migrate(&repo).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
-                if applied > 0 {
-                    tracing::info!(applied, "database migrated");
-                }
-                let repo = Arc::new(repo);
-                (repo.clone(), repo.clone(), repo)
+    #[expect(clippy::type_complexity, reason = "the four ports every adapter provides, side by side")]
+    let (repo, queue, batches, key_repo): (
+        Arc<dyn UploadRepo>,
+        Arc<dyn TaskQueue>,
+        Arc<dyn BatchService>,
+        Arc<dyn KeyRepo>,
+    ) = match settings.database_backend {
+        DatabaseBackend::Postgres => {
+            let repo = PgRepository::new(settings.database.clone()).map_err(|e| e.to_string())?;
+            let applied = migrate(&repo).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
+            if applied > 0 {
+                tracing::info!(applied, "database migrated");
             }
-            DatabaseBackend::Sqlite => {
-                let path = settings.sqlite_path();
-                std::fs::create_dir_all(&settings.data_dir)
-                    .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
-                let repo = SqliteRepository::open(&path.display().to_string())
-                    .await
-                    .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-                let repo = Arc::new(repo);
-                (repo.clone(), repo.clone(), repo)
-            }
-        };
+            let repo = Arc::new(repo);
+            (repo.clone(), repo.clone(), repo.clone(), repo)
+        }
+        DatabaseBackend::Sqlite => {
+            let path = settings.sqlite_path();
+            std::fs::create_dir_all(&settings.data_dir)
+                .map_err(|e| format!("cannot create {}: {e}", settings.data_dir.display()))?;
+            let repo = SqliteRepository::open(&path.display().to_string())
+                .await
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let repo = Arc::new(repo);
+            (repo.clone(), repo.clone(), repo.clone(), repo)
+        }
+    };
     Ok(AppState {
         repo: Arc::new(MeteredRepo(repo)),
         store: Arc::new(MeteredStore(store)),
         queue,
         batches,
+        key_repo,
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         policy: Arc::new(settings.policy()),

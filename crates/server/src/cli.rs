@@ -96,9 +96,19 @@ impl Progress for Bar {
     }
 }
 
-#[expect(clippy::print_stdout, reason = "the command's output")]
-fn say(line: &str) {
-    println!("{line}");
+/// A time as RFC 3339, for command output.
+#[must_use]
+pub fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
+/// Prints a line of a command's output. A closed stdout (a supervisor that went away, `| head`)
+/// is ignored: `println!` would panic with a broken pipe, and for `serve` that would take the
+/// whole server down.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 fn human(bytes: u64) -> String {

@@ -5,7 +5,7 @@ use stowage_domain::auth::{ApiKey, Role, SECRET_PREFIX};
 use stowage_domain::bucket::Namespace;
 use stowage_domain::error::RepoError;
 use stowage_domain::ids::{IdSuffix, KeyId};
-use stowage_domain::ports::{Clock, UploadRepo};
+use stowage_domain::ports::{Clock, KeyRepo, UploadRepo};
 use stowage_http_actix::extract::hash_secret;
 
 /// A new random secret: `sk_` and 43 url-safe characters (256 bits).
@@ -37,11 +37,28 @@ pub fn new_secret() -> String {
 /// # Errors
 /// The repository's error.
 pub async fn create_key(
-    repo: &dyn UploadRepo,
+    repo: &dyn KeyRepo,
     clock: &dyn Clock,
     suffix: IdSuffix,
     namespace: &Namespace,
     role: Role,
+    description: Option<String>,
+) -> Result<(ApiKey, String), RepoError> {
+    create_scoped_key(repo, clock, suffix, namespace, role, false, description).await
+}
+
+/// Creates a key acting in `namespace` — or, with `all_namespaces`, an operator key acting in
+/// every namespace (requests without `X-Namespace` act in `namespace`); returns it and its secret.
+///
+/// # Errors
+/// The repository's error.
+pub async fn create_scoped_key(
+    repo: &dyn KeyRepo,
+    clock: &dyn Clock,
+    suffix: IdSuffix,
+    namespace: &Namespace,
+    role: Role,
+    all_namespaces: bool,
     description: Option<String>,
 ) -> Result<(ApiKey, String), RepoError> {
     let secret = new_secret();
@@ -50,9 +67,11 @@ pub async fn create_key(
         key_hash: hash_secret(&secret),
         role,
         namespaces: vec![namespace.id.clone()],
+        all_namespaces,
         description,
         created_at: clock.now(),
         revoked_at: None,
+        last_used_at: None,
     };
     repo.create_api_key(&key).await?;
     Ok((key, secret))
@@ -67,7 +86,8 @@ pub fn admin_key_file(data_dir: &std::path::Path) -> std::path::PathBuf {
 /// The namespace the embedded default creates on first start.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-/// First start of the embedded default: creates the `default` namespace with an admin key, writes
+/// First start of the embedded default: creates the `default` namespace with an operator key
+/// (admin in every namespace, acting in `default` unless told otherwise), writes
 /// the key's secret to `<data_dir>/admin.key` (0600) and returns it. Later starts find the
 /// namespace and return `None`.
 ///
@@ -75,6 +95,7 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// A message when the database or the key file cannot be written.
 pub async fn bootstrap(
     repo: &dyn UploadRepo,
+    keys: &dyn KeyRepo,
     clock: &dyn Clock,
     ids: &dyn stowage_domain::ports::IdGenerator,
     data_dir: &std::path::Path,
@@ -86,9 +107,10 @@ pub async fn bootstrap(
     let namespace = stowage_domain::usecases::tenancy::create_namespace(repo, clock, ids, name, None)
         .await
         .map_err(|e| e.to_string())?;
-    let description = Some("bootstrap admin key of the embedded default".to_owned());
-    let (_, secret) =
-        create_key(repo, clock, ids.suffix(), &namespace, Role::Admin, description).await.map_err(|e| e.to_string())?;
+    let description = Some("bootstrap operator key of the embedded default".to_owned());
+    let (_, secret) = create_scoped_key(keys, clock, ids.suffix(), &namespace, Role::Admin, true, description)
+        .await
+        .map_err(|e| e.to_string())?;
     let file = admin_key_file(data_dir);
     // A key file without its namespace belongs to a database that is gone: replace it.
     let _ = std::fs::remove_file(&file);

@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use stowage_domain::auth::Role;
 use stowage_domain::names::NamespaceName;
-use stowage_domain::ports::IdGenerator;
+use stowage_domain::ports::{Clock, IdGenerator};
 use stowage_domain::usecases::tenancy;
 use stowage_server::app::{RandomIds, SystemClock};
-use stowage_server::cli::{self, Connection};
+use stowage_server::cli::{self, Connection, say};
 use stowage_server::{Application, Settings, telemetry};
 
 /// Direct-to-S3 uploads, verified.
@@ -105,21 +105,31 @@ enum NamespaceCommand {
 enum KeyCommand {
     /// Create an API key and print its secret (shown once; only a hash is stored).
     Create {
-        /// The namespace (id or name) the key may act in.
+        /// The namespace (id or name) the key acts in.
         #[arg(long)]
         namespace: String,
         /// read, write or admin.
         #[arg(long, default_value = "write")]
         role: String,
+        /// An operator key: acts in every namespace (requests name one with `X-Namespace`;
+        /// without it, `--namespace`); as admin it may create namespaces.
+        #[arg(long)]
+        all_namespaces: bool,
         /// Free text.
         #[arg(long)]
         description: Option<String>,
     },
-}
-
-#[expect(clippy::print_stdout, reason = "the CLI's output")]
-fn say(line: &str) {
-    println!("{line}");
+    /// List API keys (never their secrets): id, role, scope, created, last used, revoked.
+    List {
+        /// Only the keys acting in this namespace (id or name).
+        #[arg(long)]
+        namespace: Option<String>,
+    },
+    /// Revoke an API key; it stops working within `server.key_cache_ttl_secs`.
+    Revoke {
+        /// The key's id (`key_...`).
+        key_id: String,
+    },
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -145,8 +155,14 @@ async fn run(cli: Cli) -> Result<(), String> {
             say(&describe_storage(&settings));
             if embedded {
                 let state = app.state();
-                let secret =
-                    stowage_server::keys::bootstrap(&*state.repo, &*state.clock, &*state.ids, &data_dir).await?;
+                let secret = stowage_server::keys::bootstrap(
+                    &*state.repo,
+                    &*state.key_repo,
+                    &*state.clock,
+                    &*state.ids,
+                    &data_dir,
+                )
+                .await?;
                 if let Some(secret) = secret {
                     let file = stowage_server::keys::admin_key_file(&data_dir);
                     say(&format!(
@@ -179,31 +195,77 @@ async fn run(cli: Cli) -> Result<(), String> {
             say(&format!("{}\t{}", ns.id, ns.name));
             Ok(())
         }
-        Command::Keys { command: KeyCommand::Create { namespace, role, description } } => {
+        Command::Keys { command } => keys_command(&settings, command).await,
+        Command::Upload { .. } | Command::Buckets { .. } | Command::Uploads { .. } => Ok(()),
+    }
+}
+
+async fn keys_command(settings: &Settings, command: KeyCommand) -> Result<(), String> {
+    let state = stowage_server::app::state(settings).await?;
+    let find_namespace = async |wanted: &str| {
+        state
+            .repo
+            .find_namespace(wanted)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("no namespace `{wanted}`"))
+    };
+    match command {
+        KeyCommand::Create { namespace, role, all_namespaces, description } => {
             let role = Role::parse(&role).ok_or_else(|| format!("unknown role `{role}`: use read, write or admin"))?;
-            let state = stowage_server::app::state(&settings).await?;
-            let ns = state
-                .repo
-                .find_namespace(&namespace)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no namespace `{namespace}`"))?;
-            let (key, secret) = stowage_server::keys::create_key(
-                &*state.repo,
+            let ns = find_namespace(&namespace).await?;
+            let (key, secret) = stowage_server::keys::create_scoped_key(
+                &*state.key_repo,
                 &SystemClock,
                 RandomIds.suffix(),
                 &ns,
                 role,
+                all_namespaces,
                 description,
             )
             .await
             .map_err(|e| e.to_string())?;
-            eprintln!("created {} ({} in {}); the secret is shown only now:", key.id, role.as_str(), ns.name);
+            let scope = if all_namespaces { "every namespace".to_owned() } else { ns.name.to_string() };
+            eprintln!("created {} ({} in {scope}); the secret is shown only now:", key.id, role.as_str());
             say(&secret);
-            Ok(())
         }
-        Command::Upload { .. } | Command::Buckets { .. } | Command::Uploads { .. } => Ok(()),
+        KeyCommand::List { namespace } => {
+            let ns = match namespace {
+                Some(wanted) => Some(find_namespace(&wanted).await?),
+                None => None,
+            };
+            let keys = state.key_repo.list_api_keys(ns.map(|n| n.id)).await.map_err(|e| e.to_string())?;
+            say("KEY_ID\tROLE\tSCOPE\tCREATED\tLAST_USED\tREVOKED\tDESCRIPTION");
+            let when = |t: Option<time::OffsetDateTime>| t.map_or_else(|| "-".to_owned(), stowage_server::cli::rfc3339);
+            for key in keys {
+                let scope = if key.all_namespaces {
+                    "all-namespaces".to_owned()
+                } else {
+                    key.namespaces.iter().map(ToString::to_string).collect::<Vec<_>>().join(",")
+                };
+                say(&format!(
+                    "{}\t{}\t{scope}\t{}\t{}\t{}\t{}",
+                    key.id,
+                    key.role.as_str(),
+                    when(Some(key.created_at)),
+                    when(key.last_used_at),
+                    when(key.revoked_at),
+                    key.description.unwrap_or_default()
+                ));
+            }
+        }
+        KeyCommand::Revoke { key_id } => {
+            let id = stowage_domain::ids::KeyId::parse(&key_id).map_err(|e| e.to_string())?;
+            let key = state
+                .key_repo
+                .revoke_api_key(&id, SystemClock.now())
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no key `{key_id}`"))?;
+            say(&format!("revoked {}", key.id));
+        }
     }
+    Ok(())
 }
 
 /// Where the state and the bytes live, for the start-up banner.

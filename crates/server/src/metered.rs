@@ -6,7 +6,6 @@ use async_trait::async_trait;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use stowage_domain::auth::ApiKey;
 use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::{ContentDigest, Sha256Hex};
 use stowage_domain::dedup::ClaimScope;
@@ -109,12 +108,6 @@ impl UploadRepo for MeteredRepo {
     }
     async fn ping(&self) -> Result<(), RepoError> {
         timed(DATABASE, "ping", self.0.ping()).await
-    }
-    async fn create_api_key(&self, key: &ApiKey) -> Result<(), RepoError> {
-        timed(DATABASE, "create_api_key", self.0.create_api_key(key)).await
-    }
-    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, RepoError> {
-        timed(DATABASE, "find_api_key", self.0.find_api_key(key_hash)).await
     }
     async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
         timed(DATABASE, "list_buckets", self.0.list_buckets(namespace)).await

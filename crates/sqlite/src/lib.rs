@@ -8,24 +8,29 @@
 //! which takes the database's single write lock up front, so a claim (read the next due task, then
 //! lease it) is atomic and a task is handed to one worker, even across processes sharing the file
 //! (they wait on `busy_timeout`). Entities are stored as the domain's own JSON next to the columns
-//! that are filtered or ordered on. Queries run on tokio's blocking pool through diesel-async's
-//! sync wrapper.
+//! that are filtered or ordered on.
+//!
+//! Queries run on tokio's blocking pool, each as one closure holding the connection
+//! ([`SqliteRepository::run`]). A caller that stops waiting (a request cancelled because another
+//! extractor failed first, a client that hung up) only detaches from that closure: it still runs
+//! to its end, so a transaction is never cut halfway, and nothing blocks or panics on drop, on any
+//! runtime. (diesel-async's `SyncConnectionWrapper` waits for the query with `block_in_place`
+//! when its future is dropped, which panics on actix's current-thread runtime.)
 
 mod queue;
 mod repo;
 mod schema;
 
+use diesel::Connection;
 use diesel::sqlite::SqliteConnection;
-use diesel_async::AsyncConnection;
-use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use stowage_domain::error::RepoError;
 use time::OffsetDateTime;
 
 /// stowage's state in a SQLite file. Cheap to clone: clones share the connection.
 #[derive(Clone)]
 pub struct SqliteRepository {
-    conn: Arc<tokio::sync::Mutex<SyncConnectionWrapper<SqliteConnection>>>,
+    conn: Arc<Mutex<SqliteConnection>>,
 }
 
 impl std::fmt::Debug for SqliteRepository {
@@ -93,21 +98,31 @@ impl SqliteRepository {
     /// # Errors
     /// `Unavailable` when the file cannot be opened; `Unexpected` when a migration fails.
     pub async fn open(path: &str) -> Result<Self, RepoError> {
-        let conn = SyncConnectionWrapper::<SqliteConnection>::establish(path)
+        let owned = path.to_owned();
+        let conn = tokio::task::spawn_blocking(move || SqliteConnection::establish(&owned))
             .await
+            .map_err(|e| RepoError::Unexpected(format!("opening {path} panicked: {e}")))?
             .map_err(|e| RepoError::Unavailable(format!("cannot open {path}: {e}")))?;
-        let repo = Self { conn: Arc::new(tokio::sync::Mutex::new(conn)) };
+        let repo = Self { conn: Arc::new(Mutex::new(conn)) };
         repo.run(|conn| schema::migrate(conn).map_err(|e| e.0)).await?;
         Ok(repo)
     }
 
-    /// Runs `f` on the connection, on the blocking pool.
+    /// Runs `f` on the connection, on the blocking pool. Dropping the returned future detaches
+    /// from `f` without stopping it (see the module docs): `f` always runs to its end.
     pub(crate) async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> Result<R, RepoError> + Send + 'static,
     ) -> Result<R, RepoError> {
-        let future = self.conn.lock().await.spawn_blocking(move |conn| Ok(f(conn)));
-        future.await.map_err(|e| from_diesel(&e))?
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A closure that panicked poisoned the lock; the connection itself is still usable
+            // (its transaction was rolled back by diesel when the panic unwound through it).
+            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| RepoError::Unexpected(format!("a database operation panicked: {e}")))?
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled back

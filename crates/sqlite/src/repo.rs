@@ -15,12 +15,12 @@ use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::Sha256Hex;
 use stowage_domain::dedup::ClaimScope;
 use stowage_domain::error::RepoError;
-use stowage_domain::ids::{BatchId, BlobId, BucketId, NamespaceId, ObjectId, UploadId};
+use stowage_domain::ids::{BatchId, BlobId, BucketId, KeyId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, BatchService, ConfirmationOutcome, ConfirmationPlan, InsertUpload, SubmitOutcome, Transition,
-    UploadCursor, UploadPage, UploadQuery, UploadRepo,
+    AttachOutcome, BatchService, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo, SubmitOutcome,
+    Transition, UploadCursor, UploadPage, UploadQuery, UploadRepo,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::NewTask;
@@ -317,14 +317,6 @@ impl UploadRepo for SqliteRepository {
 
     async fn ping(&self) -> Result<(), RepoError> {
         self.run(|conn| diesel::sql_query("SELECT 1").execute(conn).map(drop).map_err(|e| crate::from_diesel(&e))).await
-    }
-
-    async fn create_api_key(&self, key: &ApiKey) -> Result<(), RepoError> {
-        self.insert("INSERT INTO api_keys (key_hash, doc) VALUES (?, ?)", vec![key.key_hash.clone(), json(key)?]).await
-    }
-
-    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, RepoError> {
-        self.doc("api key", "SELECT doc FROM api_keys WHERE key_hash = ?", vec![key_hash.to_owned()]).await
     }
 
     async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
@@ -710,4 +702,65 @@ impl BatchService for SqliteRepository {
         })
         .await
     }
+}
+
+/// Keys are found by the hash of their secret (the primary key); the rest is read from the
+/// stored document.
+#[async_trait]
+impl KeyRepo for SqliteRepository {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), RepoError> {
+        self.insert("INSERT INTO api_keys (key_hash, doc) VALUES (?, ?)", vec![key.key_hash.clone(), json(key)?]).await
+    }
+
+    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, RepoError> {
+        self.doc("api key", "SELECT doc FROM api_keys WHERE key_hash = ?", vec![key_hash.to_owned()]).await
+    }
+
+    async fn list_api_keys(&self, namespace: Option<NamespaceId>) -> Result<Vec<ApiKey>, RepoError> {
+        let mut keys: Vec<ApiKey> = match namespace {
+            None => self.docs("api key", "SELECT doc FROM api_keys".to_owned(), Vec::new()).await?,
+            Some(namespace) => {
+                let sql = "SELECT doc FROM api_keys WHERE EXISTS \
+                           (SELECT 1 FROM json_each(api_keys.doc, '$.namespaces') WHERE value = ?)";
+                self.docs("api key", sql.to_owned(), vec![namespace.to_string()]).await?
+            }
+        };
+        keys.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));
+        Ok(keys)
+    }
+
+    async fn revoke_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<Option<ApiKey>, RepoError> {
+        let id = id.clone();
+        self.tx(move |conn| {
+            let sql = "SELECT doc FROM api_keys WHERE json_extract(doc, '$.id') = ?";
+            let Some(mut key) = one::<ApiKey>(conn, "api key", sql, &[id.as_str()])? else { return Ok(None) };
+            if key.revoked_at.is_none() {
+                key.revoked_at = Some(now);
+                save_key(conn, &key)?;
+            }
+            Ok(Some(key))
+        })
+        .await
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<(), RepoError> {
+        let id = id.clone();
+        self.tx(move |conn| {
+            let sql = "SELECT doc FROM api_keys WHERE json_extract(doc, '$.id') = ?";
+            if let Some(mut key) = one::<ApiKey>(conn, "api key", sql, &[id.as_str()])? {
+                key.last_used_at = Some(now);
+                save_key(conn, &key)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn save_key(conn: &mut SqliteConnection, key: &ApiKey) -> Result<(), Fail> {
+    diesel::sql_query("UPDATE api_keys SET doc = ? WHERE key_hash = ?")
+        .bind::<Text, _>(json(key)?)
+        .bind::<Text, _>(key.key_hash.as_str())
+        .execute(conn)?;
+    Ok(())
 }

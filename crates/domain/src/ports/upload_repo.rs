@@ -1,7 +1,6 @@
 //! [`UploadRepo`]: namespaces, buckets, uploads, objects and content claims, with the atomic
 //! transitions of the upload state machine.
 
-use crate::auth::ApiKey;
 use crate::batch::Batch;
 use crate::bucket::{Bucket, Namespace};
 use crate::content::Sha256Hex;
@@ -143,18 +142,6 @@ pub trait UploadRepo: Send + Sync {
     /// # Errors
     /// `Unavailable` with the reason.
     async fn ping(&self) -> Result<(), RepoError>;
-
-    /// Stores a new API key.
-    ///
-    /// # Errors
-    /// `AlreadyExists` when the hash is taken; `Unavailable` when the database is down.
-    async fn create_api_key(&self, key: &ApiKey) -> Result<(), RepoError>;
-
-    /// The key whose secret hashes to `key_hash`, revoked or not.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn find_api_key(&self, key_hash: &str) -> Result<Option<ApiKey>, RepoError>;
 
     /// The buckets of `namespace`, by name.
     ///

@@ -1,7 +1,9 @@
-//! Read an upload, with a fresh PUT URL while it is still PENDING.
+//! Read an upload, with a fresh PUT URL while it is still PENDING — for callers that may upload
+//! (write keys and above): a read key sees the upload but never gets a URL to write its bytes.
 
 use super::create_upload::presign_put;
 use super::{Deps, port_errors};
+use crate::auth::Role;
 use crate::error::{
     Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo, kind_of_storage,
 };
@@ -46,12 +48,13 @@ impl Coded for GetUploadError {
     }
 }
 
-/// Reads an upload of `bucket` (id or name) in `namespace`.
+/// Reads an upload of `bucket` (id or name) in `namespace` for a caller with `role`.
 ///
 /// # Errors
 /// Not found, or a port failure.
 pub async fn get_upload(
     deps: Deps<'_>,
+    role: Role,
     namespace: &NamespaceId,
     bucket: &str,
     upload_id: &str,
@@ -59,6 +62,6 @@ pub async fn get_upload(
     let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(GetUploadError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| GetUploadError::UploadNotFound)?;
     let upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(GetUploadError::UploadNotFound)?;
-    let presigned = presign_put(deps, &upload).await?;
+    let presigned = if role.allows(Role::Write) { presign_put(deps, &upload).await? } else { None };
     Ok((upload, presigned))
 }

@@ -6,11 +6,10 @@ use crate::extract::{Caller, Json};
 use crate::state::AppState;
 use actix_web::{get, post, web};
 use stowage_domain::ErrorKind;
-use stowage_domain::auth::Role;
 use stowage_domain::names::NamespaceName;
 use stowage_domain::usecases::tenancy;
 
-/// Creates a namespace (admin keys only).
+/// Creates a namespace (operator keys only: admin keys made with `--all-namespaces`).
 #[utoipa::path(post, path = "/v1/namespaces", tag = "Namespaces", request_body = CreateNamespaceRequest,
     responses((status = 200, body = NamespaceResponse), (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 #[post("/v1/namespaces")]
@@ -19,7 +18,7 @@ pub(crate) async fn create(
     caller: Caller,
     body: Json<CreateNamespaceRequest>,
 ) -> Result<web::Json<NamespaceResponse>, ApiError> {
-    caller.require(Role::Admin)?;
+    caller.require_operator()?;
     let name = NamespaceName::parse(&body.0.namespace_name)
         .map_err(|e| ApiError::invalid(&["body", "namespace_name"], e.to_string(), "value_error"))?;
     let ns = tenancy::create_namespace(&*state.repo, &*state.clock, &*state.ids, name, body.0.description).await?;
@@ -37,7 +36,7 @@ pub(crate) async fn get(
 ) -> Result<web::Json<NamespaceResponse>, ApiError> {
     let found = state.repo.find_namespace(&path).await?;
     match found {
-        Some(ns) if caller.0.role == Role::Admin || caller.0.can_access(&ns.id) => Ok(web::Json(ns.into())),
+        Some(ns) if caller.0.can_access(&ns.id) => Ok(web::Json(ns.into())),
         _ => Err(ApiError::new(ErrorKind::NotFound, "namespace_not_found", "namespace not found")),
     }
 }

@@ -202,7 +202,8 @@ pub(crate) async fn confirm_batch(
     }))
 }
 
-/// An upload; while PENDING it carries a fresh PUT URL valid until `expires_at`.
+/// An upload; while PENDING it carries a fresh PUT URL valid until `expires_at` (not for read
+/// keys).
 #[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", tag = "Bucket Uploads",
     responses((status = 200, body = UploadResponse), (status = 404, body = ErrorResponse)))]
 #[get("/v1/buckets/{bucket_identifier}/uploads/{upload_id}")]
@@ -212,7 +213,8 @@ pub(crate) async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<web::Json<UploadResponse>, ApiError> {
     let (bucket, upload) = path.into_inner();
-    let (upload, presigned) = get_upload::get_upload(state.deps(), &tenant.namespace.id, &bucket, &upload).await?;
+    let (upload, presigned) =
+        get_upload::get_upload(state.deps(), tenant.caller.0.role, &tenant.namespace.id, &bucket, &upload).await?;
     Ok(web::Json(UploadResponse::new(upload, presigned, false)))
 }
 

@@ -29,6 +29,8 @@ pub struct TestApp {
     pub store: std::sync::Arc<dyn stowage_domain::ports::ObjectStore>,
     /// The data directory of a local-disk store (removed on drop).
     pub data_dir: Option<std::path::PathBuf>,
+    /// The app's ports, to set up what the API cannot (namespaces, keys).
+    pub state: stowage_http_actix::AppState,
 }
 
 impl Drop for TestApp {
@@ -49,11 +51,12 @@ pub async fn spawn_embedded() -> TestApp {
     spawn_on_disk_with(|s| s.database_backend = stowage_server::config::DatabaseBackend::Sqlite).await
 }
 
-/// Spawns the app on the local-disk store with settings adjusted by `customize`.
+/// Spawns the app on the local-disk store with settings adjusted by `customize` (no S3 server
+/// involved).
 pub async fn spawn_on_disk_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = std::env::temp_dir().join(format!("stowage-test-{}", uuid::Uuid::new_v4().simple()));
     let data_dir = dir.clone();
-    let mut app = spawn_with(move |s| {
+    let mut app = spawn_configured(None, move |s| {
         s.storage_backend = stowage_server::config::StorageBackend::Disk;
         s.data_dir = data_dir;
         customize(s);
@@ -73,8 +76,13 @@ pub async fn spawn_app() -> TestApp {
     spawn_with(|_| {}).await
 }
 
-/// Spawns the app with settings adjusted by `customize` (after the test defaults).
+/// Spawns the app with settings adjusted by `customize` (after the test defaults), its objects
+/// in a fresh bucket of the test S3 server.
 pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_configured(Some(stowage_testkit::fresh_bucket().await), customize).await
+}
+
+async fn spawn_configured(storage: Option<stowage_s3::S3Config>, customize: impl FnOnce(&mut Settings)) -> TestApp {
     log_init();
     let db = TestDb::new().await;
     let mut settings = Settings::default();
@@ -82,7 +90,9 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     settings.server.http_workers = 2;
     settings.server.shutdown_timeout_secs = 1;
     settings.database = db.config();
-    settings.storage = stowage_testkit::fresh_bucket().await;
+    if let Some(storage) = storage {
+        settings.storage = storage;
+    }
     settings.worker.poll_interval_ms = 50;
     settings.worker.lease_secs = 10;
     settings.worker.retry_base_delay_ms = 100;
@@ -92,12 +102,13 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::build(settings).await.expect("the app builds");
     let state = app.state().clone();
     let store = state.store.clone();
+
     let ns =
         tenancy::create_namespace(&*state.repo, &SystemClock, &RandomIds, NamespaceName::parse("acme").unwrap(), None)
             .await
             .unwrap();
     let (_, key) = stowage_server::keys::create_key(
-        &*state.repo,
+        &*state.key_repo,
         &SystemClock,
         stowage_domain::ports::IdGenerator::suffix(&RandomIds),
         &ns,
@@ -109,7 +120,7 @@ pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    TestApp { address, db, client, key, namespace: "acme".to_owned(), storage, store, data_dir: None }
+    TestApp { address, db, client, key, namespace: "acme".to_owned(), storage, store, data_dir: None, state }
 }
 
 impl TestApp {

@@ -2,6 +2,7 @@
 //! driven over HTTP with a real client, including real presigned PUTs.
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on any unexpected error")]
 
+mod access;
 mod asynchronous;
 mod auth;
 mod cli;
@@ -10,6 +11,7 @@ mod embedded;
 mod errors;
 mod flow;
 mod helpers;
+mod hostile;
 mod lifecycle;
 mod metrics;
 mod multipart;

@@ -1,0 +1,110 @@
+//! Hostile and careless input, on the embedded default (SQLite + disk) and on PostgreSQL + S3
+//! alike: malformed JSON, numbers out of range and oversized bodies get a clear 4xx, change
+//! nothing, and never panic a worker or drop the connection; a closed stdout does not stop the
+//! server.
+
+use crate::helpers::*;
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+/// Sends `body` raw (not necessarily JSON) and returns the answer; a dropped connection fails.
+async fn post_raw(app: &TestApp, path: &str, body: impl Into<reqwest::Body>) -> (reqwest::StatusCode, Value) {
+    let response = app
+        .client
+        .post(app.url(path))
+        .bearer_auth(&app.key)
+        .header("X-Namespace", &app.namespace)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {path}: the server dropped the connection: {e}"));
+    read(response).await
+}
+
+fn loc(body: &Value) -> Vec<String> {
+    body["detail"][0]["loc"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no loc in {body}"))
+        .iter()
+        .map(|l| l.as_str().map_or_else(|| l.to_string(), str::to_owned))
+        .collect()
+}
+
+async fn malformed_bodies_are_answered(app: &TestApp) {
+    let bucket = app.bucket("hostile", json!({})).await;
+    let (id, _) = app.upload(&bucket, b"x").await;
+    let confirm = format!("/v1/buckets/{bucket}/uploads/{id}/confirm");
+    let create = format!("/v1/buckets/{bucket}/uploads");
+    // Many times over: one panicking worker thread would drop one of these connections.
+    for _ in 0..8 {
+        let (s, b) = post_raw(app, &confirm, "{not json").await;
+        assert_eq!((s.as_u16(), &b["detail"][0]["type"]), (422, &json!("json_invalid")), "{b}");
+        let (s, b) = post_raw(app, &confirm, r#"{"file_size_bytes":"big"}"#).await;
+        assert_eq!((s.as_u16(), loc(&b)), (422, vec!["body".to_owned(), "file_size_bytes".to_owned()]), "{b}");
+        let (s, b) = post_raw(app, &confirm, r#"{"file_size_bytes":1180591620717411303424}"#).await;
+        assert_eq!((s.as_u16(), loc(&b)), (422, vec!["body".to_owned(), "file_size_bytes".to_owned()]), "{b}");
+        let (s, b) = post_raw(
+            app,
+            &create,
+            r#"{"filename":"a","content_type":"text/plain","file_size_bytes":1180591620717411303424}"#,
+        )
+        .await;
+        assert_eq!((s.as_u16(), loc(&b)), (422, vec!["body".to_owned(), "file_size_bytes".to_owned()]), "{b}");
+    }
+    // Over the body limit: 413 in the error shape, with a stable code.
+    let huge =
+        format!(r#"{{"filename":"a","content_type":"text/plain","metadata":{{"x":"{}"}}}}"#, "a".repeat(2 << 20));
+    let (s, b) = post_raw(app, &create, huge).await;
+    assert_eq!(s, 413, "{b}");
+    assert_eq!((b["status"].as_u64(), b["error"]["code"].as_str()), (Some(413), Some("body_too_large")), "{b}");
+    // Nothing changed, and the server still answers.
+    let (s, b) = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await;
+    assert_eq!((s.as_u16(), b["status"].as_str()), (200, Some("PENDING")), "{b}");
+    assert_eq!(app.count_uploads(&bucket).await, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_are_422_and_never_drop_the_connection_on_the_embedded_default() {
+    malformed_bodies_are_answered(&spawn_embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_bodies_are_422_and_never_drop_the_connection_on_postgres_and_s3() {
+    malformed_bodies_are_answered(&spawn_app().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_does_not_stop_the_server() {
+    let dir = std::env::temp_dir().join(format!("stowage-stdout-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .arg("serve")
+        .current_dir(&dir)
+        .env_clear()
+        .env("STOWAGE__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .env("STOWAGE__LOG__LEVEL", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Read the first line only, then hang up: every later line goes to a closed pipe.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.unwrap().unwrap();
+    assert!(first.is_some_and(|l| l.starts_with("stowage listening on")));
+    drop(lines);
+    let mut healthy = 0;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_ok_and(|r| r.status() == 200) {
+            healthy += 1;
+        }
+    }
+    assert!(child.try_wait().unwrap().is_none(), "the server exited after its stdout closed");
+    assert!(healthy > 30, "the server answered only {healthy} of 40 health checks");
+    let _ = std::fs::remove_dir_all(&dir);
+}
