@@ -421,6 +421,52 @@ pub async fn an_upload_gives_its_bytes_to_one_object(repo: Subject) {
     assert_eq!((after.object_count, after.total_size_bytes), (0, 0));
 }
 
+/// Deleting an object releases its content and detaches every upload that pointed at it: no
+/// claim, upload or batch refers to the gone object, and the same content is an original again.
+pub async fn deleting_an_object_releases_its_content_and_detaches_its_uploads(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let (first, second) = (upload(&repo, &b).await, upload(&repo, &b).await);
+    let ConfirmationOutcome::Original(original) = repo.apply_confirmation(&plan(&b, &first, 5)).await.expect("confirm")
+    else {
+        panic!("the first confirm is the original")
+    };
+    let object = original.object_id.clone().expect("an object");
+    let ConfirmationOutcome::Duplicate(duplicate) =
+        repo.apply_confirmation(&plan(&b, &second, 5)).await.expect("confirm")
+    else {
+        panic!("the second confirm is a duplicate")
+    };
+    assert_eq!(duplicate.object_id.as_ref(), Some(&object));
+    let batch = Batch {
+        id: BatchId::new(&suffix()),
+        bucket_id: b.id.clone(),
+        status: TaskStatus::Draft,
+        object_ids: vec![object.clone()],
+        task_id: None,
+        created_at: now(),
+        updated_at: now(),
+    };
+    repo.create(&batch).await.expect("a batch holding the object");
+
+    let keys = repo.delete_object(&b.id, &object).await.expect("an object in a batch can be deleted").expect("existed");
+    assert_eq!(keys, vec![first.key.clone()]);
+    let scope = stowage_domain::dedup::ClaimScope::of(&b).expect("scope");
+    assert_eq!(repo.find_claim(&scope, &Sha256Hex::from_bytes(&[5; 32])).await.expect("claim"), None);
+    for id in [&first.id, &second.id] {
+        let detached = repo.get_upload(&b.id, id).await.expect("get").expect("upload");
+        assert_eq!(
+            (detached.status, detached.object_id.as_ref(), detached.object_deleted),
+            (UploadStatus::Completed, None, true)
+        );
+        assert!(!detached.is_attachable(), "its bytes are gone: it cannot become an object again");
+    }
+    let kept = BatchService::get(&*repo, &b.id, &batch.id).await.expect("get").expect("batch");
+    assert_eq!(kept.object_ids, vec![object.clone()], "the batch keeps the id as a tombstone");
+    let third = upload(&repo, &b).await;
+    let outcome = repo.apply_confirmation(&plan(&b, &third, 5)).await.expect("confirm");
+    assert!(matches!(outcome, ConfirmationOutcome::Original(_)), "the same content is an original again: {outcome:?}");
+}
+
 fn api_key(n: u8, namespaces: Vec<NamespaceId>, all_namespaces: bool, created_at: OffsetDateTime) -> ApiKey {
     ApiKey {
         id: KeyId::new(&suffix()),
@@ -487,6 +533,7 @@ macro_rules! conformance_suite {
             batches_submit_and_finish_once,
             an_upload_gives_its_bytes_to_one_object,
             keys_are_listed_by_namespace_revoked_once_and_marked_used,
+            deleting_an_object_releases_its_content_and_detaches_its_uploads,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {

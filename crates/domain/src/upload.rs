@@ -156,6 +156,10 @@ pub struct Upload {
     /// The multipart upload, for files above the single-PUT limit.
     #[serde(default)]
     pub multipart: Option<Multipart>,
+    /// The object this upload produced or was pointed at (as a duplicate) was deleted: the
+    /// upload refers to no object and no bytes any more, and cannot be attached to a new object.
+    #[serde(default)]
+    pub object_deleted: bool,
 }
 
 /// An event the state machine has no row for.
@@ -238,7 +242,25 @@ impl Upload {
             duplicate_of_upload_id: None,
             failure: None,
             multipart: None,
+            object_deleted: false,
         }
+    }
+
+    /// Records that `object`, which this upload pointed at, was deleted at `now`: the upload keeps
+    /// its status and history but no longer refers to the object or to stored bytes. Uploads
+    /// pointing at another object are unchanged.
+    pub fn detach_deleted_object(&mut self, object: &ObjectId, now: OffsetDateTime) {
+        if self.object_id.as_ref() == Some(object) {
+            self.object_id = None;
+            self.object_deleted = true;
+            self.updated_at = now;
+        }
+    }
+
+    /// True when this upload's bytes can still become a new object (`POST .../objects`).
+    #[must_use]
+    pub fn is_attachable(&self) -> bool {
+        self.status == UploadStatus::Completed && self.object_id.is_none() && !self.object_deleted
     }
 
     /// How long transfer URLs issued at `now` may live: until `expires_at`, and only while the

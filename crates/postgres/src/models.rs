@@ -161,6 +161,7 @@ pub(crate) struct UploadRow {
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub multipart: Option<serde_json::Value>,
+    pub object_deleted: bool,
 }
 
 impl UploadRow {
@@ -200,6 +201,7 @@ impl UploadRow {
             failure_code: u.failure.as_ref().map(|f| f.code.clone()),
             failure_message: u.failure.as_ref().map(|f| f.message.clone()),
             multipart: u.multipart.as_ref().and_then(|m| serde_json::to_value(m).ok()),
+            object_deleted: u.object_deleted,
         }
     }
 }
@@ -259,6 +261,7 @@ impl TryFrom<UploadRow> for Upload {
             duplicate_of_upload_id: opt("upload id", r.duplicate_of_upload_id, UploadId::parse)?,
             failure,
             multipart: r.multipart.map(serde_json::from_value).transpose().map_err(|e| corrupt("multipart", e))?,
+            object_deleted: r.object_deleted,
         })
     }
 }

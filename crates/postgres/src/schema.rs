@@ -153,11 +153,11 @@ diesel::table! {
         failure_code -> Nullable<Text>,
         failure_message -> Nullable<Text>,
         multipart -> Nullable<Jsonb>,
+        object_deleted -> Bool,
     }
 }
 
 diesel::joinable!(batch_items -> batches (batch_id));
-diesel::joinable!(batch_items -> objects (object_id));
 diesel::joinable!(batches -> buckets (bucket_id));
 diesel::joinable!(blobs -> objects (object_id));
 diesel::joinable!(buckets -> namespaces (namespace_id));

@@ -544,8 +544,18 @@ impl UploadRepo for PgRepository {
             let size: i64 =
                 blob_rows.iter().filter_map(|b| b.details.get("size_bytes").and_then(serde_json::Value::as_i64)).sum();
             diesel::delete(blobs::table.filter(blobs::object_id.eq(id.as_str()))).execute(conn).await?;
-            diesel::update(content_claims::table.filter(content_claims::object_id.eq(id.as_str())))
-                .set(content_claims::object_id.eq(None::<String>))
+            // Release the content: later uploads of the same bytes are originals again, never
+            // duplicates of an object that is gone.
+            diesel::delete(content_claims::table.filter(content_claims::object_id.eq(id.as_str())))
+                .execute(conn)
+                .await?;
+            // The uploads that pointed at it (its original and its duplicates) no longer do.
+            diesel::update(uploads::table.filter(uploads::object_id.eq(id.as_str())))
+                .set((
+                    uploads::object_id.eq(None::<String>),
+                    uploads::object_deleted.eq(true),
+                    uploads::updated_at.eq(OffsetDateTime::now_utc()),
+                ))
                 .execute(conn)
                 .await?;
             diesel::delete(objects::table.find(id.as_str())).execute(conn).await?;
@@ -586,7 +596,7 @@ impl UploadRepo for PgRepository {
             ordered.sort_by(|a, b| a.as_str().cmp(b.as_str()));
             for id in ordered {
                 let upload = lock_upload(conn, id).await?;
-                if upload.status != UploadStatus::Completed || upload.object_id.is_some() {
+                if !upload.is_attachable() {
                     return Ok(AttachOutcome::Taken(id.clone()));
                 }
             }

@@ -552,9 +552,21 @@ impl UploadRepo for SqliteRepository {
                 return Ok(None);
             };
             diesel::sql_query("DELETE FROM blobs WHERE object_id = ?").bind::<Text, _>(id.as_str()).execute(conn)?;
-            diesel::sql_query("UPDATE content_claims SET object_id = NULL WHERE object_id = ?")
+            // Release the content: later uploads of the same bytes are originals again, never
+            // duplicates of an object that is gone.
+            diesel::sql_query("DELETE FROM content_claims WHERE object_id = ?")
                 .bind::<Text, _>(id.as_str())
                 .execute(conn)?;
+            // The uploads that pointed at it (its original and its duplicates) no longer do.
+            let now = OffsetDateTime::now_utc();
+            let pointing: Vec<Doc> =
+                diesel::sql_query("SELECT doc FROM uploads WHERE json_extract(doc, '$.object_id') = ?")
+                    .bind::<Text, _>(id.as_str())
+                    .load(conn)?;
+            for mut upload in many::<Upload>("upload", pointing)? {
+                upload.detach_deleted_object(&id, now);
+                save_upload(conn, &upload)?;
+            }
             diesel::sql_query("DELETE FROM objects WHERE id = ?").bind::<Text, _>(id.as_str()).execute(conn)?;
             let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
             usage(conn, &bucket, size, -1, OffsetDateTime::now_utc())?;
@@ -578,7 +590,7 @@ impl UploadRepo for SqliteRepository {
             let mut loaded = Vec::with_capacity(uploads.len());
             for id in &uploads {
                 let upload = load_upload(conn, id)?;
-                if upload.status != UploadStatus::Completed || upload.object_id.is_some() {
+                if !upload.is_attachable() {
                     return Ok(AttachOutcome::Taken(id.clone()));
                 }
                 loaded.push(upload);

@@ -7,7 +7,8 @@ use diesel::sqlite::SqliteConnection;
 use diesel::{QueryableByName, RunQueryDsl};
 
 /// The migrations, in order; index + 1 is the `user_version` after each.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE namespaces (
     id   TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -84,7 +85,12 @@ CREATE TABLE batches (
     status    TEXT NOT NULL,
     doc       TEXT NOT NULL
 );
-"];
+",
+    r"
+-- Deleting an object finds the uploads that point at it.
+CREATE INDEX uploads_object_id ON uploads (json_extract(doc, '$.object_id'));
+",
+];
 
 #[derive(QueryableByName)]
 struct Version {

@@ -259,10 +259,13 @@ pub trait UploadRepo: Send + Sync {
         limit: u32,
     ) -> Result<Vec<BucketObject>, RepoError>;
 
-    /// Deletes an object of `bucket` with its blobs, releases its content claims (later
-    /// duplicates no longer point at it) and takes it out of the usage counters — in one
-    /// transaction. Returns the keys of stored bytes no other blob references (safe to delete),
-    /// or `None` when there is no such object.
+    /// Deletes an object of `bucket` with its blobs and takes it out of the usage counters; in the
+    /// same transaction deletes its content claims (a later upload of the same bytes is an
+    /// original again, never a duplicate of an object that is gone) and detaches every upload
+    /// that pointed at it — its original and its duplicates
+    /// ([`Upload::detach_deleted_object`]). Batches keep the id (processing reports it missing).
+    /// Returns the keys of stored bytes no other blob references (safe to delete), or `None` when
+    /// there is no such object.
     ///
     /// # Errors
     /// `Unavailable` when the database is down (nothing written).
@@ -272,7 +275,7 @@ pub trait UploadRepo: Send + Sync {
         id: &ObjectId,
     ) -> Result<Option<Vec<crate::names::ObjectKey>>, RepoError>;
 
-    /// Creates `object` from `uploads` (COMPLETED, no object yet): writes the object and its
+    /// Creates `object` from `uploads` ([`Upload::is_attachable`]): writes the object and its
     /// blobs, links each upload and its content claim to it and adds it to the usage counters —
     /// in one transaction, after locking the uploads and checking them again.
     ///

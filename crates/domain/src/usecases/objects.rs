@@ -82,6 +82,11 @@ pub async fn create_object(
         if upload.object_id.is_some() {
             return Err(CreateObjectError::AlreadyAttached(id));
         }
+        if upload.object_deleted {
+            return Err(CreateObjectError::InvalidUploadState(format!(
+                "upload {id}'s object was deleted, and its bytes with it; upload the file again"
+            )));
+        }
         if upload.is_duplicate && bucket.settings.duplicate_blob_policy == DuplicateBlobPolicy::Delete {
             return Err(CreateObjectError::InvalidUploadState(format!(
                 "upload {id} is a duplicate whose bytes were deleted; use the original upload"

@@ -12,6 +12,7 @@ mod errors;
 mod flow;
 mod helpers;
 mod hostile;
+mod integrity;
 mod lifecycle;
 mod metrics;
 mod multipart;

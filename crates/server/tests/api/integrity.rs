@@ -1,0 +1,62 @@
+//! Integrity as a careless or hostile client tests it, on the embedded default and on
+//! PostgreSQL + S3: duplicate detection never answers with a deleted object or loses a file, and
+//! the bytes behind a confirmed upload cannot be replaced through a URL stowage issued.
+
+use crate::helpers::*;
+use serde_json::json;
+
+async fn deleting_an_object_never_makes_dedup_answer_with_it(app: TestApp) {
+    let bucket = app.bucket("dedup", json!({"duplicate_blob_policy": "delete"})).await;
+    let bytes = b"the same content, twice".to_vec();
+    let (first, _) = app.upload(&bucket, &bytes).await;
+    let (_, done) = app.confirm(&bucket, &first, &json!({})).await;
+    let object = done["object_id"].as_str().unwrap().to_owned();
+    let (second, _) = app.upload(&bucket, &bytes).await;
+    let (_, dup) = app.confirm(&bucket, &second, &json!({})).await;
+    assert_eq!(
+        (dup["is_duplicate"].as_bool(), dup["object_id"].as_str()),
+        (Some(true), Some(object.as_str())),
+        "{dup}"
+    );
+    let (status, _) = app.post(&format!("/v1/buckets/{bucket}/batches"), &json!({"object_ids": [object]})).await;
+    assert_eq!(status, 200);
+
+    let (status, body) = app.delete(&format!("/v1/buckets/{bucket}/objects/{object}")).await;
+    assert_eq!(status, 204, "an object in a batch can be deleted: {body}");
+    // Neither upload points at the gone object any more; replays say so too.
+    for id in [&first, &second] {
+        let (_, seen) = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await;
+        assert_eq!((seen["status"].as_str(), &seen["object_id"]), (Some("COMPLETED"), &json!(null)), "{seen}");
+        let (status, replay) = app.confirm(&bucket, id, &json!({})).await;
+        assert_eq!((status.as_u16(), &replay["object_id"]), (200, &json!(null)), "{replay}");
+    }
+    // A create declaring the same hash is not a duplicate: it gets a URL and the bytes are sent.
+    let created = app
+        .create_upload(&bucket, "again.bin", json!({"file_hash": sha256_hex(&bytes), "file_size_bytes": bytes.len()}))
+        .await;
+    assert_eq!(created["is_duplicate"], false, "{created}");
+    put(&created, bytes.clone()).await;
+    let (status, again) = app.confirm(&bucket, created["upload_id"].as_str().unwrap(), &json!({})).await;
+    assert_eq!((status.as_u16(), again["is_duplicate"].as_bool()), (200, Some(false)), "{again}");
+    let new_object = again["object_id"].as_str().expect("a new object").to_owned();
+    // A hashless upload of the same bytes is a duplicate of the new, live object.
+    let (hashless, _) = app.upload(&bucket, &bytes).await;
+    let (_, dup) = app.confirm(&bucket, &hashless, &json!({})).await;
+    assert_eq!(dup["object_id"].as_str(), Some(new_object.as_str()), "{dup}");
+    // And the live object serves exactly those bytes.
+    let (status, got) = app.get(&format!("/v1/buckets/{bucket}/objects/{new_object}?return_presigned_urls=true")).await;
+    assert_eq!(status, 200, "{got}");
+    let url = got["blobs"][0]["presigned_url"].as_str().expect("a download URL");
+    let downloaded = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(downloaded.as_ref(), bytes.as_slice());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_after_delete_on_the_embedded_default() {
+    deleting_an_object_never_makes_dedup_answer_with_it(spawn_embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_after_delete_on_postgres_and_s3() {
+    deleting_an_object_never_makes_dedup_answer_with_it(spawn_app().await).await;
+}
