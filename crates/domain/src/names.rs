@@ -70,8 +70,10 @@ impl Filename {
         if s.contains("..") {
             return Err(invalid(WHAT, "must not contain `..`"));
         }
-        if s.chars().any(char::is_control) {
-            return Err(invalid(WHAT, "must not contain control characters"));
+        // The filename is the last segment of its upload's object key: it obeys the key's
+        // segment rule, so every accepted filename yields a key that parses.
+        if !is_key_segment(s) {
+            return Err(invalid(WHAT, "must not be `.` or contain control characters"));
         }
         Ok(Self(s.to_owned()))
     }
@@ -131,13 +133,18 @@ impl ObjectKey {
         if s.is_empty() || s.len() > 1024 {
             return Err(invalid(WHAT, "must be 1 to 1024 bytes"));
         }
-        if s.starts_with('/') || s.split('/').any(|seg| seg == ".." || seg == ".") {
-            return Err(invalid(WHAT, "must be a relative path without `.` or `..` segments"));
-        }
-        if s.chars().any(char::is_control) {
-            return Err(invalid(WHAT, "must not contain control characters"));
+        if s.starts_with('/') || !s.split('/').all(is_key_segment) {
+            return Err(invalid(WHAT, "must be a relative path without `.` or `..` segments or control characters"));
         }
         Ok(Self(s.to_owned()))
+    }
+
+    /// The bucket and upload whose bytes this key holds, for keys made by [`Self::for_upload`].
+    #[must_use]
+    pub fn upload(&self) -> Option<(crate::ids::BucketId, crate::ids::UploadId)> {
+        let mut segments = self.0.strip_prefix(UPLOAD_PREFIX)?.split('/');
+        let (_namespace, bucket, upload) = (segments.next()?, segments.next()?, segments.next()?);
+        Some((crate::ids::BucketId::parse(bucket).ok()?, crate::ids::UploadId::parse(upload).ok()?))
     }
 
     /// The key of an upload's bytes: `uploads/<namespace>/<bucket>/<upload>/<filename>`. Every
@@ -205,9 +212,33 @@ impl NamespaceName {
 }
 string_newtype!(NamespaceName);
 
+/// One segment of an object key: not `.` or `..`, no control characters (the caller splits on
+/// `/`). The one rule for keys and for the filenames that end them.
+fn is_key_segment(segment: &str) -> bool {
+    segment != "." && segment != ".." && !segment.chars().any(char::is_control)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn every_accepted_filename_yields_a_key_that_parses(name in "\\PC{0,40}|[.]{1,3}|[a-z.]{1,4}") {
+            if let Ok(filename) = Filename::parse(&name) {
+                let suffix = crate::ids::IdSuffix::parse("0123456789abcdef").unwrap();
+                let key = ObjectKey::for_upload(
+                    &crate::ids::NamespaceId::new(&suffix),
+                    &crate::ids::BucketId::new(&suffix),
+                    &crate::ids::UploadId::new(&suffix),
+                    &filename,
+                );
+                let parsed = ObjectKey::parse(key.as_str());
+                proptest::prop_assert!(parsed.is_ok(), "{name:?} -> {key}: {parsed:?}");
+                proptest::prop_assert_eq!(key.upload().map(|(_, u)| u), Some(crate::ids::UploadId::new(&suffix)));
+            }
+        }
+    }
 
     #[test]
     fn filename_accepts_ordinary_names() {
@@ -218,7 +249,7 @@ mod tests {
 
     #[test]
     fn filename_rejects_paths_traversal_control_and_length() {
-        for bad in ["", " ", "a/b", "a\\b", "..", "a..b", "a\nb", "a\u{0}b"] {
+        for bad in ["", " ", ".", "a/b", "a\\b", "..", "a..b", "a\nb", "a\u{0}b"] {
             assert!(Filename::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(Filename::parse(&"a".repeat(256)).is_err());

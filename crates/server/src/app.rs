@@ -206,7 +206,7 @@ impl Application {
         let public_url = settings.disk.public_url.get_or_insert_with(|| public_url(&bind, Some(port))).clone();
         let (store, disk) = object_store(&settings).await?;
         let state = state_with(&settings, store).await?;
-        let storage_route = disk.map(crate::storage_route::StorageRoute);
+        let storage_route = disk.map(|disk| crate::storage_route::StorageRoute { disk, repo: state.repo.clone() });
         let data = web::Data::new(state.clone());
         let metrics = web::Data::new(prometheus());
         let mut server = HttpServer::new(move || {

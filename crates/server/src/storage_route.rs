@@ -1,12 +1,19 @@
 //! `PUT/GET /storage/{key}?token=...`: the local-disk store's signed transfer route, mounted by
 //! the server when objects live on local disk. Clients reach it exactly as they would reach S3
 //! with a presigned URL; the token says what is allowed, the disk store checks the bytes.
+//!
+//! Confirmed bytes are immutable: a write to the key of an upload that is no longer PENDING is
+//! refused with 409 before a byte is read, even with a token that has not expired yet (the token
+//! only proves who may write, not that the upload still accepts bytes).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use stowage_disk::{DiskStore, Grant, Headers, Op, Refused};
+use stowage_domain::names::ObjectKey;
+use stowage_domain::ports::UploadRepo;
+use stowage_domain::status::UploadStatus;
 
 /// `?token=`
 #[derive(Debug, serde::Deserialize)]
@@ -14,9 +21,14 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-/// The store the route serves.
+/// The store the route serves, and the uploads whose keys it writes.
 #[derive(Clone)]
-pub struct StorageRoute(pub Arc<DiskStore>);
+pub struct StorageRoute {
+    /// The store.
+    pub disk: Arc<DiskStore>,
+    /// Where uploads are, to refuse writes to uploads that are no longer PENDING.
+    pub repo: Arc<dyn UploadRepo>,
+}
 
 /// An S3-style XML error, so clients written for S3 read it as they would S3's.
 fn error(e: &Refused) -> HttpResponse {
@@ -35,7 +47,7 @@ fn authorize(route: &StorageRoute, query: &TokenQuery, op: Op) -> Result<Grant, 
         code: "AccessDenied",
         message: "a signed token is required".to_owned(),
     })?;
-    route.0.authorize(token, op).map_err(Refused::from)
+    route.disk.authorize(token, op).map_err(Refused::from)
 }
 
 async fn put(
@@ -48,6 +60,9 @@ async fn put(
         Ok(grant) => grant,
         Err(e) => return error(&e),
     };
+    if let Err(e) = still_pending(&route, &grant.key).await {
+        return error(&e);
+    }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let headers = Headers {
         content_type: header("content-type"),
@@ -55,9 +70,26 @@ async fn put(
         checksum_sha256: header(stowage_disk::CHECKSUM_HEADER),
     };
     let body = body.map(|chunk| chunk.map_err(|e| std::io::Error::other(e.to_string())));
-    match route.0.receive(&grant, &headers, Box::pin(body)).await {
+    match route.disk.receive(&grant, &headers, Box::pin(body)).await {
         Ok(etag) => HttpResponse::Ok().insert_header(("ETag", format!("\"{etag}\""))).finish(),
         Err(e) => error(&e),
+    }
+}
+
+/// Refuses writes to the key of an upload that is no longer PENDING (409, nothing written); 503
+/// when that cannot be checked.
+async fn still_pending(route: &StorageRoute, key: &str) -> Result<(), Refused> {
+    let Some((bucket, upload)) = ObjectKey::parse(key).ok().as_ref().and_then(ObjectKey::upload) else {
+        return Ok(());
+    };
+    match route.repo.get_upload(&bucket, &upload).await {
+        Ok(Some(found)) if found.status != UploadStatus::Pending => Err(Refused {
+            status: 409,
+            code: "ObjectImmutable",
+            message: format!("upload {upload} is {}: its bytes can no longer change", found.status),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) => Err(Refused { status: 503, code: "ServiceUnavailable", message: e.to_string() }),
     }
 }
 
@@ -66,7 +98,7 @@ async fn get(route: web::Data<StorageRoute>, query: web::Query<TokenQuery>) -> H
         Ok(grant) => grant,
         Err(e) => return error(&e),
     };
-    match route.0.open(&grant).await {
+    match route.disk.open(&grant).await {
         Ok((file, meta)) => {
             let stream = tokio_util::io::ReaderStream::new(file);
             let mut response = HttpResponse::Ok();

@@ -60,3 +60,50 @@ async fn dedup_after_delete_on_the_embedded_default() {
 async fn dedup_after_delete_on_postgres_and_s3() {
     deleting_an_object_never_makes_dedup_answer_with_it(spawn_app().await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_bytes_cannot_be_replaced_through_the_disk_stores_upload_url() {
+    let app = spawn_embedded().await;
+    let bucket = app.bucket("immutable", json!({})).await;
+    let original = b"the bytes that were verified".to_vec();
+    let upload = app.create_upload(&bucket, "f.bin", json!({})).await;
+    put(&upload, original.clone()).await;
+    // A retry while PENDING is still allowed (a client that lost the first answer).
+    put(&upload, original.clone()).await;
+    let id = upload["upload_id"].as_str().unwrap();
+    let (status, done) = app.confirm(&bucket, id, &json!({})).await;
+    assert_eq!(status, 200, "{done}");
+
+    // The same, still unexpired URL, now with other bytes: refused, nothing written.
+    let mut request = app.client.put(upload["presigned_url"].as_str().unwrap());
+    for (name, value) in upload["presigned_headers"].as_object().unwrap() {
+        request = request.header(name, value.as_str().unwrap());
+    }
+    let swapped = request.body(b"swapped after the confirm".to_vec()).send().await.unwrap();
+    assert_eq!(swapped.status(), 409);
+    assert!(swapped.text().await.unwrap().contains("ObjectImmutable"));
+
+    let object = done["object_id"].as_str().unwrap();
+    let (_, got) = app.get(&format!("/v1/buckets/{bucket}/objects/{object}?return_presigned_urls=true")).await;
+    let url = got["blobs"][0]["presigned_url"].as_str().expect("a download URL");
+    let downloaded = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(downloaded.as_ref(), original.as_slice());
+    assert_eq!(sha256_hex(&downloaded), done["file_hash"].as_str().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filename_that_cannot_end_a_key_is_refused_at_create() {
+    let app = spawn_embedded().await;
+    let bucket = app.bucket("names", json!({})).await;
+    for bad in [".", "..", "a/b"] {
+        let (status, body) = app
+            .post(&format!("/v1/buckets/{bucket}/uploads"), &json!({"filename": bad, "content_type": "text/plain"}))
+            .await;
+        assert_eq!(
+            (status.as_u16(), body["error"]["code"].as_str()),
+            (400, Some("invalid_filename")),
+            "{bad:?}: {body}"
+        );
+    }
+    assert_eq!(app.count_uploads(&bucket).await, 0);
+}
