@@ -13,6 +13,7 @@ pub mod keys;
 pub mod objects;
 pub mod process_batch;
 pub mod reconcile;
+pub mod tasks;
 pub mod tenancy;
 mod verify;
 

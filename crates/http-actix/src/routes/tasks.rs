@@ -7,7 +7,6 @@ use crate::state::AppState;
 use actix_web::{delete, get, web};
 use serde::Deserialize;
 use std::time::Duration;
-use stowage_domain::ErrorKind;
 use stowage_domain::auth::Role;
 use stowage_domain::ids::TaskId;
 use stowage_domain::task::Task;
@@ -22,19 +21,9 @@ pub(crate) struct TaskQuery {
     wait_seconds: u64,
 }
 
-fn not_found() -> ApiError {
-    ApiError::new(ErrorKind::NotFound, "task_not_found", "task not found")
-}
-
 /// A task of the caller's namespace: tasks name their namespace in their inputs.
 async fn visible_task(state: &AppState, tenant: &Tenant, id: &str) -> Result<Task, ApiError> {
-    let id = TaskId::parse(id).map_err(|_| not_found())?;
-    let task = state.queue.get(&id).await?.ok_or_else(not_found)?;
-    if task.inputs.get("namespace_id").and_then(|v| v.as_str()) == Some(tenant.namespace.id.as_str()) {
-        Ok(task)
-    } else {
-        Err(not_found())
-    }
+    Ok(stowage_domain::usecases::tasks::get(&*state.queue, &tenant.namespace.id, id).await?)
 }
 
 /// A task; with `wait_seconds` the answer comes as soon as the task changes (or is finished).
@@ -117,7 +106,13 @@ pub(crate) async fn cancel(
     path: web::Path<String>,
 ) -> Result<web::Json<TaskResponse>, ApiError> {
     tenant.caller.require(Role::Write)?;
-    let task = visible_task(&state, &tenant, &path).await?;
-    let canceled = state.queue.cancel(&task.id).await?.ok_or_else(not_found)?;
+    let canceled = stowage_domain::usecases::tasks::cancel(
+        state.deps(),
+        &*state.queue,
+        &*state.batches,
+        &tenant.namespace.id,
+        &path,
+    )
+    .await?;
     Ok(web::Json(canceled.into()))
 }

@@ -147,17 +147,16 @@ async fn a_failed_confirmation_transaction_leaves_no_object_task_claim_or_usage(
     let upload = upload(&repo, &bucket).await;
     let world = World { repo: repo.clone(), store: store_with_content(4), policy: Policy::default() };
     let head = world.store_head();
-    let mut plan = stowage_domain_plan(&world, &bucket, &upload, head);
-    // Point the batch at an object that does not exist: its item insert violates a foreign key
-    // after the claim, the object, the task and the counters were written.
-    if let Some((batch, _)) = plan.batch.as_mut() {
-        batch.object_ids = vec![stowage_domain::ids::ObjectId::new(&suffix())];
-    }
+    let plan = stowage_domain_plan(&world, &bucket, &upload, head);
+    // Take the batch task's id beforehand: its insert violates the primary key after the claim,
+    // the object, the batch and the counters were written.
+    let (_, task) = plan.batch.as_ref().expect("the plan submits a batch");
+    stowage_domain::ports::TaskQueue::enqueue(&repo, task).await.unwrap();
     let err = repo.apply_confirmation(&plan).await.unwrap_err();
     assert!(!err.is_unavailable(), "{err}");
 
     assert_eq!(db.count("SELECT count(*) AS n FROM objects").await, 0);
-    assert_eq!(db.count("SELECT count(*) AS n FROM tasks").await, 0);
+    assert_eq!(db.count("SELECT count(*) AS n FROM tasks").await, 1, "only the one taken beforehand");
     assert_eq!(db.count("SELECT count(*) AS n FROM batches").await, 0);
     assert_eq!(db.count("SELECT count(*) AS n FROM content_claims").await, 0);
     assert_eq!(db.count("SELECT object_count AS n FROM buckets").await, 0);

@@ -107,3 +107,46 @@ async fn a_filename_that_cannot_end_a_key_is_refused_at_create() {
     }
     assert_eq!(app.count_uploads(&bucket).await, 0);
 }
+
+async fn canceling_a_task_settles_what_it_was_working_on(app: TestApp) {
+    let bucket = app.bucket("cancel", json!({})).await;
+    // A confirm task: its upload ends FAILED with a code, not PROCESSING for ever.
+    let (upload, _) = app.upload(&bucket, b"confirm me later").await;
+    let (status, processing) =
+        app.post(&format!("/v1/buckets/{bucket}/uploads/{upload}/confirm?async=true"), &json!({})).await;
+    assert_eq!((status.as_u16(), processing["status"].as_str()), (200, Some("PROCESSING")), "{processing}");
+    let task = processing["task_id"].as_str().unwrap();
+    let (status, canceled) = app.delete(&format!("/v1/tasks/{task}")).await;
+    assert_eq!((status.as_u16(), canceled["status"].as_str()), (200, Some("CANCELED")), "{canceled}");
+    let (_, seen) = app.get(&format!("/v1/buckets/{bucket}/uploads/{upload}")).await;
+    assert_eq!(seen["status"], "FAILED", "{seen}");
+    assert_eq!(seen["error_code"], "confirm_canceled", "{seen}");
+
+    // A batch task: the batch ends CANCELED.
+    let (other, _) = app.upload(&bucket, b"an object for a batch").await;
+    let (_, done) = app.confirm(&bucket, &other, &json!({})).await;
+    let (_, batch) =
+        app.post(&format!("/v1/buckets/{bucket}/batches"), &json!({"object_ids": [done["object_id"]]})).await;
+    let batch_id = batch["batch_id"].as_str().unwrap();
+    let (status, submitted) = app.post(&format!("/v1/buckets/{bucket}/batches/{batch_id}/submit"), &json!({})).await;
+    assert_eq!(status, 200, "{submitted}");
+    let (status, _) = app.delete(&format!("/v1/tasks/{}", submitted["task_id"].as_str().unwrap())).await;
+    assert_eq!(status, 200);
+    let (_, batch) = app.get(&format!("/v1/buckets/{bucket}/batches/{batch_id}")).await;
+    assert_eq!(batch["status"], "CANCELED", "{batch}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canceling_tasks_on_the_embedded_default() {
+    let app = spawn_on_disk_with(|s| {
+        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
+        s.worker.enabled = false;
+    })
+    .await;
+    canceling_a_task_settles_what_it_was_working_on(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canceling_tasks_on_postgres_and_s3() {
+    canceling_a_task_settles_what_it_was_working_on(spawn_with(|s| s.worker.enabled = false).await).await;
+}

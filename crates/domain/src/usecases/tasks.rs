@@ -1,0 +1,105 @@
+//! Tasks as tenants see them: visible only in their namespace; canceling one also settles what
+//! it was working on, so nothing stays in flight for ever — a canceled confirm fails its upload
+//! (`confirm_canceled`, with the `upload.failed` event), a canceled batch task ends its batch
+//! CANCELED.
+
+use super::Deps;
+use super::confirm::ConfirmTaskInput;
+use super::process_batch::BatchTaskInput;
+use crate::error::{Coded, ErrorKind, RepoError, code_of_repo, kind_of_repo};
+use crate::ids::{NamespaceId, TaskId};
+use crate::ports::{BatchService, TaskQueue};
+use crate::status::{TaskStatus, UploadStatus};
+use crate::task::{Task, TaskType};
+use crate::upload::Failure;
+
+/// The code of an upload whose confirm task was canceled.
+pub const CONFIRM_CANCELED: &str = "confirm_canceled";
+
+/// Why a task could not be read or canceled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    /// No such task in the caller's namespace.
+    #[error("task not found")]
+    NotFound,
+    /// The database failed.
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+}
+
+impl Coded for TaskError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotFound => "task_not_found",
+            Self::Repo(e) => code_of_repo(e),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound => ErrorKind::NotFound,
+            Self::Repo(e) => kind_of_repo(e),
+        }
+    }
+}
+
+/// True when `task` belongs to `namespace` (every task records its namespace in its inputs).
+#[must_use]
+pub fn is_visible_in(task: &Task, namespace: &NamespaceId) -> bool {
+    task.inputs.get("namespace_id").and_then(|v| v.as_str()) == Some(namespace.as_str())
+}
+
+/// A task of `namespace`; tasks of other namespaces are `NotFound`, like unknown ones.
+///
+/// # Errors
+/// `NotFound`, or a database failure.
+pub async fn get(queue: &dyn TaskQueue, namespace: &NamespaceId, id: &str) -> Result<Task, TaskError> {
+    let id = TaskId::parse(id).map_err(|_| TaskError::NotFound)?;
+    let task = queue.get(&id).await?.ok_or(TaskError::NotFound)?;
+    if is_visible_in(&task, namespace) { Ok(task) } else { Err(TaskError::NotFound) }
+}
+
+/// Cancels a task of `namespace` that has not finished, then settles its subject. Canceling a
+/// finished task answers it unchanged.
+///
+/// # Errors
+/// `NotFound`, or a database failure (the task may then be canceled with its subject not yet
+/// settled; canceling again settles it).
+pub async fn cancel(
+    deps: Deps<'_>,
+    queue: &dyn TaskQueue,
+    batches: &dyn BatchService,
+    namespace: &NamespaceId,
+    id: &str,
+) -> Result<Task, TaskError> {
+    let task = get(queue, namespace, id).await?;
+    let canceled = queue.cancel(&task.id).await?.ok_or(TaskError::NotFound)?;
+    if canceled.status != TaskStatus::Canceled {
+        return Ok(canceled);
+    }
+    let now = deps.clock.now();
+    match canceled.task_type.as_str() {
+        TaskType::CONFIRM_UPLOAD => {
+            if let Ok(input) = serde_json::from_value::<ConfirmTaskInput>(canceled.inputs.clone()) {
+                let webhook = deps
+                    .repo
+                    .find_bucket(&input.namespace_id, &input.bucket_id)
+                    .await?
+                    .and_then(|b| super::webhook_for(deps, &b));
+                let failure = Failure {
+                    code: CONFIRM_CANCELED.to_owned(),
+                    message: format!("the confirm task {} was canceled; create a new upload", canceled.id),
+                };
+                // A worker that finished first wins: then the transition is stale and nothing changes.
+                deps.repo.record_failure(&input.upload_id, UploadStatus::Processing, &failure, now, webhook).await?;
+            }
+        }
+        TaskType::PROCESS_BATCH => {
+            if let Ok(input) = serde_json::from_value::<BatchTaskInput>(canceled.inputs.clone()) {
+                batches.finish(&input.batch_id, TaskStatus::Canceled, now, None).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(canceled)
+}
