@@ -104,6 +104,11 @@ async fn get(route: web::Data<StorageRoute>, query: web::Query<TokenQuery>) -> H
             let mut response = HttpResponse::Ok();
             response.insert_header(("ETag", format!("\"{}\"", meta.etag)));
             response.insert_header(("Content-Length", meta.size.to_string()));
+            // User content from stowage's own origin: never rendered inline, never sniffed, and
+            // sandboxed should a browser render it anyway (no stored XSS on the API's origin).
+            response.insert_header(("Content-Disposition", "attachment"));
+            response.insert_header(("X-Content-Type-Options", "nosniff"));
+            response.insert_header(("Content-Security-Policy", "sandbox"));
             if let Some(content_type) = &meta.content_type {
                 response.content_type(content_type.as_str());
             }

@@ -86,7 +86,12 @@ async fn confirmed_bytes_cannot_be_replaced_through_the_disk_stores_upload_url()
     let object = done["object_id"].as_str().unwrap();
     let (_, got) = app.get(&format!("/v1/buckets/{bucket}/objects/{object}?return_presigned_urls=true")).await;
     let url = got["blobs"][0]["presigned_url"].as_str().expect("a download URL");
-    let downloaded = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    let response = reqwest::get(url).await.unwrap();
+    let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(header("content-disposition").as_deref(), Some("attachment"), "user content is never served inline");
+    assert_eq!(header("x-content-type-options").as_deref(), Some("nosniff"));
+    assert_eq!(header("content-security-policy").as_deref(), Some("sandbox"));
+    let downloaded = response.bytes().await.unwrap();
     assert_eq!(downloaded.as_ref(), original.as_slice());
     assert_eq!(sha256_hex(&downloaded), done["file_hash"].as_str().unwrap());
 }
