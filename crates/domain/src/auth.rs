@@ -78,16 +78,21 @@ impl ApiKey {
         self.revoked_at.is_none() && (self.all_namespaces || self.namespaces.contains(namespace))
     }
 
+    /// Revokes the key at `now`; a key revoked already keeps its first revocation time.
+    pub fn revoke(&mut self, now: OffsetDateTime) {
+        self.revoked_at.get_or_insert(now);
+    }
+
     /// True for an operator admin key: the only kind that may create namespaces.
     #[must_use]
     pub fn is_operator(&self) -> bool {
         self.revoked_at.is_none() && self.all_namespaces && self.role == Role::Admin
     }
 
-    /// True when this key may create a key of `role` over `all_namespaces`: an admin, never
-    /// beyond what it holds itself.
+    /// True when this key may manage (revoke) a key of `role` over `all_namespaces`: an admin,
+    /// never beyond what it holds itself.
     #[must_use]
-    pub fn may_grant(&self, role: Role, all_namespaces: bool) -> bool {
+    pub fn may_manage(&self, role: Role, all_namespaces: bool) -> bool {
         self.revoked_at.is_none()
             && self.role == Role::Admin
             && self.role.allows(role)
@@ -131,11 +136,11 @@ mod tests {
     }
 
     #[test]
-    fn keys_grant_no_more_than_they_hold() {
-        assert!(key(Role::Admin, false).may_grant(Role::Read, false));
-        assert!(!key(Role::Admin, false).may_grant(Role::Read, true));
-        assert!(key(Role::Admin, true).may_grant(Role::Admin, true));
-        assert!(!key(Role::Write, false).may_grant(Role::Read, false));
+    fn keys_manage_no_more_than_they_hold() {
+        assert!(key(Role::Admin, false).may_manage(Role::Read, false));
+        assert!(!key(Role::Admin, false).may_manage(Role::Read, true));
+        assert!(key(Role::Admin, true).may_manage(Role::Admin, true));
+        assert!(!key(Role::Write, false).may_manage(Role::Read, false));
     }
 
     #[test]

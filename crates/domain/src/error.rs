@@ -23,8 +23,6 @@ pub enum ErrorKind {
     PayloadTooLarge,
     /// A rate limit was hit (429).
     TooManyRequests,
-    /// The server's disk is too full to accept the bytes (507).
-    InsufficientStorage,
     /// A dependency (storage or database) is unreachable or timed out (503).
     Unavailable,
     /// Anything unexpected (500); details are logged, never shown.
@@ -45,7 +43,6 @@ impl ErrorKind {
             Self::Conflict => "ConflictError",
             Self::PayloadTooLarge => "PayloadTooLargeError",
             Self::TooManyRequests => "TooManyRequestsError",
-            Self::InsufficientStorage => "InsufficientStorageError",
             Self::Unavailable => "StorageUnavailableError",
             Self::Internal => "InternalServerError",
         }

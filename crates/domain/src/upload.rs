@@ -263,12 +263,20 @@ impl Upload {
         self.status == UploadStatus::Completed && self.object_id.is_none() && !self.object_deleted
     }
 
+    /// True while the upload's bytes may still be written: only while it is PENDING. Once
+    /// confirmed (or canceled, failed, in verification), its bytes are immutable; stores that can
+    /// refuse a write on their own (the disk store's route) ask this.
+    #[must_use]
+    pub fn accepts_bytes(&self) -> bool {
+        self.status == UploadStatus::Pending
+    }
+
     /// How long transfer URLs issued at `now` may live: until `expires_at`, and only while the
-    /// upload is PENDING; `None` otherwise.
+    /// upload [accepts bytes](Self::accepts_bytes); `None` otherwise.
     #[must_use]
     pub fn url_lifetime(&self, now: OffsetDateTime) -> Option<Duration> {
         let remaining = self.expires_at - now;
-        (self.status == UploadStatus::Pending && remaining > time::Duration::ZERO)
+        (self.accepts_bytes() && remaining > time::Duration::ZERO)
             .then(|| Duration::try_from(remaining).unwrap_or(Duration::ZERO))
     }
 

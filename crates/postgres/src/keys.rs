@@ -4,14 +4,42 @@ use crate::error::from_diesel;
 use crate::models::ApiKeyRow;
 use crate::pool::PgRepository;
 use crate::schema::api_keys;
+use crate::uploads::TxError;
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 use stowage_domain::auth::ApiKey;
 use stowage_domain::error::RepoError;
 use stowage_domain::ids::{KeyId, NamespaceId};
 use stowage_domain::ports::KeyRepo;
 use time::OffsetDateTime;
+
+impl PgRepository {
+    /// Applies `change` to the locked key `id` and stores it, in one transaction; `None` when
+    /// there is no such key.
+    async fn update_key(
+        &self,
+        id: &KeyId,
+        change: impl FnOnce(&mut ApiKey) + Send,
+    ) -> Result<Option<ApiKey>, RepoError> {
+        let mut conn = self.conn().await?;
+        conn.transaction::<_, TxError, _>(async |conn| {
+            let row = api_keys::table
+                .find(id.as_str())
+                .for_update()
+                .select(ApiKeyRow::as_select())
+                .first(conn)
+                .await
+                .optional()?;
+            let Some(mut key) = row.map(ApiKey::try_from).transpose()? else { return Ok(None) };
+            change(&mut key);
+            diesel::update(api_keys::table.find(key.id.as_str())).set(ApiKeyRow::from(&key)).execute(conn).await?;
+            Ok(Some(key))
+        })
+        .await
+        .map_err(RepoError::from)
+    }
+}
 
 #[async_trait]
 impl KeyRepo for PgRepository {
@@ -50,30 +78,10 @@ impl KeyRepo for PgRepository {
     }
 
     async fn revoke_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<Option<ApiKey>, RepoError> {
-        let mut conn = self.conn().await?;
-        // A key revoked already keeps its first revocation time.
-        diesel::update(api_keys::table.filter(api_keys::id.eq(id.as_str())).filter(api_keys::revoked_at.is_null()))
-            .set(api_keys::revoked_at.eq(now))
-            .execute(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-        let row = api_keys::table
-            .filter(api_keys::id.eq(id.as_str()))
-            .select(ApiKeyRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?;
-        row.map(ApiKey::try_from).transpose()
+        self.update_key(id, move |key| key.revoke(now)).await
     }
 
     async fn touch_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
-        diesel::update(api_keys::table.filter(api_keys::id.eq(id.as_str())))
-            .set(api_keys::last_used_at.eq(now))
-            .execute(&mut conn)
-            .await
-            .map(drop)
-            .map_err(from_diesel)
+        self.update_key(id, move |key| key.last_used_at = Some(now)).await.map(drop)
     }
 }

@@ -449,8 +449,8 @@ impl BatchRow {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg))]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = api_keys, check_for_backend(diesel::pg::Pg), treat_none_as_null = true)]
 pub(crate) struct ApiKeyRow {
     pub id: String,
     pub key_hash: String,

@@ -550,14 +550,18 @@ impl UploadRepo for PgRepository {
                 .execute(conn)
                 .await?;
             // The uploads that pointed at it (its original and its duplicates) no longer do.
-            diesel::update(uploads::table.filter(uploads::object_id.eq(id.as_str())))
-                .set((
-                    uploads::object_id.eq(None::<String>),
-                    uploads::object_deleted.eq(true),
-                    uploads::updated_at.eq(OffsetDateTime::now_utc()),
-                ))
-                .execute(conn)
+            let now = OffsetDateTime::now_utc();
+            let pointing: Vec<UploadRow> = uploads::table
+                .filter(uploads::object_id.eq(id.as_str()))
+                .for_update()
+                .select(UploadRow::as_select())
+                .load(conn)
                 .await?;
+            for row in pointing {
+                let mut upload = Upload::try_from(row)?;
+                upload.detach_deleted_object(id, now);
+                save_upload(conn, &upload).await?;
+            }
             diesel::delete(objects::table.find(id.as_str())).execute(conn).await?;
             diesel::update(buckets::table.find(bucket.as_str()))
                 .set((

@@ -247,7 +247,7 @@ async fn keys_command(settings: &Settings, command: KeyCommand) -> Result<(), St
                     "{}\t{}\t{scope}\t{}\t{}\t{}\t{}",
                     key.id,
                     key.role.as_str(),
-                    when(Some(key.created_at)),
+                    stowage_server::cli::rfc3339(key.created_at),
                     when(key.last_used_at),
                     when(key.revoked_at),
                     key.description.unwrap_or_default()

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use stowage_disk::{DiskStore, Grant, Headers, Op, Refused};
 use stowage_domain::names::ObjectKey;
 use stowage_domain::ports::UploadRepo;
-use stowage_domain::status::UploadStatus;
 
 /// `?token=`
 #[derive(Debug, serde::Deserialize)]
@@ -83,7 +82,7 @@ async fn still_pending(route: &StorageRoute, key: &str) -> Result<(), Refused> {
         return Ok(());
     };
     match route.repo.get_upload(&bucket, &upload).await {
-        Ok(Some(found)) if found.status != UploadStatus::Pending => Err(Refused {
+        Ok(Some(found)) if !found.accepts_bytes() => Err(Refused {
             status: 409,
             code: "ObjectImmutable",
             message: format!("upload {upload} is {}: its bytes can no longer change", found.status),

@@ -742,37 +742,33 @@ impl KeyRepo for SqliteRepository {
     }
 
     async fn revoke_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<Option<ApiKey>, RepoError> {
+        self.update_key(id, move |key| key.revoke(now)).await
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<(), RepoError> {
+        self.update_key(id, move |key| key.last_used_at = Some(now)).await.map(drop)
+    }
+}
+
+impl SqliteRepository {
+    /// Applies `change` to the key `id` and stores it, in one transaction; `None` when there is
+    /// no such key.
+    async fn update_key(
+        &self,
+        id: &KeyId,
+        change: impl FnOnce(&mut ApiKey) + Send + 'static,
+    ) -> Result<Option<ApiKey>, RepoError> {
         let id = id.clone();
         self.tx(move |conn| {
             let sql = "SELECT doc FROM api_keys WHERE json_extract(doc, '$.id') = ?";
             let Some(mut key) = one::<ApiKey>(conn, "api key", sql, &[id.as_str()])? else { return Ok(None) };
-            if key.revoked_at.is_none() {
-                key.revoked_at = Some(now);
-                save_key(conn, &key)?;
-            }
+            change(&mut key);
+            diesel::sql_query("UPDATE api_keys SET doc = ? WHERE key_hash = ?")
+                .bind::<Text, _>(json(&key)?)
+                .bind::<Text, _>(key.key_hash.as_str())
+                .execute(conn)?;
             Ok(Some(key))
         })
         .await
     }
-
-    async fn touch_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<(), RepoError> {
-        let id = id.clone();
-        self.tx(move |conn| {
-            let sql = "SELECT doc FROM api_keys WHERE json_extract(doc, '$.id') = ?";
-            if let Some(mut key) = one::<ApiKey>(conn, "api key", sql, &[id.as_str()])? {
-                key.last_used_at = Some(now);
-                save_key(conn, &key)?;
-            }
-            Ok(())
-        })
-        .await
-    }
-}
-
-fn save_key(conn: &mut SqliteConnection, key: &ApiKey) -> Result<(), Fail> {
-    diesel::sql_query("UPDATE api_keys SET doc = ? WHERE key_hash = ?")
-        .bind::<Text, _>(json(key)?)
-        .bind::<Text, _>(key.key_hash.as_str())
-        .execute(conn)?;
-    Ok(())
 }

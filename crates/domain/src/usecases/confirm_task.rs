@@ -114,16 +114,25 @@ fn failed(code: &str, message: &str) -> TaskResult {
     TaskResult::Failed(TaskFailure { code: code.to_owned(), message: message.to_owned() })
 }
 
+/// Sets the task's upload FAILED with `failure` if it is still PROCESSING, with its
+/// `upload.failed` event when the bucket has a webhook; a stale transition means another writer
+/// settled it first.
+///
+/// # Errors
+/// The database's.
+pub(crate) async fn fail_processing_upload(
+    deps: Deps<'_>,
+    input: &ConfirmTaskInput,
+    failure: &Failure,
+) -> Result<Transition, RepoError> {
+    let webhook =
+        deps.repo.find_bucket(&input.namespace_id, &input.bucket_id).await?.and_then(|b| super::webhook_for(deps, &b));
+    deps.repo.record_failure(&input.upload_id, UploadStatus::Processing, failure, deps.clock.now(), webhook).await
+}
+
 /// Sets the upload FAILED (if it is still PROCESSING) and fails the task with the same code.
 async fn fail_upload(deps: Deps<'_>, input: &ConfirmTaskInput, failure: Failure) -> TaskResult {
-    let now = deps.clock.now();
-    let webhook = match deps.repo.find_bucket(&input.namespace_id, &input.bucket_id).await {
-        Ok(bucket) => bucket.and_then(|b| super::webhook_for(deps, &b)),
-        Err(e) => {
-            return TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() });
-        }
-    };
-    match deps.repo.record_failure(&input.upload_id, UploadStatus::Processing, &failure, now, webhook).await {
+    match fail_processing_upload(deps, input, &failure).await {
         Ok(Transition::Applied(_)) => TaskResult::Failed(TaskFailure { code: failure.code, message: failure.message }),
         Ok(Transition::Stale(moved)) => settled(&moved),
         Err(e) => TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() }),

@@ -76,7 +76,7 @@ pub async fn revoke(
         .into_iter()
         .find(|k| &k.id == id)
         .ok_or(KeyError::NotFound)?;
-    if !caller.may_grant(target.role, target.all_namespaces) {
+    if !caller.may_manage(target.role, target.all_namespaces) {
         return Err(KeyError::Outranked);
     }
     keys.revoke_api_key(id, clock.now()).await?.ok_or(KeyError::NotFound)

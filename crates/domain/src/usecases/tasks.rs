@@ -9,7 +9,7 @@ use super::process_batch::BatchTaskInput;
 use crate::error::{Coded, ErrorKind, RepoError, code_of_repo, kind_of_repo};
 use crate::ids::{NamespaceId, TaskId};
 use crate::ports::{BatchService, TaskQueue};
-use crate::status::{TaskStatus, UploadStatus};
+use crate::status::TaskStatus;
 use crate::task::{Task, TaskType};
 use crate::upload::Failure;
 
@@ -77,26 +77,20 @@ pub async fn cancel(
     if canceled.status != TaskStatus::Canceled {
         return Ok(canceled);
     }
-    let now = deps.clock.now();
     match canceled.task_type.as_str() {
         TaskType::CONFIRM_UPLOAD => {
             if let Ok(input) = serde_json::from_value::<ConfirmTaskInput>(canceled.inputs.clone()) {
-                let webhook = deps
-                    .repo
-                    .find_bucket(&input.namespace_id, &input.bucket_id)
-                    .await?
-                    .and_then(|b| super::webhook_for(deps, &b));
                 let failure = Failure {
                     code: CONFIRM_CANCELED.to_owned(),
                     message: format!("the confirm task {} was canceled; create a new upload", canceled.id),
                 };
                 // A worker that finished first wins: then the transition is stale and nothing changes.
-                deps.repo.record_failure(&input.upload_id, UploadStatus::Processing, &failure, now, webhook).await?;
+                super::confirm_task::fail_processing_upload(deps, &input, &failure).await?;
             }
         }
         TaskType::PROCESS_BATCH => {
             if let Ok(input) = serde_json::from_value::<BatchTaskInput>(canceled.inputs.clone()) {
-                batches.finish(&input.batch_id, TaskStatus::Canceled, now, None).await?;
+                batches.finish(&input.batch_id, TaskStatus::Canceled, deps.clock.now(), None).await?;
             }
         }
         _ => {}
