@@ -93,9 +93,14 @@ impl From<Denied> for Refused {
                 refused(403, "SignatureDoesNotMatch", "The request signature does not match")
             }
             Denied::WrongOperation => refused(403, "AccessDenied", "The token does not allow this operation"),
+            Denied::KeyOutsideStore => refused(403, "AccessDenied", "The key is not a path inside the store"),
         }
     }
 }
+
+/// The shortest signing secret a store accepts: anyone who can guess the secret can forge upload
+/// and download tokens.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// The object store on a local directory.
 #[derive(Debug, Clone)]
@@ -131,8 +136,15 @@ impl DiskStore {
     /// `http://127.0.0.1:8080`), signing tokens with `secret`. Creates the directories.
     ///
     /// # Errors
-    /// When the directories cannot be created.
+    /// `Misconfigured` for a secret shorter than [`MIN_SECRET_BYTES`]; when the directories cannot
+    /// be created.
     pub fn new(root: impl Into<PathBuf>, public_url: &str, secret: &[u8]) -> Result<Self, StorageError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(StorageError::Misconfigured(format!(
+                "the local-disk store's signing secret has {} bytes; it needs at least {MIN_SECRET_BYTES}",
+                secret.len()
+            )));
+        }
         let root = root.into();
         for dir in ["objects", "meta", "multipart", "tmp"] {
             std::fs::create_dir_all(root.join(dir)).map_err(|e| io(&e))?;
@@ -176,7 +188,27 @@ impl DiskStore {
     /// # Errors
     /// [`Denied`] says why it is not accepted.
     pub fn authorize(&self, token: &str, op: Op) -> Result<Grant, Denied> {
-        token::verify(&self.secret, token, op, now_unix())
+        let grant = token::verify(&self.secret, token, op, now_unix())?;
+        if self.is_inside(&grant.key) { Ok(grant) } else { Err(Denied::KeyOutsideStore) }
+    }
+
+    /// True when `key` is a valid object key (relative, no `.`/`..` segments) and no existing
+    /// directory on its way under `objects/` is a symlink. stowage only signs keys it made, so
+    /// this holds for every honest token; it guards against a leaked secret or a future bug.
+    fn is_inside(&self, key: &str) -> bool {
+        if stowage_domain::names::ObjectKey::parse(key).is_err() {
+            return false;
+        }
+        let mut path = self.root.join("objects");
+        for segment in key.split('/') {
+            path.push(segment);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.file_type().is_symlink() => return false,
+                Ok(_) => {}
+                Err(_) => return true,
+            }
+        }
+        true
     }
 
     async fn read_meta(&self, key: &str) -> Result<Option<Meta>, StorageError> {
@@ -565,5 +597,55 @@ impl ObjectStore for DiskStore {
         let probe = self.root.join("tmp").join(format!("ping-{}", uuid::Uuid::new_v4().simple()));
         tokio::fs::write(&probe, b"").await.map_err(|e| io(&e))?;
         tokio::fs::remove_file(&probe).await.map_err(|e| io(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &[u8] = b"0123456789abcdef0123456789abcdef";
+
+    fn store() -> DiskStore {
+        let root = std::env::temp_dir().join(format!("stowage-disk-unit-{}", uuid::Uuid::new_v4().simple()));
+        DiskStore::new(root, "http://127.0.0.1:1", SECRET).expect("a store")
+    }
+
+    fn token_for(key: &str) -> String {
+        let grant = Grant {
+            op: Op::Put,
+            key: key.to_owned(),
+            content_type: None,
+            len: None,
+            sha256: None,
+            upload_id: None,
+            part: None,
+            exp: now_unix() + 60,
+        };
+        token::sign(SECRET, &grant)
+    }
+
+    #[test]
+    fn a_short_secret_is_refused() {
+        let root = std::env::temp_dir().join("stowage-disk-unit-short");
+        let refused = DiskStore::new(&root, "http://127.0.0.1:1", b"too short");
+        assert!(matches!(refused, Err(StorageError::Misconfigured(_))), "{refused:?}");
+        assert!(DiskStore::new(&root, "http://127.0.0.1:1", b"").is_err());
+    }
+
+    #[test]
+    fn signed_tokens_for_keys_outside_the_store_are_refused() {
+        let store = store();
+        assert!(store.authorize(&token_for("uploads/ns/b/u/file.bin"), Op::Put).is_ok());
+        for key in ["../escape", "uploads/../../etc/passwd", "/etc/passwd", "uploads/./x", ""] {
+            assert_eq!(store.authorize(&token_for(key), Op::Put), Err(Denied::KeyOutsideStore), "{key:?}");
+        }
+        #[cfg(unix)]
+        {
+            let outside = std::env::temp_dir();
+            std::os::unix::fs::symlink(&outside, store.root().join("objects").join("link")).expect("symlink");
+            assert_eq!(store.authorize(&token_for("link/file"), Op::Put), Err(Denied::KeyOutsideStore));
+        }
+        let _ = std::fs::remove_dir_all(store.root());
     }
 }

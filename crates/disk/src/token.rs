@@ -58,6 +58,10 @@ pub enum Denied {
     /// A token for another operation (a GET token used to PUT, ...).
     #[error("wrong operation")]
     WrongOperation,
+    /// A correctly signed token whose key is not a plain relative path inside the store
+    /// (`..`, absolute, through a symlink): refused as defence in depth.
+    #[error("key outside the store")]
+    KeyOutsideStore,
 }
 
 fn mac(secret: &[u8], claims: &str) -> Hmac<sha2::Sha256> {

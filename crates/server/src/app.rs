@@ -133,7 +133,17 @@ fn public_url(bind: &str, port: Option<u16>) -> String {
 fn local_secret(data_dir: &std::path::Path) -> Result<Vec<u8>, String> {
     let path = data_dir.join("storage.secret");
     if let Ok(secret) = std::fs::read_to_string(&path) {
-        return Ok(secret.trim().as_bytes().to_vec());
+        let secret = secret.trim();
+        if secret.len() < stowage_disk::MIN_SECRET_BYTES {
+            return Err(format!(
+                "{} holds a secret of {} bytes (at least {} are needed); if it is empty or truncated, \
+                 delete it to generate a new one (URLs signed with the old one stop working)",
+                path.display(),
+                secret.len(),
+                stowage_disk::MIN_SECRET_BYTES
+            ));
+        }
+        return Ok(secret.as_bytes().to_vec());
     }
     std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
     let mut bytes = [0u8; 32];
@@ -143,18 +153,29 @@ fn local_secret(data_dir: &std::path::Path) -> Result<Vec<u8>, String> {
     Ok(secret.into_bytes())
 }
 
-/// Writes a file only its owner may read (0600 on Unix), refusing to overwrite one.
+/// Writes a file only its owner may read (0600 on Unix), refusing to overwrite one. Atomic: the
+/// content goes to a temporary file, is synced, then linked into place, so a crash never leaves a
+/// partial (or empty) file behind.
 ///
 /// # Errors
-/// When the file exists or cannot be written.
+/// A message naming the file when it exists already or cannot be written.
 pub fn write_private(path: &std::path::Path, content: &str) -> Result<(), String> {
     use std::io::Write;
+    let failed = |e: std::io::Error| format!("cannot create {}: {e}", path.display());
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(content.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    let written = options.open(&tmp).and_then(|mut file| {
+        file.write_all(content.as_bytes())?;
+        file.sync_all()
+    });
+    // A hard link, unlike a rename, fails when the target exists: nothing is overwritten.
+    let result = written.and_then(|()| std::fs::hard_link(&tmp, path)).map_err(failed);
+    let _ = std::fs::remove_file(&tmp);
+    result
 }
 
 /// The process-wide Prometheus recorder (installed once; later calls share it).

@@ -108,3 +108,34 @@ async fn a_closed_stdout_does_not_stop_the_server() {
     assert!(healthy > 30, "the server answered only {healthy} of 40 health checks");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `stowage serve` in a fresh directory with `vars`; returns its exit status and stderr (it must
+/// exit on its own: a refused secret stops it before it listens).
+async fn serve_refused(dir: &std::path::Path, vars: &[(&str, &str)]) -> String {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .arg("serve")
+        .current_dir(dir)
+        .env_clear()
+        .env("STOWAGE__SERVER__BIND", format!("127.0.0.1:{port}"))
+        .envs(vars.iter().copied())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), run).await.expect("serve exits").unwrap();
+    assert!(!out.status.success(), "serve started with a weak secret");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_weak_signing_secret_stops_the_server_from_starting() {
+    let dir = std::env::temp_dir().join(format!("stowage-secret-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(dir.join("stowage-data")).unwrap();
+    let stderr = serve_refused(&dir, &[("STOWAGE__DISK__SECRET", "short")]).await;
+    assert!(stderr.contains("at least 32"), "{stderr}");
+    // An empty secret file, as a crash during a first start could have left before writes were
+    // atomic: refused, with what to do about it.
+    std::fs::write(dir.join("stowage-data/storage.secret"), "").unwrap();
+    let stderr = serve_refused(&dir, &[]).await;
+    assert!(stderr.contains("storage.secret") && stderr.contains("delete it"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
