@@ -24,6 +24,9 @@ pub struct Policy {
     pub batch_task_max_attempts: u32,
     /// Attempts to deliver a webhook event before its task ends FAILED.
     pub webhook_max_attempts: u32,
+    /// Webhook URLs may point at loopback, private and link-local addresses (tests, on-premise
+    /// receivers). Off by default: a tenant must not reach into the operator's network.
+    pub webhook_allow_private_targets: bool,
 }
 
 impl Default for Policy {
@@ -35,6 +38,7 @@ impl Default for Policy {
             confirm_task_max_attempts: 5,
             batch_task_max_attempts: 5,
             webhook_max_attempts: 10,
+            webhook_allow_private_targets: false,
         }
     }
 }

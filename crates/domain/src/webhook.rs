@@ -26,6 +26,74 @@ pub const SIGNATURE_HEADER: &str = "Stowage-Signature";
 /// The prefix of a bucket's webhook secret.
 pub const SECRET_PREFIX: &str = "whsec_";
 
+/// Checks a bucket's `webhook_url`: `http://` or `https://` with a host, at most 2048 bytes, no
+/// whitespace — and, unless `allow_private`, not a loopback, private, link-local or otherwise
+/// non-public address (`localhost`, `127.0.0.1`, `10.0.0.1`, `169.254.169.254`, `[::1]`, ...), so
+/// a tenant cannot make the worker call into the operator's network (SSRF). Names are checked
+/// here only as far as they can be without DNS; the sender checks every resolved address again.
+///
+/// # Errors
+/// Why the URL is refused.
+pub fn check_target_url(url: &str, allow_private: bool) -> Result<(), &'static str> {
+    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
+    let authority = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or_default()).unwrap_or_default();
+    if authority.is_empty() || url.chars().any(char::is_whitespace) || url.len() > 2048 {
+        return Err("webhook_url must be an http:// or https:// URL");
+    }
+    if allow_private {
+        return Ok(());
+    }
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let host = match host_port.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let private_name = host == "localhost" || host.ends_with(".localhost");
+    let private_ip = host.parse::<std::net::IpAddr>().is_ok_and(|ip| !is_public_ip(ip));
+    if private_name || private_ip {
+        return Err("webhook_url must not point at a loopback, private or link-local address");
+    }
+    Ok(())
+}
+
+/// True for addresses on the public internet; false for loopback, private (RFC 1918, unique
+/// local), link-local (incl. cloud metadata at 169.254.169.254), carrier-grade NAT, unspecified,
+/// multicast, broadcast, documentation, benchmarking and reserved ranges, and IPv4 addresses
+/// mapped into IPv6.
+#[must_use]
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0)
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        std::net::IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public_ip(std::net::IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8)
+        }
+    }
+}
+
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
@@ -238,6 +306,36 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now: i64, tolerance_secs:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn webhook_targets_inside_the_operators_network_are_refused_unless_allowed() {
+        for bad in [
+            "http://169.254.169.254/latest/meta-data/",
+            "http://127.0.0.1:5432/",
+            "http://[::1]:22/",
+            "http://10.0.0.1/",
+            "http://192.168.1.1/hook",
+            "http://172.16.0.1/",
+            "http://100.64.0.1/",
+            "http://0.0.0.0/",
+            "http://localhost:8080/",
+            "https://LOCALHOST./",
+            "http://api.localhost/",
+            "http://user@127.0.0.1/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://[fd00::1]/",
+            "http://[fe80::1]/",
+        ] {
+            assert!(check_target_url(bad, false).is_err(), "{bad} must be refused");
+            assert!(check_target_url(bad, true).is_ok(), "{bad} is allowed when private targets are");
+        }
+        for good in ["https://hooks.example.com/stowage", "http://93.184.216.34:8080/x", "https://[2606:4700::1]/"] {
+            assert!(check_target_url(good, false).is_ok(), "{good}");
+        }
+        for malformed in ["ftp://x/", "http://", "http:// x/", "hooks.example.com"] {
+            assert!(check_target_url(malformed, true).is_err(), "{malformed}");
+        }
+    }
 
     const SECRET: &str = "whsec_test";
 

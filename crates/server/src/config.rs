@@ -89,6 +89,9 @@ pub struct WorkerSettings {
     pub webhook_max_attempts: u32,
     /// Seconds a webhook receiver has to answer one attempt.
     pub webhook_timeout_secs: u64,
+    /// Allow webhook URLs on loopback, private and link-local addresses (refused by default, at
+    /// bucket creation and again at delivery after DNS resolution).
+    pub webhook_allow_private_targets: bool,
 }
 
 impl Default for WorkerSettings {
@@ -105,6 +108,7 @@ impl Default for WorkerSettings {
             reconcile_delete: false,
             webhook_max_attempts: stowage_domain::policy::Policy::default().webhook_max_attempts,
             webhook_timeout_secs: 10,
+            webhook_allow_private_targets: false,
         }
     }
 }
@@ -320,6 +324,7 @@ impl Settings {
             confirm_task_max_attempts: self.uploads.confirm_task_max_attempts,
             batch_task_max_attempts: self.uploads.batch_task_max_attempts,
             webhook_max_attempts: self.worker.webhook_max_attempts,
+            webhook_allow_private_targets: self.worker.webhook_allow_private_targets,
         }
     }
 }

@@ -47,9 +47,10 @@ impl Workers {
             base_delay: Duration::from_millis(settings.retry_base_delay_ms),
             max_delay: Duration::from_millis(settings.retry_max_delay_ms),
         };
-        let webhooks: Arc<dyn WebhookSender> = Arc::new(crate::webhooks::HttpWebhookSender::new(Duration::from_secs(
-            settings.webhook_timeout_secs.max(1),
-        )));
+        let webhooks: Arc<dyn WebhookSender> = Arc::new(crate::webhooks::HttpWebhookSender::new(
+            Duration::from_secs(settings.webhook_timeout_secs.max(1)),
+            settings.webhook_allow_private_targets,
+        ));
         let loops = (0..settings.concurrency.max(1))
             .map(|n| {
                 let worker = Loop {

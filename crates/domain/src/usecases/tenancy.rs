@@ -84,6 +84,7 @@ pub async fn create_bucket(
     repo: &dyn UploadRepo,
     clock: &dyn Clock,
     ids: &dyn IdGenerator,
+    policy: &crate::policy::Policy,
     namespace: &NamespaceId,
     new: NewBucket,
 ) -> Result<Bucket, CreateError> {
@@ -93,10 +94,9 @@ pub async fn create_bucket(
     if new.settings.max_file_size_bytes == Some(0) {
         return Err(CreateError::InvalidSettings("max_file_size_bytes must be at least 1"));
     }
-    if let Some(url) = &new.settings.webhook_url
-        && !is_http_url(url)
-    {
-        return Err(CreateError::InvalidSettings("webhook_url must be an http:// or https:// URL"));
+    if let Some(url) = &new.settings.webhook_url {
+        crate::webhook::check_target_url(url, policy.webhook_allow_private_targets)
+            .map_err(CreateError::InvalidSettings)?;
     }
     let webhook_secret = new.settings.webhook_url.as_ref().map(|_| {
         // 3 × 16 url-safe characters: 288 random bits.
@@ -123,14 +123,6 @@ pub async fn create_bucket(
 }
 
 /// True for an absolute `http://` or `https://` URL with a host and no whitespace.
-fn is_http_url(url: &str) -> bool {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    rest.is_some_and(|r| {
-        let host = r.split(['/', '?', '#']).next().unwrap_or_default();
-        !host.is_empty() && !url.chars().any(char::is_whitespace) && url.len() <= 2048
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,7 +141,9 @@ mod tests {
             metadata: serde_json::json!({}),
             settings: BucketSettings::default(),
         };
-        let err = create_bucket(&repo, &FixedClock(NOW), &ids, &ns(), new).await.unwrap_err();
+        let err = create_bucket(&repo, &FixedClock(NOW), &ids, &crate::policy::Policy::default(), &ns(), new)
+            .await
+            .unwrap_err();
         assert_eq!((err.code(), err.kind()), ("name_taken", ErrorKind::AlreadyExists));
     }
 
@@ -167,7 +161,10 @@ mod tests {
             settings,
         };
         assert_eq!(
-            create_bucket(&repo, &FixedClock(NOW), &ids, &ns(), new).await.unwrap_err().code(),
+            create_bucket(&repo, &FixedClock(NOW), &ids, &crate::policy::Policy::default(), &ns(), new)
+                .await
+                .unwrap_err()
+                .code(),
             "invalid_settings"
         );
     }

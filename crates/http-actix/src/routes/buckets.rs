@@ -29,7 +29,9 @@ pub(crate) async fn create(
         metadata: req.metadata.unwrap_or_else(|| serde_json::json!({})),
         settings: req.settings.unwrap_or_default(),
     };
-    let bucket = tenancy::create_bucket(&*state.repo, &*state.clock, &*state.ids, &tenant.namespace.id, new).await?;
+    let bucket =
+        tenancy::create_bucket(&*state.repo, &*state.clock, &*state.ids, &state.policy, &tenant.namespace.id, new)
+            .await?;
     Ok(web::Json(BucketResponse::with_secret(bucket)))
 }
 

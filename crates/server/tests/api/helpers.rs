@@ -97,6 +97,8 @@ async fn spawn_configured(storage: Option<stowage_s3::S3Config>, customize: impl
     settings.worker.lease_secs = 10;
     settings.worker.retry_base_delay_ms = 100;
     settings.worker.retry_max_delay_ms = 500;
+    // The tests' webhook receivers listen on 127.0.0.1 (refused by default: SSRF).
+    settings.worker.webhook_allow_private_targets = true;
     customize(&mut settings);
     let storage = settings.storage.clone();
     let app = Application::build(settings).await.expect("the app builds");

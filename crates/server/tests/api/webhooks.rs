@@ -186,3 +186,30 @@ async fn a_webhook_url_that_is_not_http_is_refused() {
         assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_settings")), "{url}: {body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_urls_into_the_operators_network_are_refused_by_default() {
+    let app = spawn_on_disk_with(|s| {
+        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
+        s.worker.webhook_allow_private_targets = false;
+    })
+    .await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:5432/",
+        "http://[::1]:22/",
+        "http://10.0.0.1/",
+        "http://localhost/hook",
+    ] {
+        let (status, body) =
+            app.post("/v1/buckets", &json!({"bucket_name": "ssrf", "settings": {"webhook_url": url}})).await;
+        assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("invalid_settings")), "{url}: {body}");
+    }
+    let (status, body) = app
+        .post(
+            "/v1/buckets",
+            &json!({"bucket_name": "public", "settings": {"webhook_url": "https://hooks.example.com/x"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+}
