@@ -98,9 +98,32 @@ impl From<Denied> for Refused {
     }
 }
 
+fn too_large(cap: u64) -> Refused {
+    refused(413, "EntityTooLarge", format!("Your proposed upload exceeds the maximum allowed size ({cap} bytes)"))
+}
+
 /// The shortest signing secret a store accepts: anyone who can guess the secret can forge upload
 /// and download tokens.
 pub const MIN_SECRET_BYTES: usize = 32;
+
+/// What the store accepts, whatever a token allows: every write is bounded, and writes stop
+/// before the volume (which usually holds the database too) fills up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest whole object one PUT may write.
+    pub max_object_bytes: u64,
+    /// The largest part of a multipart upload.
+    pub max_part_bytes: u64,
+    /// Writes are refused (507) when they would leave less than this free on the volume.
+    pub min_free_bytes: u64,
+}
+
+impl Default for Limits {
+    /// S3's limits (5 GiB per PUT and per part), and 1 GiB kept free.
+    fn default() -> Self {
+        Self { max_object_bytes: 5 << 30, max_part_bytes: 5 << 30, min_free_bytes: 1 << 30 }
+    }
+}
 
 /// The object store on a local directory.
 #[derive(Debug, Clone)]
@@ -108,6 +131,7 @@ pub struct DiskStore {
     root: PathBuf,
     public_url: String,
     secret: Vec<u8>,
+    limits: Limits,
 }
 
 fn io(e: &std::io::Error) -> StorageError {
@@ -149,7 +173,34 @@ impl DiskStore {
         for dir in ["objects", "meta", "multipart", "tmp"] {
             std::fs::create_dir_all(root.join(dir)).map_err(|e| io(&e))?;
         }
-        Ok(Self { root, public_url: public_url.trim_end_matches('/').to_owned(), secret: secret.to_vec() })
+        Ok(Self {
+            root,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            secret: secret.to_vec(),
+            limits: Limits::default(),
+        })
+    }
+
+    /// The same store with other [`Limits`].
+    #[must_use]
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
+    }
+
+    /// The most bytes a write with `grant` may carry: its exact or maximum length, and never
+    /// more than the store accepts for a whole object or a part.
+    fn cap(&self, grant: &Grant) -> u64 {
+        let store = if grant.op == Op::Part { self.limits.max_part_bytes } else { self.limits.max_object_bytes };
+        [grant.len, grant.max_len].into_iter().flatten().fold(store, u64::min)
+    }
+
+    /// Refuses a write of about `expected` bytes that would leave less than the free-space floor.
+    fn check_free_space(&self, expected: u64) -> Result<(), Refused> {
+        let available = fs4::available_space(&self.root).map_err(|e| refused(500, "InternalError", e.to_string()))?;
+        if available < self.limits.min_free_bytes.saturating_add(expected) {
+            return Err(refused(507, "InsufficientStorage", "the server's disk is too full to accept this upload"));
+        }
+        Ok(())
     }
 
     /// Where the objects live.
@@ -245,12 +296,16 @@ impl DiskStore {
             let (mut md5, mut sha) = (Md5::new(), Sha256::new());
             let mut size = 0u64;
             let mut body = body;
+            let cap = self.cap(grant);
             while let Some(chunk) = body.next().await {
                 let chunk = chunk.map_err(|e| refused(400, "IncompleteBody", e.to_string()))?;
                 let bytes = chunk.as_ref();
                 size += bytes.len() as u64;
                 if grant.len.is_some_and(|len| size > len) {
                     return Err(refused(400, "IncompleteBody", "the body is longer than its declared length"));
+                }
+                if size > cap {
+                    return Err(too_large(cap));
                 }
                 md5.update(bytes);
                 sha.update(bytes);
@@ -305,6 +360,10 @@ impl DiskStore {
                 "the x-amz-checksum-sha256 header differs from the signed one",
             ));
         }
+        if headers.content_length.is_some_and(|sent| sent > self.cap(grant)) {
+            return Err(too_large(self.cap(grant)));
+        }
+        self.check_free_space(headers.content_length.unwrap_or_default())?;
         let (tmp, md5, sha, size) = self.receive_to_tmp(grant, body).await?;
         let internal = |e: std::io::Error| refused(500, "InternalError", e.to_string());
         match (grant.op, &grant.upload_id, grant.part) {
@@ -360,6 +419,7 @@ impl DiskStore {
             key: key.as_str().to_owned(),
             content_type: None,
             len: None,
+            max_len: None,
             sha256: None,
             upload_id: None,
             part: None,
@@ -390,6 +450,7 @@ impl ObjectStore for DiskStore {
         let mut grant = self.grant(Op::Put, &request.key, request.expires_in);
         grant.content_type = Some(request.content_type.to_string());
         grant.len = request.content_length;
+        grant.max_len = request.max_length;
         grant.sha256 = request.sha256.as_ref().map(ToString::to_string);
         // The same headers an S3 presigned PUT lists, so clients treat both stores alike.
         let mut headers = vec![("content-type".to_owned(), request.content_type.to_string())];
@@ -617,6 +678,7 @@ mod tests {
             key: key.to_owned(),
             content_type: None,
             len: None,
+            max_len: None,
             sha256: None,
             upload_id: None,
             part: None,

@@ -30,6 +30,9 @@ pub struct Grant {
     /// The exact length of the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub len: Option<u64>,
+    /// The most bytes the body may have (the bucket's limit when no length was declared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<u64>,
     /// The SHA-256 hex the body must have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
@@ -113,6 +116,7 @@ mod tests {
             key: "uploads/a/b.bin".into(),
             content_type: Some("image/png".into()),
             len: Some(5),
+            max_len: None,
             sha256: None,
             upload_id: None,
             part: None,

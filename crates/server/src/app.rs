@@ -113,8 +113,15 @@ pub async fn object_store(settings: &Settings) -> Result<(Arc<dyn ObjectStore>, 
             };
             let public_url =
                 settings.disk.public_url.clone().unwrap_or_else(|| public_url(&settings.server.bind, None));
+            let defaults = stowage_disk::Limits::default();
+            let limits = stowage_disk::Limits {
+                max_object_bytes: settings.disk.max_object_bytes.unwrap_or(settings.uploads.max_single_put_bytes),
+                max_part_bytes: defaults.max_part_bytes,
+                min_free_bytes: settings.disk.min_free_bytes.unwrap_or(defaults.min_free_bytes),
+            };
             let disk = DiskStore::new(settings.data_dir.join("objects"), &public_url, &secret)
-                .map_err(|e| format!("cannot use {}: {e}", settings.data_dir.display()))?;
+                .map_err(|e| format!("cannot use {}: {e}", settings.data_dir.display()))?
+                .with_limits(limits);
             let disk = Arc::new(disk);
             Ok((disk.clone(), Some(disk)))
         }

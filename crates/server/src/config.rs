@@ -190,6 +190,11 @@ pub struct DiskSettings {
     pub public_url: Option<String>,
     /// Signs the URLs; by default a random secret kept in `<data_dir>/storage.secret` (0600).
     pub secret: Option<String>,
+    /// The largest object one PUT may write (default: `uploads.max_single_put_bytes`).
+    pub max_object_bytes: Option<u64>,
+    /// Writes are refused (507) when they would leave less free space than this on the data
+    /// directory's volume, which also holds the SQLite database (default 1 GiB).
+    pub min_free_bytes: Option<u64>,
 }
 
 impl Default for Settings {

@@ -18,6 +18,10 @@ pub struct PresignPut {
     pub content_length: Option<u64>,
     /// Signed when given: the store rejects bytes with another SHA-256.
     pub sha256: Option<Sha256Hex>,
+    /// When given (the bucket's size limit, for uploads that declared no size): stores that can
+    /// bound a presigned PUT refuse longer bodies (the disk store does; an S3 presigned PUT
+    /// cannot, and confirm refuses the upload as `file_too_large` instead).
+    pub max_length: Option<u64>,
     /// How long the URL works.
     pub expires_in: Duration,
 }

@@ -2,6 +2,7 @@
 //! PUT, and record the upload as PENDING.
 
 use super::{Deps, port_errors};
+use crate::bucket::Bucket;
 use crate::content::{FileSize, Sha256Hex};
 use crate::dedup::ClaimScope;
 use crate::error::{
@@ -184,14 +185,14 @@ pub async fn create_upload(
         }
         _ => upload,
     };
-    let presigned = presign_put(deps, &upload).await?;
+    let presigned = presign_put(deps, &bucket, &upload).await?;
     // A multipart upload started for an upload that is not recorded is aborted at once, best
     // effort: if that fails, the store's lifecycle rules clean it up.
     match deps.repo.insert_upload(&upload, request.idempotency_key.clone()).await {
         Ok(InsertUpload::Inserted) => Ok(CreatedUpload { upload, presigned, is_duplicate: false }),
         Ok(InsertUpload::Existing(existing)) => {
             let _ignored = super::abort_multipart(deps.store, &upload).await;
-            let presigned = presign_put(deps, &existing).await?;
+            let presigned = presign_put(deps, &bucket, &existing).await?;
             Ok(CreatedUpload { upload: existing, presigned, is_duplicate: false })
         }
         Err(e) => {
@@ -349,7 +350,11 @@ pub async fn create_uploads<E>(
 ///
 /// # Errors
 /// The store's error when it cannot sign.
-pub async fn presign_put(deps: Deps<'_>, upload: &Upload) -> Result<Option<PresignedRequest>, StorageError> {
+pub async fn presign_put(
+    deps: Deps<'_>,
+    bucket: &Bucket,
+    upload: &Upload,
+) -> Result<Option<PresignedRequest>, StorageError> {
     let Some(expires_in) = upload.url_lifetime(deps.clock.now()).filter(|_| upload.multipart.is_none()) else {
         return Ok(None);
     };
@@ -358,6 +363,7 @@ pub async fn presign_put(deps: Deps<'_>, upload: &Upload) -> Result<Option<Presi
         content_type: upload.content_type.clone(),
         content_length: upload.declared_size.map(FileSize::get),
         sha256: upload.declared_hash.clone().filter(|_| upload.checksum_signed),
+        max_length: bucket.settings.max_file_size_bytes,
         expires_in,
     };
     deps.store.presign_put(&request).await.map(Some)

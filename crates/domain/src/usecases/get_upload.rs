@@ -62,6 +62,6 @@ pub async fn get_upload(
     let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(GetUploadError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| GetUploadError::UploadNotFound)?;
     let upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(GetUploadError::UploadNotFound)?;
-    let presigned = if role.allows(Role::Write) { presign_put(deps, &upload).await? } else { None };
+    let presigned = if role.allows(Role::Write) { presign_put(deps, &bucket, &upload).await? } else { None };
     Ok((upload, presigned))
 }

@@ -9,6 +9,7 @@ use stowage_s3::S3ObjectStore;
 
 async fn put_bytes(store: &S3ObjectStore, k: &stowage_domain::names::ObjectKey, body: &[u8]) {
     let request = PresignPut {
+        max_length: None,
         key: k.clone(),
         content_type: ContentType::parse("application/octet-stream").unwrap(),
         content_length: Some(body.len() as u64),

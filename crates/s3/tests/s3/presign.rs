@@ -8,6 +8,7 @@ use stowage_domain::ports::{ObjectStore, PresignPut};
 
 fn put(key: stowage_domain::names::ObjectKey, body: &[u8], sha256: bool) -> PresignPut {
     PresignPut {
+        max_length: None,
         key,
         content_type: ContentType::parse("image/png").unwrap(),
         content_length: Some(body.len() as u64),

@@ -98,6 +98,7 @@ async fn an_expired_url_is_refused() {
     let app = spawn_on_disk().await;
     let key = stowage_domain::names::ObjectKey::parse("uploads/x/y/z/late.bin").unwrap();
     let request = stowage_domain::ports::PresignPut {
+        max_length: None,
         key: key.clone(),
         content_type: stowage_domain::names::ContentType::parse("application/octet-stream").unwrap(),
         content_length: None,

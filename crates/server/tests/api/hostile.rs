@@ -139,3 +139,36 @@ async fn a_weak_signing_secret_stops_the_server_from_starting() {
     assert!(stderr.contains("storage.secret") && stderr.contains("delete it"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// PUTs `len` bytes to an upload's presigned URL and returns the status (the server may answer
+/// before reading everything; a reset after its answer is the answer).
+async fn put_len(upload: &Value, len: usize) -> u16 {
+    let mut request = reqwest::Client::new().put(upload["presigned_url"].as_str().unwrap());
+    for (name, value) in upload["presigned_headers"].as_object().unwrap() {
+        request = request.header(name, value.as_str().unwrap());
+    }
+    request.body(vec![7u8; len]).send().await.expect("an answer").status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_write_to_the_disk_store_is_bounded_and_stops_before_the_disk_is_full() {
+    let app = spawn_embedded().await;
+    let bucket = app.bucket("bounded", json!({"max_file_size_bytes": 1_048_576})).await;
+    // No declared size: the bucket's limit bounds the PUT.
+    let upload = app.create_upload(&bucket, "big.bin", json!({})).await;
+    assert_eq!(put_len(&upload, 3 << 20).await, 413);
+    let id = upload["upload_id"].as_str().unwrap();
+    let (status, body) = app.confirm(&bucket, id, &json!({})).await;
+    assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (400, Some("object_not_in_storage")), "{body}");
+    assert_eq!(put_len(&upload, 1 << 20).await, 200, "up to the limit is fine");
+
+    // A volume below the free-space floor takes nothing.
+    let full = spawn_on_disk_with(|s| {
+        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
+        s.disk.min_free_bytes = Some(u64::MAX / 2);
+    })
+    .await;
+    let bucket = full.bucket("full", json!({})).await;
+    let upload = full.create_upload(&bucket, "f.bin", json!({"file_size_bytes": 10})).await;
+    assert_eq!(put_len(&upload, 10).await, 507);
+}

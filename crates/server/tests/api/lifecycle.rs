@@ -106,6 +106,7 @@ async fn plant_orphan(app: &TestApp) -> ObjectKey {
         ObjectKey::parse("uploads/ns_orphanorphan0000/bkt_orphanorphan0000/upl_orphanorphan0000/lost.bin").unwrap();
     let store = S3ObjectStore::new(app.storage.clone()).await;
     let request = stowage_domain::ports::PresignPut {
+        max_length: None,
         key: key.clone(),
         content_type: stowage_domain::names::ContentType::parse("application/octet-stream").unwrap(),
         content_length: None,

@@ -23,6 +23,7 @@ async fn send(request: &PresignedRequest, body: Vec<u8>) -> reqwest::StatusCode 
 
 async fn put_bytes(app: &TestApp, k: &ObjectKey, body: &[u8]) {
     let request = PresignPut {
+        max_length: None,
         key: k.clone(),
         content_type: ContentType::parse("application/octet-stream").unwrap(),
         content_length: Some(body.len() as u64),
@@ -96,6 +97,7 @@ async fn signed_puts_refuse_other_content_types_and_digests(app: TestApp) {
     let k = key("strict.bin");
     let body = b"exact".to_vec();
     let request = PresignPut {
+        max_length: None,
         key: k.clone(),
         content_type: ContentType::parse("image/png").unwrap(),
         content_length: Some(5),

@@ -242,7 +242,7 @@ async fn a_storage_outage_while_signing_records_nothing() {
 async fn no_url_is_signed_for_an_upload_past_pending() {
     let world = World::new();
     let done = pending_upload().cancel(NOW).unwrap();
-    assert_eq!(presign_put(world.deps(), &done).await.unwrap(), None);
+    assert_eq!(presign_put(world.deps(), &bucket(), &done).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -267,4 +267,15 @@ async fn an_outage_fails_the_whole_batch_create() {
     let items: Vec<Result<CreateUploadRequest, ()>> = vec![Ok(request()), Ok(request())];
     let err = create_uploads(world.deps(), &ns(), "photos", items).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
+}
+
+#[tokio::test]
+async fn the_buckets_size_limit_is_signed_into_the_put_as_its_maximum_length() {
+    let mut limited = bucket();
+    limited.settings.max_file_size_bytes = Some(1_048_576);
+    let mut world = world_with(limited);
+    let signed = presigns(&mut world);
+    world.repo.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    run(&world, request()).await.unwrap();
+    assert_eq!(signed.lock().unwrap()[0].max_length, Some(1_048_576));
 }
