@@ -257,6 +257,20 @@ impl Upload {
         }
     }
 
+    /// True while the bytes at this upload's key may still be needed: it is PENDING or
+    /// PROCESSING, COMPLETED with its object (or attachable, or a kept duplicate), or FAILED in a
+    /// way a new confirm can retry. CANCELED uploads, expired ones and uploads whose object was
+    /// deleted need nothing: their bytes are orphans for the reconciler.
+    #[must_use]
+    pub fn needs_its_bytes(&self) -> bool {
+        match self.status {
+            UploadStatus::Pending | UploadStatus::Processing => true,
+            UploadStatus::Completed => !self.object_deleted,
+            UploadStatus::Failed => !self.is_expired_failure(),
+            UploadStatus::Canceled => false,
+        }
+    }
+
     /// True when this upload's bytes can still become a new object (`POST .../objects`).
     #[must_use]
     pub fn is_attachable(&self) -> bool {

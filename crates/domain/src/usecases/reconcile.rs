@@ -1,12 +1,15 @@
-//! The orphan reconciler: objects under the upload prefix that no upload owns (a record lost, a
-//! PUT to a key stowage never issued), older than the grace period, are found — and deleted unless
-//! the run is a dry run. An object whose upload exists, in any state, is never touched: expiring
-//! those is the sweeper's job.
+//! The orphan reconciler: objects under the upload prefix that nothing needs, older than the grace
+//! period, are found — and deleted unless the run is a dry run. Nothing needs bytes when no upload
+//! owns their key (a record lost, a PUT to a key stowage never issued) or when the upload that
+//! owns it no longer needs them ([`Upload::needs_its_bytes`]: canceled, expired, or its object
+//! deleted — bytes whose delete failed at the time). Bytes of PENDING uploads are never touched:
+//! expiring those is the sweeper's job.
+//!
+//! [`Upload::needs_its_bytes`]: crate::upload::Upload::needs_its_bytes
 
 use super::Deps;
 use crate::error::{RepoError, StorageError};
-use crate::ids::{BucketId, UploadId};
-use crate::names::{ObjectKey, UPLOAD_PREFIX};
+use crate::names::UPLOAD_PREFIX;
 use crate::ports::ListedObject;
 
 /// What one reconciliation pass found and did.
@@ -31,16 +34,11 @@ pub enum ReconcileError {
     Storage(#[from] StorageError),
 }
 
-/// The bucket and upload a key of the form `uploads/<ns>/<bucket>/<upload>/<file>` names.
-fn owner_of(key: &ObjectKey) -> Option<(BucketId, UploadId)> {
-    let mut parts = key.as_str().strip_prefix(UPLOAD_PREFIX)?.splitn(4, '/');
-    let (_namespace, bucket, upload) = (parts.next()?, parts.next()?, parts.next()?);
-    Some((BucketId::parse(bucket).ok()?, UploadId::parse(upload).ok()?))
-}
-
 async fn is_orphan(deps: Deps<'_>, object: &ListedObject) -> Result<bool, RepoError> {
-    match owner_of(&object.key) {
-        Some((bucket, upload)) => Ok(deps.repo.get_upload(&bucket, &upload).await?.is_none()),
+    match object.key.upload() {
+        Some((bucket, upload)) => {
+            Ok(!deps.repo.get_upload(&bucket, &upload).await?.is_some_and(|u| u.needs_its_bytes()))
+        }
         None => Ok(true),
     }
 }
@@ -81,6 +79,7 @@ pub async fn reconcile_orphans(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::names::ObjectKey;
     use crate::ports::ListPage;
     use crate::usecases::testkit::*;
 
@@ -96,8 +95,21 @@ mod tests {
         let mut world = World::new();
         world.store.expect_list().returning(move |_, _| Ok(ListPage { objects: objects.clone(), next: None }));
         let owned = pending_upload();
-        world.repo.expect_get_upload().returning(move |_, id| Ok((*id == owned.id).then(|| owned.clone())));
+        let canceled = canceled_upload();
         world
+            .repo
+            .expect_get_upload()
+            .returning(move |_, id| Ok([&owned, &canceled].into_iter().find(|u| u.id == *id).cloned()));
+        world
+    }
+
+    /// An upload canceled when its bytes could not be deleted: they are an orphan.
+    fn canceled_upload() -> crate::upload::Upload {
+        let mut upload = pending_upload();
+        upload.id = upload_id(2);
+        upload.key =
+            ObjectKey::parse(&upload.key.as_str().replace(upload_id(1).as_str(), upload_id(2).as_str())).unwrap();
+        upload.cancel(NOW).unwrap()
     }
 
     fn keys() -> Vec<ListedObject> {
@@ -107,6 +119,7 @@ mod tests {
             listed("uploads/ns_nnnnnnnnnnnnnnnn/bkt_bbbbbbbbbbbbbbbb/upl_zzzzzzzzzzzzzzzz/lost.bin", 48),
             listed("uploads/not/ours.bin", 48),
             listed("uploads/ns_nnnnnnnnnnnnnnnn/bkt_bbbbbbbbbbbbbbbb/upl_yyyyyyyyyyyyyyyy/fresh.bin", 1),
+            listed(canceled_upload().key.as_str(), 48),
         ]
     }
 
@@ -115,7 +128,7 @@ mod tests {
         let mut world = world(keys());
         world.store.expect_delete().never();
         let report = reconcile_orphans(world.deps(), false, 10).await.unwrap();
-        assert_eq!(report, ReconcileReport { scanned: 4, orphans: 2, deleted: 0 });
+        assert_eq!(report, ReconcileReport { scanned: 5, orphans: 3, deleted: 0 });
     }
 
     #[tokio::test]
@@ -124,17 +137,21 @@ mod tests {
         world
             .store
             .expect_delete()
-            .withf(|key| key.as_str().contains("lost.bin") || key.as_str().contains("ours.bin"))
-            .times(2)
+            .withf(|key| {
+                key.as_str().contains("lost.bin")
+                    || key.as_str().contains("ours.bin")
+                    || key.as_str().contains(upload_id(2).as_str())
+            })
+            .times(3)
             .returning(|_| Ok(()));
         let report = reconcile_orphans(world.deps(), true, 10).await.unwrap();
-        assert_eq!((report.orphans, report.deleted), (2, 2));
+        assert_eq!((report.orphans, report.deleted), (3, 3));
     }
 
     #[test]
     fn keys_name_their_bucket_and_upload() {
         let key = pending_upload().key;
-        assert_eq!(owner_of(&key), Some((bucket().id, pending_upload().id)));
-        assert_eq!(owner_of(&ObjectKey::parse("uploads/x/y").unwrap()), None);
+        assert_eq!(key.upload(), Some((bucket().id, pending_upload().id)));
+        assert_eq!(ObjectKey::parse("uploads/x/y").unwrap().upload(), None);
     }
 }
