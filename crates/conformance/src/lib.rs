@@ -119,6 +119,8 @@ fn plan(bucket: &Bucket, upload: &Upload, byte: u8) -> ConfirmationPlan {
                 hash: Some(verified.sha256.clone()),
                 detected_mime_type: None,
                 verified_at: None,
+                etag: None,
+                tampered_at: None,
             },
         }],
         metadata: serde_json::json!({}),

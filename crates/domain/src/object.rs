@@ -1,7 +1,7 @@
 //! Bucket objects and their blobs. A confirmed upload becomes an object (status `DRAFT`) holding
 //! one blob that points at the stored bytes and records what verification learnt about them.
 
-use crate::content::Sha256Hex;
+use crate::content::{ETag, Sha256Hex};
 use crate::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
 use crate::names::ObjectKey;
 use crate::status::TaskStatus;
@@ -25,6 +25,24 @@ pub struct BlobDetails {
     /// When batch processing last verified the stored bytes.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
     pub verified_at: Option<OffsetDateTime>,
+    /// The store's ETag of the bytes verified at confirm: later reads compare it, so bytes
+    /// replaced behind stowage's back are detected ([`Self::matches`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<ETag>,
+    /// When the stored bytes were found to differ from the verified ones; such a blob is never
+    /// served, processed or answered as a duplicate again.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub tampered_at: Option<OffsetDateTime>,
+}
+
+impl BlobDetails {
+    /// True when `head` (what the store holds now) is still the bytes verified at confirm: the
+    /// same size and, where the ETag was recorded, the same ETag. A store overwrite (a replayed
+    /// upload URL on a store without conditional writes) changes the ETag.
+    #[must_use]
+    pub fn matches(&self, head: &crate::ports::ObjectHead) -> bool {
+        head.size == self.size_bytes && self.etag.as_ref().is_none_or(|etag| *etag == head.etag)
+    }
 }
 
 /// How many leading bytes media-type detection reads.

@@ -9,6 +9,7 @@ pub mod create_upload;
 pub mod deliver_webhook;
 pub mod expire;
 pub mod get_upload;
+pub mod integrity;
 pub mod keys;
 pub mod objects;
 pub mod process_batch;

@@ -315,6 +315,8 @@ pub(crate) fn plan_confirmation(
                 hash: Some(verified.sha256.clone()),
                 detected_mime_type: None,
                 verified_at: None,
+                etag: Some(verified.etag.clone()),
+                tampered_at: None,
             },
         }],
         metadata: upload.object_metadata.clone(),

@@ -1,5 +1,6 @@
-//! Bucket objects: creating one from uploads confirmed without an object, and deleting one (its
-//! bytes go too unless another blob references them).
+//! Bucket objects: reading one (download URLs only for bytes still as verified), creating one
+//! from uploads confirmed without an object, and deleting one (its bytes go too unless another
+//! blob references them).
 
 use super::{Deps, port_errors};
 use crate::bucket::DuplicateBlobPolicy;
@@ -10,6 +11,85 @@ use crate::ids::{BlobId, NamespaceId, ObjectId, UploadId};
 use crate::object::{Blob, BlobDetails, BucketObject, blob_type_for};
 use crate::ports::AttachOutcome;
 use crate::status::{TaskStatus, UploadStatus};
+
+/// Why an object could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetObjectError {
+    /// No such bucket in the caller's namespace.
+    #[error("bucket not found")]
+    BucketNotFound,
+    /// No such object in the bucket.
+    #[error("object not found")]
+    ObjectNotFound,
+    /// A blob's stored bytes are not the ones verified at confirm (replaced or gone): no URL is
+    /// issued for them.
+    #[error("the stored bytes of blob {0} are not the ones verified at confirm; they are not served")]
+    Tampered(BlobId),
+    /// The store failed.
+    #[error(transparent)]
+    Storage(StorageError),
+    /// The database failed.
+    #[error(transparent)]
+    Repo(RepoError),
+}
+port_errors!(GetObjectError);
+
+impl Coded for GetObjectError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BucketNotFound => "bucket_not_found",
+            Self::ObjectNotFound => "object_not_found",
+            Self::Tampered(_) => "object_tampered",
+            Self::Storage(e) => code_of_storage(e),
+            Self::Repo(e) => code_of_repo(e),
+        }
+    }
+
+    fn kind(&self) -> ErrorKind {
+        match self {
+            Self::BucketNotFound | Self::ObjectNotFound => ErrorKind::NotFound,
+            Self::Tampered(_) => ErrorKind::Conflict,
+            Self::Storage(e) => kind_of_storage(e),
+            Self::Repo(e) => kind_of_repo(e),
+        }
+    }
+}
+
+impl From<super::integrity::CheckError> for GetObjectError {
+    fn from(e: super::integrity::CheckError) -> Self {
+        match e {
+            super::integrity::CheckError::Storage(e) => Self::Storage(e),
+            super::integrity::CheckError::Repo(e) => Self::Repo(e),
+        }
+    }
+}
+
+/// An object of `bucket` (id or name) and, with `url_lifetime`, a download URL per blob — each
+/// only after the store shows the bytes verified at confirm (see `usecases::integrity`).
+///
+/// # Errors
+/// Not found; `Tampered` when a blob's bytes were replaced or are gone; port failures.
+pub async fn get_object(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    bucket: &str,
+    object_id: &str,
+    url_lifetime: Option<std::time::Duration>,
+) -> Result<(BucketObject, Vec<Option<String>>), GetObjectError> {
+    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(GetObjectError::BucketNotFound)?;
+    let id = ObjectId::parse(object_id).map_err(|_| GetObjectError::ObjectNotFound)?;
+    let object = deps.repo.get_object(&bucket.id, &id).await?.ok_or(GetObjectError::ObjectNotFound)?;
+    let mut urls = Vec::new();
+    if let Some(lifetime) = url_lifetime {
+        for blob in &object.blobs {
+            if super::integrity::check(deps, blob).await? != super::integrity::Integrity::Intact {
+                return Err(GetObjectError::Tampered(blob.id.clone()));
+            }
+            urls.push(Some(deps.store.presign_get(&blob.key, lifetime).await?.url));
+        }
+    }
+    Ok((object, urls))
+}
 
 /// Most blobs one object may hold.
 pub const MAX_BLOBS: usize = 20;
@@ -108,6 +188,8 @@ pub async fn create_object(
                 hash: Some(verified.sha256),
                 detected_mime_type: None,
                 verified_at: None,
+                etag: Some(verified.etag.clone()),
+                tampered_at: None,
             },
         });
         upload_ids.push(id);

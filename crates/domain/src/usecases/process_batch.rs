@@ -68,7 +68,17 @@ impl From<crate::error::RepoError> for Interrupted {
     }
 }
 
+fn tampered(blob: &Blob) -> Interrupted {
+    Interrupted::Item(ItemError {
+        code: "object_tampered",
+        message: format!("the bytes stored at {} are not the ones verified at confirm", blob.key),
+    })
+}
+
 async fn process_blob(deps: ProcessDeps<'_>, blob: &Blob) -> Result<(), Interrupted> {
+    if blob.details.tampered_at.is_some() {
+        return Err(tampered(blob));
+    }
     let Some(head) = deps.store.head(&blob.key).await? else {
         return Err(Interrupted::Item(ItemError {
             code: "blob_not_found",
@@ -80,6 +90,10 @@ async fn process_blob(deps: ProcessDeps<'_>, blob: &Blob) -> Result<(), Interrup
             code: "size_mismatch",
             message: format!("stored size {} differs from the recorded {}", head.size, blob.details.size_bytes),
         }));
+    }
+    if super::integrity::judge(deps.repo, deps.clock, blob, Some(&head)).await? == super::integrity::Integrity::Tampered
+    {
+        return Err(tampered(blob));
     }
     let mut details = blob.details.clone();
     if details.hash.is_none() {
@@ -206,6 +220,8 @@ mod tests {
                     hash: None,
                     detected_mime_type: None,
                     verified_at: None,
+                    etag: None,
+                    tampered_at: None,
                 },
             }],
             id,

@@ -7,9 +7,8 @@ use crate::state::AppState;
 use actix_web::{get, web};
 use serde::Deserialize;
 use std::time::Duration;
-use stowage_domain::ErrorKind;
 use stowage_domain::ids::ObjectId;
-use stowage_domain::usecases::objects::BlobSource;
+use stowage_domain::usecases::objects::{self, BlobSource};
 use utoipa::IntoParams;
 
 /// How long download URLs work.
@@ -21,10 +20,6 @@ pub(crate) struct ObjectQuery {
     /// Add a GET URL valid for an hour to every blob.
     #[serde(default)]
     return_presigned_urls: bool,
-}
-
-fn not_found() -> ApiError {
-    ApiError::new(ErrorKind::NotFound, "object_not_found", "object not found")
 }
 
 /// Request to list objects.
@@ -147,9 +142,10 @@ pub(crate) async fn delete(
     Ok(actix_web::HttpResponse::NoContent().finish())
 }
 
-/// A bucket object with its blobs.
+/// A bucket object with its blobs; with `return_presigned_urls`, download URLs — only for bytes
+/// the store still holds as verified at confirm (409 `object_tampered` otherwise).
 #[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/objects/{object_id}", tag = "Bucket Objects", params(ObjectQuery),
-    responses((status = 200, body = ObjectResponse), (status = 404, body = ErrorResponse)))]
+    responses((status = 200, body = ObjectResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 #[get("/v1/buckets/{bucket_identifier}/objects/{object_id}")]
 pub(crate) async fn get(
     state: web::Data<AppState>,
@@ -158,14 +154,11 @@ pub(crate) async fn get(
     query: web::Query<ObjectQuery>,
 ) -> Result<web::Json<ObjectResponse>, ApiError> {
     let (bucket, object) = path.into_inner();
-    let bucket = tenant.bucket(&state, &bucket).await?;
-    let id = ObjectId::parse(&object).map_err(|_| not_found())?;
-    let object = state.repo.get_object(&bucket.id, &id).await?.ok_or_else(not_found)?;
-    let mut urls = Vec::new();
-    if query.return_presigned_urls {
-        for blob in &object.blobs {
-            urls.push(Some(state.store.presign_get(&blob.key, GET_URL_LIFETIME).await?.url));
-        }
+    let lifetime = query.return_presigned_urls.then_some(GET_URL_LIFETIME);
+    let found = objects::get_object(state.deps(), &tenant.namespace.id, &bucket, &object, lifetime).await;
+    if let Err(objects::GetObjectError::Tampered(_)) = &found {
+        metrics::counter!("stowage_tampered_blobs_detected_total").increment(1);
     }
+    let (object, urls) = found?;
     Ok(web::Json(ObjectResponse::new(object, urls)))
 }

@@ -223,6 +223,8 @@ fn stowage_domain_plan(
                 hash: None,
                 detected_mime_type: None,
                 verified_at: None,
+                etag: None,
+                tampered_at: None,
             },
         }],
         metadata: serde_json::json!({}),

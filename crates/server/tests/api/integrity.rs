@@ -155,3 +155,32 @@ async fn canceling_tasks_on_the_embedded_default() {
 async fn canceling_tasks_on_postgres_and_s3() {
     canceling_a_task_settles_what_it_was_working_on(spawn_with(|s| s.worker.enabled = false).await).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_swapped_on_s3_after_confirm_are_detected_and_never_served() {
+    // Garage, like many S3 stores, cannot refuse the overwrite: the swap must be caught.
+    let app = spawn_app().await;
+    let bucket = app.bucket("swap", json!({})).await;
+    let upload = app.create_upload(&bucket, "f.bin", json!({})).await;
+    put(&upload, b"the verified bytes".to_vec()).await;
+    let id = upload["upload_id"].as_str().unwrap();
+    let (_, done) = app.confirm(&bucket, id, &json!({})).await;
+    let object = done["object_id"].as_str().unwrap();
+    let path = format!("/v1/buckets/{bucket}/objects/{object}?return_presigned_urls=true");
+    let (status, intact) = app.get(&path).await;
+    assert_eq!(status, 200, "{intact}");
+
+    put(&upload, b"SWAPPED after confirm".to_vec()).await;
+    for _ in 0..2 {
+        let (status, body) = app.get(&path).await;
+        assert_eq!((status.as_u16(), body["error"]["code"].as_str()), (409, Some("object_tampered")), "{body}");
+    }
+    // The mark is recorded with the blob, and batch processing refuses the blob too.
+    let (_, plain) = app.get(&format!("/v1/buckets/{bucket}/objects/{object}")).await;
+    assert!(plain["blobs"][0]["details"]["tampered_at"].is_string(), "{plain}");
+    let (_, batch) = app.post(&format!("/v1/buckets/{bucket}/batches"), &json!({"object_ids": [object]})).await;
+    let batch_id = batch["batch_id"].as_str().unwrap();
+    let (_, submitted) = app.post(&format!("/v1/buckets/{bucket}/batches/{batch_id}/submit"), &json!({})).await;
+    let task = app.wait_task(submitted["task_id"].as_str().unwrap()).await;
+    assert!(task.to_string().contains("object_tampered"), "{task}");
+}
