@@ -9,6 +9,13 @@ pub const MAX_URL_EXPIRATION_SECS: u32 = 86_400;
 /// Lifetime when the client does not say.
 pub const DEFAULT_URL_EXPIRATION_SECS: u32 = 3_600;
 
+/// The largest `metadata` / `object_metadata` object accepted, as compact JSON (per field).
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+/// The largest `bucket_schema` accepted, as compact JSON.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+/// The longest `description` of a namespace or bucket.
+pub const MAX_DESCRIPTION_BYTES: usize = 1024;
+
 /// Service-wide upload rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {

@@ -201,6 +201,24 @@ impl ConfirmUploadRequest {
     }
 }
 
+/// A 422 for a body field whose JSON is larger than `max` bytes (compact), or `None`.
+pub(crate) fn oversized_json(field: &str, value: Option<&serde_json::Value>, max: usize) -> Option<ValidationError> {
+    let len = value.filter(|v| !v.is_null()).map_or(0, |v| v.to_string().len());
+    (len > max).then(|| field_error(field, &format!("must be at most {max} bytes as JSON; it is {len}"), "too_long"))
+}
+
+/// A 422 for a body text field longer than `max` bytes, or `None`.
+pub(crate) fn oversized_text(field: &str, value: Option<&str>, max: usize) -> Option<ValidationError> {
+    let len = value.map_or(0, str::len);
+    (len > max).then(|| field_error(field, &format!("must be at most {max} bytes; it is {len}"), "too_long"))
+}
+
+/// `Err` with every error of `errors`, if there is any.
+pub(crate) fn reject(errors: impl IntoIterator<Item = Option<ValidationError>>) -> Result<(), ApiError> {
+    let errors: Vec<ValidationError> = errors.into_iter().flatten().collect();
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Validation(errors)) }
+}
+
 fn field_error(field: &str, msg: &str, kind: &str) -> ValidationError {
     ValidationError {
         loc: vec![LocItem::Name("body".into()), LocItem::Name(field.into())],
@@ -350,6 +368,7 @@ impl CreateUploadRequest {
             if value.as_ref().is_some_and(|v| !v.is_object() && !v.is_null()) {
                 errors.push(field_error(name, "Input should be an object", "dict_type"));
             }
+            errors.extend(oversized_json(name, value.as_ref(), stowage_domain::policy::MAX_METADATA_BYTES));
         }
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));

@@ -7,6 +7,7 @@ use crate::state::AppState;
 use actix_web::{get, post, web};
 use stowage_domain::auth::Role;
 use stowage_domain::names::BucketName;
+use stowage_domain::policy::{MAX_DESCRIPTION_BYTES, MAX_METADATA_BYTES, MAX_SCHEMA_BYTES};
 use stowage_domain::usecases::tenancy::{self, NewBucket};
 
 /// Creates a bucket.
@@ -20,6 +21,11 @@ pub(crate) async fn create(
 ) -> Result<web::Json<BucketResponse>, ApiError> {
     tenant.caller.require(Role::Write)?;
     let req = body.0;
+    crate::dto::reject([
+        crate::dto::oversized_text("description", req.description.as_deref(), MAX_DESCRIPTION_BYTES),
+        crate::dto::oversized_json("metadata", req.metadata.as_ref(), MAX_METADATA_BYTES),
+        crate::dto::oversized_json("bucket_schema", req.bucket_schema.as_ref(), MAX_SCHEMA_BYTES),
+    ])?;
     let name = BucketName::parse(&req.bucket_name)
         .map_err(|e| ApiError::invalid(&["body", "bucket_name"], e.to_string(), "value_error"))?;
     let new = NewBucket {

@@ -19,6 +19,11 @@ pub(crate) async fn create(
     body: Json<CreateNamespaceRequest>,
 ) -> Result<web::Json<NamespaceResponse>, ApiError> {
     caller.require_operator()?;
+    crate::dto::reject([crate::dto::oversized_text(
+        "description",
+        body.0.description.as_deref(),
+        stowage_domain::policy::MAX_DESCRIPTION_BYTES,
+    )])?;
     let name = NamespaceName::parse(&body.0.namespace_name)
         .map_err(|e| ApiError::invalid(&["body", "namespace_name"], e.to_string(), "value_error"))?;
     let ns = tenancy::create_namespace(&*state.repo, &*state.clock, &*state.ids, name, body.0.description).await?;

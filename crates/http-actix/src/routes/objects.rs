@@ -111,6 +111,11 @@ pub(crate) async fn create(
 ) -> Result<web::Json<ObjectResponse>, ApiError> {
     tenant.caller.require(stowage_domain::auth::Role::Write)?;
     let req = body.0;
+    crate::dto::reject([crate::dto::oversized_json(
+        "metadata",
+        req.metadata.as_ref(),
+        stowage_domain::policy::MAX_METADATA_BYTES,
+    )])?;
     let metadata = match req.metadata {
         None => serde_json::json!({}),
         Some(m @ serde_json::Value::Object(_)) => m,

@@ -172,3 +172,34 @@ async fn every_write_to_the_disk_store_is_bounded_and_stops_before_the_disk_is_f
     let upload = full.create_upload(&bucket, "f.bin", json!({"file_size_bytes": 10})).await;
     assert_eq!(put_len(&upload, 10).await, 507);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_fields_and_page_sizes_are_422_naming_the_field() {
+    let app = spawn_embedded().await;
+    let bucket = app.bucket("sizes", json!({})).await;
+    let big = json!({"blob": "x".repeat(17 * 1024)});
+    let cases = [
+        (
+            format!("/v1/buckets/{bucket}/uploads"),
+            json!({"filename": "a", "content_type": "text/plain", "metadata": big}),
+            "metadata",
+        ),
+        (
+            format!("/v1/buckets/{bucket}/uploads"),
+            json!({"filename": "a", "content_type": "text/plain", "object_metadata": big}),
+            "object_metadata",
+        ),
+        ("/v1/buckets".to_owned(), json!({"bucket_name": "b2", "description": "d".repeat(1025)}), "description"),
+        ("/v1/buckets".to_owned(), json!({"bucket_name": "b3", "metadata": big}), "metadata"),
+        (format!("/v1/buckets/{bucket}/objects"), json!({"blobs": [], "metadata": big}), "metadata"),
+        (format!("/v1/buckets/{bucket}/uploads/list"), json!({"limit": 10_000_000}), "limit"),
+        (format!("/v1/buckets/{bucket}/objects/list"), json!({"limit": 10_000_000}), "limit"),
+        ("/v1/tasks/list".to_owned(), json!({"limit": 10_000_000}), "limit"),
+    ];
+    for (path, body, field) in cases {
+        let (status, answer) = app.post(&path, &body).await;
+        assert_eq!(status, 422, "{path} {field}: {answer}");
+        assert_eq!(loc(&answer), ["body", field], "{path}: {answer}");
+    }
+    assert_eq!(app.count_uploads(&bucket).await, 0);
+}
