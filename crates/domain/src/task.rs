@@ -84,6 +84,17 @@ pub struct Task {
     pub updated_at: OffsetDateTime,
 }
 
+impl Task {
+    /// True when the task was claimed more often than it may run: every earlier run, the last
+    /// allowed one included, lost its lease (its worker died or hung — possibly because of this
+    /// very task). It must not run again; its subject is settled instead
+    /// (`usecases::tasks::abandon`).
+    #[must_use]
+    pub fn is_abandoned(&self) -> bool {
+        self.attempts > self.max_attempts
+    }
+}
+
 /// What a handler reports for one run.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskResult {

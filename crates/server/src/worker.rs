@@ -132,7 +132,18 @@ impl Loop {
                 }
             })
         };
-        let result = self.dispatch(&task).await;
+        let result = if task.is_abandoned() {
+            // Every allowed run lost its lease: do not run it again (it may be what kills
+            // workers); settle what it was working on.
+            match stowage_domain::usecases::tasks::abandon(self.state.deps(), &*self.state.batches, &task).await {
+                Ok(failure) => TaskResult::Failed(failure),
+                Err(e) => {
+                    TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() })
+                }
+            }
+        } else {
+            self.dispatch(&task).await
+        };
         heartbeat.abort();
         let queue = &self.state.queue;
         let recorded = match &result {

@@ -10,11 +10,14 @@ use crate::error::{Coded, ErrorKind, RepoError, code_of_repo, kind_of_repo};
 use crate::ids::{NamespaceId, TaskId};
 use crate::ports::{BatchService, TaskQueue};
 use crate::status::TaskStatus;
-use crate::task::{Task, TaskType};
+use crate::task::{Task, TaskFailure, TaskType};
 use crate::upload::Failure;
 
 /// The code of an upload whose confirm task was canceled.
 pub const CONFIRM_CANCELED: &str = "confirm_canceled";
+/// The code of an upload (and of the task) whose confirm task was abandoned: every allowed run
+/// lost its lease.
+pub const TASK_ABANDONED: &str = "task_abandoned";
 
 /// Why a task could not be read or canceled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,23 +80,52 @@ pub async fn cancel(
     if canceled.status != TaskStatus::Canceled {
         return Ok(canceled);
     }
-    match canceled.task_type.as_str() {
+    settle_subject(deps, batches, &canceled, CONFIRM_CANCELED, TaskStatus::Canceled).await?;
+    Ok(canceled)
+}
+
+/// Ends what a task that will not run again was working on: a confirm task's upload fails with
+/// `upload_code` (if still PROCESSING: a worker that finished first wins), a batch task's batch
+/// ends `batch_status`. Other tasks have nothing to settle.
+async fn settle_subject(
+    deps: Deps<'_>,
+    batches: &dyn BatchService,
+    task: &Task,
+    upload_code: &str,
+    batch_status: TaskStatus,
+) -> Result<(), RepoError> {
+    match task.task_type.as_str() {
         TaskType::CONFIRM_UPLOAD => {
-            if let Ok(input) = serde_json::from_value::<ConfirmTaskInput>(canceled.inputs.clone()) {
+            if let Ok(input) = serde_json::from_value::<ConfirmTaskInput>(task.inputs.clone()) {
                 let failure = Failure {
-                    code: CONFIRM_CANCELED.to_owned(),
-                    message: format!("the confirm task {} was canceled; create a new upload", canceled.id),
+                    code: upload_code.to_owned(),
+                    message: format!("the confirm task {} ended without verifying; create a new upload", task.id),
                 };
-                // A worker that finished first wins: then the transition is stale and nothing changes.
                 super::confirm_task::fail_processing_upload(deps, &input, &failure).await?;
             }
         }
         TaskType::PROCESS_BATCH => {
-            if let Ok(input) = serde_json::from_value::<BatchTaskInput>(canceled.inputs.clone()) {
-                batches.finish(&input.batch_id, TaskStatus::Canceled, deps.clock.now(), None).await?;
+            if let Ok(input) = serde_json::from_value::<BatchTaskInput>(task.inputs.clone()) {
+                batches.finish(&input.batch_id, batch_status, deps.clock.now(), None).await?;
             }
         }
         _ => {}
     }
-    Ok(canceled)
+    Ok(())
+}
+
+/// Settles the subject of an abandoned task ([`Task::is_abandoned`]) without running it again,
+/// and answers the failure to record for the task.
+///
+/// # Errors
+/// A database failure (the task's lease then expires and this runs again).
+pub async fn abandon(deps: Deps<'_>, batches: &dyn BatchService, task: &Task) -> Result<TaskFailure, RepoError> {
+    settle_subject(deps, batches, task, TASK_ABANDONED, TaskStatus::Failed).await?;
+    Ok(TaskFailure {
+        code: TASK_ABANDONED.to_owned(),
+        message: format!(
+            "claimed {} times for {} allowed runs: every run lost its lease (a worker died or hung)",
+            task.attempts, task.max_attempts
+        ),
+    })
 }

@@ -184,3 +184,53 @@ async fn bytes_swapped_on_s3_after_confirm_are_detected_and_never_served() {
     let task = app.wait_task(submitted["task_id"].as_str().unwrap()).await;
     assert!(task.to_string().contains("object_tampered"), "{task}");
 }
+
+/// A confirm task whose every allowed run lost its lease (workers that died on it) is not run
+/// again: its upload ends FAILED `task_abandoned` and the task FAILED, instead of being handed
+/// from worker to worker for ever.
+async fn a_task_that_keeps_losing_its_lease_is_abandoned_and_settled(app: TestApp) {
+    let bucket = app.bucket("poison", json!({})).await;
+    let (upload, _) = app.upload(&bucket, b"kills every worker").await;
+    let (_, processing) =
+        app.post(&format!("/v1/buckets/{bucket}/uploads/{upload}/confirm?async=true"), &json!({})).await;
+    let task_id = processing["task_id"].as_str().unwrap().to_owned();
+    // Workers that die: each claim's lease runs out without a result.
+    let queue = &app.state.queue;
+    let max = queue.get(&task_id.parse().unwrap()).await.unwrap().unwrap().max_attempts;
+    for n in 0..max {
+        let claimed = queue.claim(&format!("dead-{n}"), std::time::Duration::from_millis(20)).await.unwrap();
+        assert_eq!(claimed.map(|t| t.id.to_string()), Some(task_id.clone()));
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+    }
+    let mut settings = stowage_server::Settings::default();
+    settings.worker.poll_interval_ms = 20;
+    let workers = stowage_server::worker::Workers::start(app.state.clone(), &settings.worker);
+    let task = app.wait_task(&task_id).await;
+    workers.shutdown().await;
+    assert_eq!(
+        (task["status"].as_str(), task["error_code"].as_str()),
+        (Some("FAILED"), Some("task_abandoned")),
+        "{task}"
+    );
+    let (_, seen) = app.get(&format!("/v1/buckets/{bucket}/uploads/{upload}")).await;
+    assert_eq!(
+        (seen["status"].as_str(), seen["error_code"].as_str()),
+        (Some("FAILED"), Some("task_abandoned")),
+        "{seen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_tasks_on_the_embedded_default() {
+    let app = spawn_on_disk_with(|s| {
+        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
+        s.worker.enabled = false;
+    })
+    .await;
+    a_task_that_keeps_losing_its_lease_is_abandoned_and_settled(app).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_tasks_on_postgres_and_s3() {
+    a_task_that_keeps_losing_its_lease_is_abandoned_and_settled(spawn_with(|s| s.worker.enabled = false).await).await;
+}
