@@ -19,7 +19,7 @@ use stowage_domain::ports::{
     UploadQuery, UploadRepo,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
-use stowage_domain::task::{NewTask, RetryPolicy, TaskFailure, TaskType};
+use stowage_domain::task::{Lane, NewTask, RetryPolicy, TaskFailure, TaskType};
 use stowage_domain::upload::{Failure, Upload, Verified};
 use stowage_domain::webhook::WebhookTarget;
 use time::OffsetDateTime;
@@ -469,6 +469,22 @@ pub async fn deleting_an_object_releases_its_content_and_detaches_its_uploads(re
     assert!(matches!(outcome, ConfirmationOutcome::Original(_)), "the same content is an original again: {outcome:?}");
 }
 
+/// A worker of one lane never claims a task of another: webhook deliveries wait only for the
+/// webhook lane, confirms and batches only for the work lane.
+pub async fn each_lane_claims_only_its_own_tasks(repo: Subject) {
+    let work = task(1);
+    let webhook = NewTask { task_type: TaskType::new(TaskType::WEBHOOK_DELIVERY), ..task(2) };
+    repo.enqueue(&webhook).await.expect("enqueue");
+    repo.enqueue(&work).await.expect("enqueue");
+    let lease = Duration::from_secs(30);
+    let claimed = repo.claim_in("w", lease, Lane::Work).await.expect("claim").expect("a work task");
+    assert_eq!(claimed.id, work.id, "the older webhook delivery is not the work lane's");
+    assert!(repo.claim_in("w", lease, Lane::Work).await.expect("claim").is_none());
+    let claimed = repo.claim_in("h", lease, Lane::Webhooks).await.expect("claim").expect("a delivery");
+    assert_eq!(claimed.id, webhook.id);
+    assert!(repo.claim_in("h", lease, Lane::Webhooks).await.expect("claim").is_none());
+}
+
 fn api_key(n: u8, namespaces: Vec<NamespaceId>, all_namespaces: bool, created_at: OffsetDateTime) -> ApiKey {
     ApiKey {
         id: KeyId::new(&suffix()),
@@ -536,6 +552,7 @@ macro_rules! conformance_suite {
             an_upload_gives_its_bytes_to_one_object,
             keys_are_listed_by_namespace_revoked_once_and_marked_used,
             deleting_an_object_releases_its_content_and_detaches_its_uploads,
+            each_lane_claims_only_its_own_tasks,
         );
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {

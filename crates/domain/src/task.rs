@@ -84,6 +84,41 @@ pub struct Task {
     pub updated_at: OffsetDateTime,
 }
 
+/// Which tasks a worker claims. Webhook deliveries have a lane of their own, so one tenant's slow
+/// or dead receiver can hold only the webhook slots, never the confirms and batches of everyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// Any task.
+    Any,
+    /// Everything but webhook deliveries.
+    Work,
+    /// Webhook deliveries only.
+    Webhooks,
+}
+
+impl Lane {
+    /// True when a task of `task_type` belongs in this lane.
+    #[must_use]
+    pub fn admits(self, task_type: &TaskType) -> bool {
+        let webhook = task_type.as_str() == TaskType::WEBHOOK_DELIVERY;
+        match self {
+            Self::Any => true,
+            Self::Work => !webhook,
+            Self::Webhooks => webhook,
+        }
+    }
+
+    /// The lane as an SQL condition on the `tasks` table (the same text on PostgreSQL and SQLite).
+    #[must_use]
+    pub const fn sql_condition(self) -> &'static str {
+        match self {
+            Self::Any => "TRUE",
+            Self::Work => "task_type <> 'webhook_delivery'",
+            Self::Webhooks => "task_type = 'webhook_delivery'",
+        }
+    }
+}
+
 impl Task {
     /// True when the task was claimed more often than it may run: every earlier run, the last
     /// allowed one included, lost its lease (its worker died or hung — possibly because of this

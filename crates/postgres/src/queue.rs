@@ -19,7 +19,7 @@ use stowage_domain::error::RepoError;
 use stowage_domain::ids::TaskId;
 use stowage_domain::ports::{QueueStats, TaskQueue};
 use stowage_domain::status::TaskStatus;
-use stowage_domain::task::{NewTask, RetryPolicy, Task, TaskFailure};
+use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
@@ -31,17 +31,21 @@ const CHANNEL: &str = "stowage_task_changed";
 /// must not leave a client waiting for the whole timeout).
 const POLL_FALLBACK: Duration = Duration::from_secs(1);
 
-const CLAIM_EXPIRED: &str = "UPDATE tasks SET status = 'IN_PROGRESS', attempts = attempts + 1, lease_owner = $1, \
+/// Claims the task `NEXT` selects (in which `LANE` is replaced by the lane's condition).
+const CLAIM: &str = "UPDATE tasks SET status = 'IN_PROGRESS', attempts = attempts + 1, lease_owner = $1, \
      lease_expires_at = now() + make_interval(secs => $2), updated_at = now() \
-     WHERE id = (SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < now() \
-                 ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING *";
+     WHERE id = (NEXT) RETURNING *";
 
-const CLAIM_PENDING: &str = "UPDATE tasks SET status = 'IN_PROGRESS', attempts = attempts + 1, lease_owner = $1, \
-     lease_expires_at = now() + make_interval(secs => $2), updated_at = now() \
-     WHERE id = (SELECT id FROM tasks WHERE status = 'PENDING' AND run_after <= now() \
-                 ORDER BY run_after, created_at LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING *";
+const NEXT_EXPIRED: &str = "SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < now() AND LANE \
+     ORDER BY lease_expires_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+
+const NEXT_PENDING: &str = "SELECT id FROM tasks WHERE status = 'PENDING' AND run_after <= now() AND LANE \
+     ORDER BY run_after, created_at LIMIT 1 FOR UPDATE SKIP LOCKED";
+
+/// The claim statement for the next task `next` selects in `lane`.
+fn claim_sql(next: &str, lane: Lane) -> String {
+    CLAIM.replace("NEXT", &next.replace("LANE", lane.sql_condition()))
+}
 
 async fn claim_with(
     conn: &mut AsyncPgConnection,
@@ -121,11 +125,11 @@ impl TaskQueue for PgRepository {
         load(&mut conn, &task.id).await?.ok_or_else(|| RepoError::Unexpected("enqueued task vanished".into()))
     }
 
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Task>, RepoError> {
+    async fn claim_in(&self, worker: &str, lease: Duration, lane: Lane) -> Result<Option<Task>, RepoError> {
         let mut conn = self.conn().await?;
-        let row = match claim_with(&mut conn, CLAIM_EXPIRED, worker, lease).await? {
+        let row = match claim_with(&mut conn, &claim_sql(NEXT_EXPIRED, lane), worker, lease).await? {
             Some(row) => Some(row),
-            None => claim_with(&mut conn, CLAIM_PENDING, worker, lease).await?,
+            None => claim_with(&mut conn, &claim_sql(NEXT_PENDING, lane), worker, lease).await?,
         };
         row.map(Task::try_from).transpose()
     }

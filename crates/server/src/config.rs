@@ -66,8 +66,10 @@ impl Default for UploadSettings {
 pub struct WorkerSettings {
     /// Run workers inside `stowage serve`.
     pub enabled: bool,
-    /// Tasks run at once per process.
+    /// Confirms and batches run at once per process.
     pub concurrency: usize,
+    /// Webhook deliveries run at once per process, in slots of their own (at least 1).
+    pub webhook_concurrency: usize,
     /// Seconds a claimed task is leased; heartbeats renew it every third of that.
     pub lease_secs: u64,
     /// Milliseconds between polls of an empty queue.
@@ -99,6 +101,7 @@ impl Default for WorkerSettings {
         Self {
             enabled: true,
             concurrency: 4,
+            webhook_concurrency: 2,
             lease_secs: 60,
             poll_interval_ms: 500,
             retry_base_delay_ms: 2_000,

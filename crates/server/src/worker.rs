@@ -7,7 +7,7 @@ use crate::config::WorkerSettings;
 use std::sync::Arc;
 use std::time::Duration;
 use stowage_domain::ports::WebhookSender;
-use stowage_domain::task::{RetryPolicy, Task, TaskFailure, TaskResult, TaskType};
+use stowage_domain::task::{Lane, RetryPolicy, Task, TaskFailure, TaskResult, TaskType};
 use stowage_domain::usecases::confirm::ConfirmTaskInput;
 use stowage_domain::usecases::confirm_batch::{CONFIRM_BATCH, ConfirmBatchInput, run_confirm_batch_task};
 use stowage_domain::usecases::confirm_task::run_confirm_task;
@@ -34,10 +34,13 @@ struct Loop {
     poll: Duration,
     retry: RetryPolicy,
     webhooks: Arc<dyn WebhookSender>,
+    lane: Lane,
 }
 
 impl Workers {
-    /// Starts `settings.concurrency` loops.
+    /// Starts `settings.concurrency` loops for confirms and batches and
+    /// `settings.webhook_concurrency` (at least one) for webhook deliveries, so slow receivers
+    /// never hold the slots of everyone's other background work.
     #[must_use]
     pub fn start(state: AppState, settings: &WorkerSettings) -> Self {
         let (stop, stopped) = watch::channel(false);
@@ -51,9 +54,13 @@ impl Workers {
             Duration::from_secs(settings.webhook_timeout_secs.max(1)),
             settings.webhook_allow_private_targets,
         ));
-        let loops = (0..settings.concurrency.max(1))
-            .map(|n| {
+        let lanes = std::iter::repeat_n(Lane::Work, settings.concurrency.max(1))
+            .chain(std::iter::repeat_n(Lane::Webhooks, settings.webhook_concurrency.max(1)));
+        let loops = lanes
+            .enumerate()
+            .map(|(n, lane)| {
                 let worker = Loop {
+                    lane,
                     state: state.clone(),
                     name: format!("worker-{process}-{n}"),
                     lease: Duration::from_secs(settings.lease_secs.max(1)),
@@ -100,7 +107,7 @@ impl Workers {
 impl Loop {
     async fn run(self, mut stopped: watch::Receiver<bool>) {
         while !*stopped.borrow() {
-            let pause = match self.state.queue.claim(&self.name, self.lease).await {
+            let pause = match self.state.queue.claim_in(&self.name, self.lease, self.lane).await {
                 Ok(Some(task)) => {
                     self.execute(task).await;
                     continue;

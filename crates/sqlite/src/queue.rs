@@ -12,7 +12,7 @@ use stowage_domain::error::RepoError;
 use stowage_domain::ids::{NamespaceId, TaskId};
 use stowage_domain::ports::{QueueStats, TaskQueue};
 use stowage_domain::status::TaskStatus;
-use stowage_domain::task::{NewTask, RetryPolicy, Task, TaskFailure, TaskType};
+use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure, TaskType};
 use time::OffsetDateTime;
 
 /// How often a long poll re-reads the task.
@@ -120,21 +120,24 @@ impl TaskQueue for SqliteRepository {
         .await
     }
 
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Task>, RepoError> {
+    async fn claim_in(&self, worker: &str, lease: Duration, lane: Lane) -> Result<Option<Task>, RepoError> {
         let worker = worker.to_owned();
+        let lane = lane.sql_condition();
         self.tx(move |conn| {
             let now = now_micros();
-            let expired: Option<Id> = diesel::sql_query(
-                "SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < ? ORDER BY lease_expires_at LIMIT 1",
-            )
+            let expired: Option<Id> = diesel::sql_query(format!(
+                "SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < ? AND {lane} \
+                 ORDER BY lease_expires_at LIMIT 1"
+            ))
             .bind::<BigInt, _>(now)
             .get_result(conn)
             .optional()?;
             let next = match expired {
                 Some(id) => Some(id),
-                None => diesel::sql_query(
-                    "SELECT id FROM tasks WHERE status = 'PENDING' AND run_after <= ? ORDER BY run_after, created_at LIMIT 1",
-                )
+                None => diesel::sql_query(format!(
+                    "SELECT id FROM tasks WHERE status = 'PENDING' AND run_after <= ? AND {lane} \
+                     ORDER BY run_after, created_at LIMIT 1"
+                ))
                 .bind::<BigInt, _>(now)
                 .get_result(conn)
                 .optional()?,

@@ -3,7 +3,7 @@
 use crate::error::RepoError;
 use crate::ids::TaskId;
 use crate::status::TaskStatus;
-use crate::task::{NewTask, RetryPolicy, Task, TaskFailure};
+use crate::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure};
 use async_trait::async_trait;
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -38,7 +38,15 @@ pub trait TaskQueue: Send + Sync {
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Task>, RepoError>;
+    async fn claim(&self, worker: &str, lease: Duration) -> Result<Option<Task>, RepoError> {
+        self.claim_in(worker, lease, Lane::Any).await
+    }
+
+    /// [`Self::claim`], among the tasks of `lane` only.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn claim_in(&self, worker: &str, lease: Duration, lane: Lane) -> Result<Option<Task>, RepoError>;
 
     /// Extends `worker`'s lease; `false` when the worker no longer holds the task.
     ///
