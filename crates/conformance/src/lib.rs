@@ -534,6 +534,65 @@ pub async fn keys_are_listed_by_namespace_revoked_once_and_marked_used(repo: Sub
     assert_eq!(repo.revoke_api_key(&unknown, revoked_at).await.expect("revoke"), None);
 }
 
+/// A stored row damaged under the ports, the way a bug in an older version or a hand edit would.
+#[derive(Debug, Clone)]
+pub enum Damage {
+    /// The upload's stored object key becomes empty, which the domain refuses to decode.
+    UploadKey(UploadId),
+    /// The task's stored id becomes one the domain refuses to decode.
+    TaskId(TaskId),
+}
+
+/// Applies a [`Damage`] with the adapter's own SQL.
+pub type Corrupt = Arc<dyn Fn(Damage) -> futures_util::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// A row that does not decode is skipped by list pages (the cursor still moves past it), by the
+/// expiry sweep and by workers (the task is failed where it lies, never claimed again).
+pub async fn a_row_that_does_not_decode_never_stops_a_page_a_sweep_or_a_worker(repo: Subject, corrupt: Corrupt) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let start = now() - time::Duration::hours(3);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        let u = new_upload(&b, start + time::Duration::seconds(i));
+        repo.insert_upload(&u, None).await.expect("insert");
+        ids.push(u.id);
+    }
+    corrupt(Damage::UploadKey(ids[1].clone())).await;
+    let good = vec![ids[0].clone(), ids[2].clone()];
+
+    let mut seen = Vec::new();
+    let mut query = UploadQuery { limit: 1, ..UploadQuery::default() };
+    for _ in 0..10 {
+        let page = repo.list_uploads(&b.id, &query).await.expect("a page with a corrupt row still answers");
+        seen.extend(page.uploads.into_iter().map(|u| u.id));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, good, "the pages go past the corrupt row to the end");
+    let whole = repo.list_uploads(&b.id, &UploadQuery { limit: 100, ..UploadQuery::default() }).await.expect("page");
+    assert_eq!(whole.uploads.into_iter().map(|u| u.id).collect::<Vec<_>>(), good);
+
+    let expirable = repo.list_expirable(now() + time::Duration::hours(2), 10).await.expect("the sweep still reads");
+    let expirable: Vec<UploadId> = expirable.into_iter().map(|u| u.id).filter(|id| ids.contains(id)).collect();
+    assert_eq!(expirable, good, "the sweep gets every readable upload");
+
+    let in_namespace = |n| NewTask { inputs: serde_json::json!({"n": n, "namespace_id": b.namespace_id}), ..task(n) };
+    let (bad, next) = (in_namespace(1), in_namespace(2));
+    repo.enqueue(&bad).await.expect("enqueue");
+    repo.enqueue(&next).await.expect("enqueue");
+    corrupt(Damage::TaskId(bad.id.clone())).await;
+    let claimed = repo.claim("w", Duration::from_secs(30)).await.expect("a corrupt task does not stop the worker");
+    assert_eq!(claimed.map(|t| t.id), Some(next.id.clone()), "the next readable task is claimed");
+    assert!(
+        repo.claim("w", Duration::from_secs(30)).await.expect("claim").is_none(),
+        "the corrupt task is not handed out again"
+    );
+    let listed = TaskQueue::list(&*repo, &b.namespace_id, None, None, 100).await.expect("the task list still answers");
+    assert_eq!(listed.into_iter().map(|t| t.id).collect::<Vec<_>>(), vec![next.id]);
+}
+
 /// Runs every check above, each on a fresh repository from `fresh`, as one `#[tokio::test]` each.
 #[macro_export]
 macro_rules! conformance_suite {
@@ -554,6 +613,16 @@ macro_rules! conformance_suite {
             deleting_an_object_releases_its_content_and_detaches_its_uploads,
             each_lane_claims_only_its_own_tasks,
         );
+    };
+    ($fresh:expr, corrupt: $corrupt:expr) => {
+        $crate::conformance_suite!($fresh);
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+        async fn a_row_that_does_not_decode_never_stops_a_page_a_sweep_or_a_worker() {
+            let (repo, guard) = $fresh.await;
+            let corrupt = $corrupt(&guard);
+            $crate::a_row_that_does_not_decode_never_stops_a_page_a_sweep_or_a_worker(repo, corrupt).await;
+        }
     };
     (@each $fresh:expr; $($name:ident),* $(,)?) => {
         $(

@@ -55,6 +55,10 @@ pub struct NewTask {
     pub max_attempts: u32,
 }
 
+/// The error code of a task whose stored row the worker could not read: the queue fails it where
+/// it lies (never claimed again) and counts it in `stowage_undecodable_rows_total`.
+pub const UNDECODABLE_TASK: &str = "undecodable_task";
+
 /// A task as the queue holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Task {

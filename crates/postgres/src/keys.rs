@@ -1,6 +1,6 @@
 //! `KeyRepo` on PostgreSQL: one row per key, its namespaces as an array.
 
-use crate::error::from_diesel;
+use crate::error::{decodable, from_diesel};
 use crate::models::ApiKeyRow;
 use crate::pool::PgRepository;
 use crate::schema::api_keys;
@@ -74,7 +74,7 @@ impl KeyRepo for PgRepository {
             query = query.filter(api_keys::namespaces.contains(listed));
         }
         let rows = query.load(&mut conn).await.map_err(from_diesel)?;
-        rows.into_iter().map(ApiKey::try_from).collect()
+        Ok(decodable("api_keys", rows, ApiKey::try_from))
     }
 
     async fn revoke_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<Option<ApiKey>, RepoError> {

@@ -4,7 +4,7 @@
 //! before new work. A trigger NOTIFYs `stowage_task_changed` on every update; one listener
 //! connection per repository fans those out to long polls.
 
-use crate::error::from_diesel;
+use crate::error::{decodable, from_diesel, skipped};
 use crate::models::TaskRow;
 use crate::pool::PgRepository;
 use crate::schema::tasks;
@@ -19,7 +19,7 @@ use stowage_domain::error::RepoError;
 use stowage_domain::ids::TaskId;
 use stowage_domain::ports::{QueueStats, TaskQueue};
 use stowage_domain::status::TaskStatus;
-use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure};
+use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure, UNDECODABLE_TASK};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
@@ -127,11 +127,33 @@ impl TaskQueue for PgRepository {
 
     async fn claim_in(&self, worker: &str, lease: Duration, lane: Lane) -> Result<Option<Task>, RepoError> {
         let mut conn = self.conn().await?;
-        let row = match claim_with(&mut conn, &claim_sql(NEXT_EXPIRED, lane), worker, lease).await? {
-            Some(row) => Some(row),
-            None => claim_with(&mut conn, &claim_sql(NEXT_PENDING, lane), worker, lease).await?,
-        };
-        row.map(Task::try_from).transpose()
+        loop {
+            let row = match claim_with(&mut conn, &claim_sql(NEXT_EXPIRED, lane), worker, lease).await? {
+                Some(row) => row,
+                None => match claim_with(&mut conn, &claim_sql(NEXT_PENDING, lane), worker, lease).await? {
+                    Some(row) => row,
+                    None => return Ok(None),
+                },
+            };
+            let id = row.id.clone();
+            match Task::try_from(row) {
+                Ok(task) => return Ok(Some(task)),
+                // A task the worker cannot read is failed where it lies, so it is never claimed
+                // again, and the next one is claimed instead.
+                Err(e) => {
+                    skipped("tasks", &e);
+                    diesel::update(tasks::table.find(&id))
+                        .set((
+                            tasks::status.eq(TaskStatus::Failed.as_str()),
+                            tasks::error_code.eq(UNDECODABLE_TASK),
+                            tasks::lease_owner.eq(None::<String>),
+                        ))
+                        .execute(&mut conn)
+                        .await
+                        .map_err(from_diesel)?;
+                }
+            }
+        }
     }
 
     async fn heartbeat(&self, id: &TaskId, worker: &str, lease: Duration) -> Result<bool, RepoError> {
@@ -284,7 +306,7 @@ impl TaskQueue for PgRepository {
             .load(&mut conn)
             .await
             .map_err(from_diesel)?;
-        rows.into_iter().map(Task::try_from).collect()
+        Ok(decodable("tasks", rows, Task::try_from))
     }
 
     async fn stats(&self) -> Result<QueueStats, RepoError> {

@@ -4,7 +4,7 @@
 //! DO NOTHING` on the claims' primary key: the loser of a race waits for the winner's commit and
 //! then sees its claim.
 
-use crate::error::{corrupt, from_diesel};
+use crate::error::{corrupt, decodable, from_diesel};
 use crate::models::{BatchRow, BlobRow, BucketRow, NamespaceRow, ObjectRow, TaskRow, UploadRow};
 use crate::pool::PgRepository;
 use crate::schema::{batch_items, batches, blobs, buckets, content_claims, namespaces, objects, tasks, uploads};
@@ -280,7 +280,7 @@ impl UploadRepo for PgRepository {
             .load(&mut conn)
             .await
             .map_err(from_diesel)?;
-        rows.into_iter().map(Bucket::try_from).collect()
+        Ok(decodable("buckets", rows, Bucket::try_from))
     }
 
     async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
@@ -385,9 +385,13 @@ impl UploadRepo for PgRepository {
         };
         let rows = q.limit(i64::from(limit) + 1).load(&mut conn).await.map_err(from_diesel)?;
         let more = rows.len() > limit as usize;
-        let uploads = rows.into_iter().take(limit as usize).map(Upload::try_from).collect::<Result<Vec<_>, _>>()?;
-        let next =
-            more.then(|| uploads.last().map(|u| UploadCursor { created_at: u.created_at, id: u.id.clone() })).flatten();
+        let rows: Vec<UploadRow> = rows.into_iter().take(limit as usize).collect();
+        // The cursor comes from the last row read, decodable or not, so a skipped row never ends
+        // the listing early.
+        let next = more
+            .then(|| rows.last().and_then(|r| Some(UploadCursor { created_at: r.created_at, id: r.id.parse().ok()? })))
+            .flatten();
+        let uploads = decodable("uploads", rows, Upload::try_from);
         Ok(UploadPage { uploads, next })
     }
 
@@ -465,7 +469,7 @@ impl UploadRepo for PgRepository {
             .load(&mut conn)
             .await
             .map_err(from_diesel)?;
-        rows.into_iter().map(Upload::try_from).collect()
+        Ok(decodable("uploads", rows, Upload::try_from))
     }
 
     async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError> {
@@ -512,13 +516,12 @@ impl UploadRepo for PgRepository {
             .load(&mut conn)
             .await
             .map_err(from_diesel)?;
-        rows.into_iter()
-            .map(|row| {
-                let (own, rest): (Vec<_>, Vec<_>) = blob_rows.drain(..).partition(|b| b.object_id == row.id);
-                blob_rows = rest;
-                row.into_domain(own)
-            })
-            .collect()
+        let rows = rows.into_iter().map(|row| {
+            let (own, rest): (Vec<_>, Vec<_>) = blob_rows.drain(..).partition(|b| b.object_id == row.id);
+            blob_rows = rest;
+            (row, own)
+        });
+        Ok(decodable("objects", rows.collect::<Vec<_>>(), |(row, own)| row.into_domain(own)))
     }
 
     async fn delete_object(

@@ -79,6 +79,31 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> RepoError {
 }
 
 /// Timestamps are stored as unix microseconds (ordered, exact at the precision stowage keeps).
+/// The rows of a list page, a sweep or a claim that decode; each one that does not is logged and
+/// counted in `stowage_undecodable_rows_total{table}` and left out, so one corrupt row never
+/// stops a page, a sweep or a worker for everyone else.
+pub(crate) fn decodable<R, T>(
+    table: &'static str,
+    rows: impl IntoIterator<Item = R>,
+    decode: impl Fn(R) -> Result<T, RepoError>,
+) -> Vec<T> {
+    rows.into_iter()
+        .filter_map(|row| match decode(row) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                skipped(table, &e);
+                None
+            }
+        })
+        .collect()
+}
+
+/// Logs and counts one undecodable row.
+pub(crate) fn skipped(table: &'static str, e: &RepoError) {
+    tracing::error!(table, error = %e, "skipping a row that does not decode");
+    metrics::counter!("stowage_undecodable_rows_total", "table" => table).increment(1);
+}
+
 pub(crate) fn micros(t: OffsetDateTime) -> i64 {
     i64::try_from(t.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }

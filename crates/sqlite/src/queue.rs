@@ -2,7 +2,7 @@
 //! else the oldest due task, and lease it — so with the database's single write lock no two
 //! workers (threads or processes) get the same task. Long polls re-read every 100 ms.
 
-use crate::{Fail, SqliteRepository, corrupt, from_micros, micros, now_micros};
+use crate::{Fail, SqliteRepository, corrupt, decodable, from_micros, micros, now_micros, skipped};
 use async_trait::async_trait;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::SqliteConnection;
@@ -12,7 +12,7 @@ use stowage_domain::error::RepoError;
 use stowage_domain::ids::{NamespaceId, TaskId};
 use stowage_domain::ports::{QueueStats, TaskQueue};
 use stowage_domain::status::TaskStatus;
-use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure, TaskType};
+use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure, TaskType, UNDECODABLE_TASK};
 use time::OffsetDateTime;
 
 /// How often a long poll re-reads the task.
@@ -124,36 +124,53 @@ impl TaskQueue for SqliteRepository {
         let worker = worker.to_owned();
         let lane = lane.sql_condition();
         self.tx(move |conn| {
-            let now = now_micros();
-            let expired: Option<Id> = diesel::sql_query(format!(
-                "SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < ? AND {lane} \
+            loop {
+                let now = now_micros();
+                let expired: Option<Id> = diesel::sql_query(format!(
+                    "SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < ? AND {lane} \
                  ORDER BY lease_expires_at LIMIT 1"
-            ))
-            .bind::<BigInt, _>(now)
-            .get_result(conn)
-            .optional()?;
-            let next = match expired {
-                Some(id) => Some(id),
-                None => diesel::sql_query(format!(
-                    "SELECT id FROM tasks WHERE status = 'PENDING' AND run_after <= ? AND {lane} \
-                     ORDER BY run_after, created_at LIMIT 1"
                 ))
                 .bind::<BigInt, _>(now)
                 .get_result(conn)
-                .optional()?,
-            };
-            let Some(next) = next else { return Ok(None) };
-            diesel::sql_query(
-                "UPDATE tasks SET status = 'IN_PROGRESS', attempts = attempts + 1, lease_owner = ?, \
+                .optional()?;
+                let next = match expired {
+                    Some(id) => Some(id),
+                    None => diesel::sql_query(format!(
+                        "SELECT id FROM tasks WHERE status = 'PENDING' AND run_after <= ? AND {lane} \
+                     ORDER BY run_after, created_at LIMIT 1"
+                    ))
+                    .bind::<BigInt, _>(now)
+                    .get_result(conn)
+                    .optional()?,
+                };
+                let Some(next) = next else { return Ok(None) };
+                diesel::sql_query(
+                    "UPDATE tasks SET status = 'IN_PROGRESS', attempts = attempts + 1, lease_owner = ?, \
                  lease_expires_at = ?, updated_at = ? WHERE id = ?",
-            )
-            .bind::<Text, _>(&worker)
-            .bind::<BigInt, _>(now.saturating_add(lease_micros(lease)))
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(&next.id)
-            .execute(conn)?;
-            let id = TaskId::parse(&next.id).map_err(|e| corrupt("task id", e))?;
-            load_task(conn, &id)
+                )
+                .bind::<Text, _>(&worker)
+                .bind::<BigInt, _>(now.saturating_add(lease_micros(lease)))
+                .bind::<BigInt, _>(now)
+                .bind::<Text, _>(&next.id)
+                .execute(conn)?;
+                let row: TaskRow = diesel::sql_query(format!("SELECT {COLUMNS} FROM tasks WHERE id = ?"))
+                    .bind::<Text, _>(&next.id)
+                    .get_result(conn)?;
+                match Task::try_from(row) {
+                    Ok(task) => return Ok(Some(task)),
+                    // A task the worker cannot read is failed where it lies, so it is never claimed
+                    // again, and the next one is claimed instead.
+                    Err(e) => {
+                        skipped("tasks", &e);
+                        diesel::sql_query(
+                            "UPDATE tasks SET status = 'FAILED', error_code = ?, lease_owner = NULL WHERE id = ?",
+                        )
+                        .bind::<Text, _>(UNDECODABLE_TASK)
+                        .bind::<Text, _>(&next.id)
+                        .execute(conn)?;
+                    }
+                }
+            }
         })
         .await
     }
@@ -300,7 +317,7 @@ impl TaskQueue for SqliteRepository {
                 query = query.bind::<Text, _>(bind);
             }
             let rows: Vec<TaskRow> = query.load(conn).map_err(|e| crate::from_diesel(&e))?;
-            rows.into_iter().map(Task::try_from).collect()
+            Ok(decodable("tasks", rows, Task::try_from))
         })
         .await
     }

@@ -2,7 +2,7 @@
 //! immediate transactions that re-read and compare the status, exactly as on PostgreSQL.
 
 use crate::queue::{insert_task, load_task};
-use crate::{Fail, SqliteRepository, corrupt, micros};
+use crate::{Fail, SqliteRepository, corrupt, decodable, from_micros, micros};
 use async_trait::async_trait;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
@@ -32,6 +32,17 @@ use time::OffsetDateTime;
 struct Doc {
     #[diesel(sql_type = Text)]
     doc: String,
+}
+
+/// A document with the columns a page's cursor is made of.
+#[derive(QueryableByName)]
+struct PagedDoc {
+    #[diesel(sql_type = Text)]
+    doc: String,
+    #[diesel(sql_type = Text)]
+    id: String,
+    #[diesel(sql_type = BigInt)]
+    created_at: i64,
 }
 
 #[derive(QueryableByName)]
@@ -75,8 +86,10 @@ fn one<T: DeserializeOwned>(
     Ok(row.map(|r| parse(what, &r.doc)).transpose()?)
 }
 
-fn many<T: DeserializeOwned>(what: &str, rows: Vec<Doc>) -> Result<Vec<T>, RepoError> {
-    rows.iter().map(|r| parse(what, &r.doc)).collect()
+/// The documents of a list page or a sweep that decode (the others are logged, counted and
+/// skipped).
+fn many<T: DeserializeOwned>(what: &'static str, rows: Vec<Doc>) -> Vec<T> {
+    decodable(what, rows, |r| parse(what, &r.doc))
 }
 
 fn load_upload(conn: &mut SqliteConnection, id: &UploadId) -> Result<Upload, Fail> {
@@ -277,7 +290,7 @@ impl SqliteRepository {
                 query = query.bind::<Text, _>(bind);
             }
             let rows: Vec<Doc> = query.load(conn).map_err(|e| crate::from_diesel(&e))?;
-            many(what, rows)
+            Ok(many(what, rows))
         })
         .await
     }
@@ -288,7 +301,12 @@ impl SqliteRepository {
         sql: &'static str,
         binds: Vec<String>,
     ) -> Result<Option<T>, RepoError> {
-        Ok(self.docs(what, sql.to_owned(), binds).await?.into_iter().next())
+        // One named document: a corrupt one is an error, not a silent 404.
+        self.run(move |conn| {
+            let binds: Vec<&str> = binds.iter().map(String::as_str).collect();
+            one(conn, what, sql, &binds).map_err(|Fail(e)| e)
+        })
+        .await
     }
 
     async fn insert(&self, sql: &'static str, binds: Vec<String>) -> Result<(), RepoError> {
@@ -321,7 +339,7 @@ impl UploadRepo for SqliteRepository {
 
     async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
         let sql = "SELECT doc FROM buckets WHERE namespace_id = ? ORDER BY name".to_owned();
-        self.docs("bucket", sql, vec![namespace.to_string()]).await
+        self.docs("buckets", sql, vec![namespace.to_string()]).await
     }
 
     async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
@@ -372,7 +390,7 @@ impl UploadRepo for SqliteRepository {
 
     async fn list_uploads(&self, bucket: &BucketId, query: &UploadQuery) -> Result<UploadPage, RepoError> {
         let limit = query.limit.clamp(1, 100);
-        let mut sql = "SELECT doc FROM uploads WHERE bucket_id = ?".to_owned();
+        let mut sql = "SELECT doc, id, created_at FROM uploads WHERE bucket_id = ?".to_owned();
         let mut binds = vec![Bind::Text(bucket.to_string())];
         if let Some(status) = query.status {
             sql.push_str(" AND status = ?");
@@ -405,7 +423,7 @@ impl UploadRepo for SqliteRepository {
             " ORDER BY created_at, id"
         });
         sql.push_str(&format!(" LIMIT {}", limit + 1));
-        let uploads: Vec<Upload> = self
+        let rows = self
             .run(move |conn| {
                 let mut q = diesel::sql_query(sql).into_boxed::<Sqlite>();
                 for bind in binds {
@@ -414,14 +432,21 @@ impl UploadRepo for SqliteRepository {
                         Bind::Text(v) => q.bind::<Text, _>(v),
                     };
                 }
-                let rows: Vec<Doc> = q.load(conn).map_err(|e| crate::from_diesel(&e))?;
-                many("upload", rows)
+                let rows: Vec<PagedDoc> = q.load(conn).map_err(|e| crate::from_diesel(&e))?;
+                Ok(rows)
             })
             .await?;
-        let more = uploads.len() > limit as usize;
-        let uploads: Vec<Upload> = uploads.into_iter().take(limit as usize).collect();
-        let next =
-            more.then(|| uploads.last().map(|u| UploadCursor { created_at: u.created_at, id: u.id.clone() })).flatten();
+        let more = rows.len() > limit as usize;
+        let rows: Vec<PagedDoc> = rows.into_iter().take(limit as usize).collect();
+        // The cursor comes from the last row read, decodable or not, so a skipped row never ends
+        // the listing early.
+        let next = more
+            .then(|| {
+                rows.last()
+                    .and_then(|r| Some(UploadCursor { created_at: from_micros(r.created_at), id: r.id.parse().ok()? }))
+            })
+            .flatten();
+        let uploads = decodable("uploads", rows, |r| parse("upload", &r.doc));
         Ok(UploadPage { uploads, next })
     }
 
@@ -487,7 +512,7 @@ impl UploadRepo for SqliteRepository {
                 .bind::<BigInt, _>(i64::from(limit))
                 .load(conn)
                 .map_err(|e| crate::from_diesel(&e))?;
-            many("upload", rows)
+            Ok(many("uploads", rows))
         })
         .await
     }
@@ -527,14 +552,14 @@ impl UploadRepo for SqliteRepository {
         match after {
             None => {
                 let sql = format!("SELECT doc FROM objects WHERE bucket_id = ? ORDER BY created_at, id LIMIT {limit}");
-                self.docs("object", sql, vec![bucket.to_string()]).await
+                self.docs("objects", sql, vec![bucket.to_string()]).await
             }
             Some(after) => {
                 let sql = format!(
                     "SELECT doc FROM objects WHERE bucket_id = ? AND (created_at, id) > \
                      (SELECT created_at, id FROM objects WHERE id = ?) ORDER BY created_at, id LIMIT {limit}"
                 );
-                self.docs("object", sql, vec![bucket.to_string(), after.to_string()]).await
+                self.docs("objects", sql, vec![bucket.to_string(), after.to_string()]).await
             }
         }
     }
@@ -563,7 +588,9 @@ impl UploadRepo for SqliteRepository {
                 diesel::sql_query("SELECT doc FROM uploads WHERE json_extract(doc, '$.object_id') = ?")
                     .bind::<Text, _>(id.as_str())
                     .load(conn)?;
-            for mut upload in many::<Upload>("upload", pointing)? {
+            // Strict: a write must not skip an upload it cannot read.
+            let pointing = pointing.iter().map(|r| parse::<Upload>("upload", &r.doc)).collect::<Result<Vec<_>, _>>()?;
+            for mut upload in pointing {
                 upload.detach_deleted_object(&id, now);
                 save_upload(conn, &upload)?;
             }
@@ -730,11 +757,11 @@ impl KeyRepo for SqliteRepository {
 
     async fn list_api_keys(&self, namespace: Option<NamespaceId>) -> Result<Vec<ApiKey>, RepoError> {
         let mut keys: Vec<ApiKey> = match namespace {
-            None => self.docs("api key", "SELECT doc FROM api_keys".to_owned(), Vec::new()).await?,
+            None => self.docs("api_keys", "SELECT doc FROM api_keys".to_owned(), Vec::new()).await?,
             Some(namespace) => {
                 let sql = "SELECT doc FROM api_keys WHERE EXISTS \
                            (SELECT 1 FROM json_each(api_keys.doc, '$.namespaces') WHERE value = ?)";
-                self.docs("api key", sql.to_owned(), vec![namespace.to_string()]).await?
+                self.docs("api_keys", sql.to_owned(), vec![namespace.to_string()]).await?
             }
         };
         keys.sort_by(|a, b| (a.created_at, a.id.as_str()).cmp(&(b.created_at, b.id.as_str())));

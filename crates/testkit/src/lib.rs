@@ -72,6 +72,16 @@ async fn ensure_template(admin: &mut AsyncPgConnection) -> String {
     template
 }
 
+/// Runs a statement with text binds on the database at `url`; panics with the statement on error.
+pub async fn execute_at(url: &str, sql: &str, binds: &[&str]) {
+    let mut conn = AsyncPgConnection::establish(url).await.expect("connect to the test database");
+    let mut query = diesel::sql_query(sql).into_boxed::<diesel::pg::Pg>();
+    for bind in binds {
+        query = query.bind::<diesel::sql_types::Text, _>((*bind).to_owned());
+    }
+    query.execute(&mut conn).await.unwrap_or_else(|e| panic!("`{sql}` failed: {e}"));
+}
+
 /// A database of its own for one test, dropped when the test ends.
 pub struct TestDb {
     /// Its name.
@@ -122,6 +132,11 @@ impl TestDb {
     /// A direct connection, for assertions on rows.
     pub async fn conn(&self) -> AsyncPgConnection {
         AsyncPgConnection::establish(&self.url).await.expect("connect to the test database")
+    }
+
+    /// Runs a statement with text binds, for tests that damage rows under the ports.
+    pub async fn execute(&self, sql: &str, binds: &[&str]) {
+        execute_at(&self.url, sql, binds).await;
     }
 
     /// The single `n` a query returns (`SELECT count(*) AS n ...`).
