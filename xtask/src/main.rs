@@ -1,10 +1,12 @@
 //! `cargo xtask`: every developer and CI task of the repository, in Rust so it runs wherever
 //! cargo does.
 //!
-//! - `cargo xtask test` — formatting, clippy, dependency invariants, then every test (nextest).
+//! - `cargo xtask test` — formatting, clippy, dependency invariants, every test (nextest), then
+//!   the fuzz step (`cargo xtask fuzz`: schemathesis against the real binary on both backends).
 //! - `cargo xtask deps` — the architecture's dependency invariants.
 
 mod deps;
+mod fuzz;
 mod garage;
 mod services;
 
@@ -17,10 +19,11 @@ fn main() -> ExitCode {
         Some("deps") => deps::check(),
         Some("lint") => lint(),
         Some("services") => services(),
+        Some("fuzz") => fuzz(),
         Some("bench") => bench(args.get(1).map_or("all", String::as_str)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, then every test\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  bench [confirm|create|hash|scale|all]  benchmarks against same-run ceilings; writes docs/benchmarks.md"
+                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  bench [confirm|create|hash|scale|all]  benchmarks against same-run ceilings; writes docs/benchmarks.md"
             );
             return ExitCode::from(2);
         }
@@ -57,20 +60,32 @@ fn test(extra: &[String]) -> Result<(), String> {
     let database = services::ensure_postgres()?;
     services::schema_check(&database)?;
     // Kept alive until the tests are done; dropping it stops the server.
-    let (_garage, env) = start_s3()?;
+    let (garage, env) = start_s3()?;
     let cargo = cargo();
     let mut args = vec!["nextest", "run", "--workspace", "--locked", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
     eprintln!("$ {cargo} {}", args.join(" "));
     let status = Command::new(&cargo).args(&args).envs(env).env("DATABASE_URL", &database).status();
-    match status {
+    let tests = match status {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => Err(format!("tests failed ({s})")),
         Err(e) => Err(format!("cannot run cargo nextest: {e}")),
+    };
+    // The fuzz step runs even when a test failed: both verdicts are reported.
+    let fuzzed = fuzz::run(&database, garage.as_ref());
+    match (tests, fuzzed) {
+        (Ok(()), Ok(())) => Ok(()),
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Err(a), Err(b)) => Err(format!("{a}\n{b}")),
     }
 }
 
-/// Starts Garage for the tests unless `STOWAGE_TEST_S3_ENDPOINT` names a server already.
+/// Runs the fuzz step on its own (PostgreSQL must answer; Garage is started).
+fn fuzz() -> Result<(), String> {
+    let database = services::ensure_postgres()?;
+    fuzz::run(&database, None)
+}
+
 /// Runs the benchmarks: release builds, PostgreSQL and Garage, then `stowage-bench`.
 fn bench(which: &str) -> Result<(), String> {
     let database = services::ensure_postgres()?;

@@ -114,6 +114,13 @@ pub fn ensure_database(url: &str, name: &str) -> Result<String, String> {
     Ok(format!("{base}/{name}"))
 }
 
+/// Drops and re-creates database `name` on the server of `url` (fresh state for a run); returns
+/// its URL.
+pub fn fresh_database(url: &str, name: &str) -> Result<String, String> {
+    psql(url, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+    ensure_database(url, name)
+}
+
 /// Checks that `crates/postgres/src/schema.rs` is what `diesel print-schema` makes of the
 /// migrations, on a scratch database.
 pub fn schema_check(url: &str) -> Result<(), String> {

@@ -534,6 +534,24 @@ pub async fn keys_are_listed_by_namespace_revoked_once_and_marked_used(repo: Sub
     assert_eq!(repo.revoke_api_key(&unknown, revoked_at).await.expect("revoke"), None);
 }
 
+/// A claim is released only by the upload holding it; the content is then an original again.
+pub async fn a_claim_is_released_only_by_its_holder(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let (first, second) = (upload(&repo, &b).await, upload(&repo, &b).await);
+    let first_plan = plan(&b, &first, 7);
+    assert!(matches!(repo.apply_confirmation(&first_plan).await.expect("confirm"), ConfirmationOutcome::Original(_)));
+    let claim = first_plan.claim.clone().expect("the default settings deduplicate");
+    let (scope, sha) = (claim.scope, claim.sha256);
+    assert!(!repo.release_claim(&scope, &sha, &second.id).await.expect("release"), "not the holder");
+    assert_eq!(repo.find_claim(&scope, &sha).await.expect("find").map(|u| u.id), Some(first.id.clone()));
+    assert!(repo.release_claim(&scope, &sha, &first.id).await.expect("release"));
+    assert!(repo.find_claim(&scope, &sha).await.expect("find").is_none());
+    assert!(!repo.release_claim(&scope, &sha, &first.id).await.expect("release"), "released once");
+    // The same content now claims for the next upload.
+    let next = plan(&b, &second, 7);
+    assert!(matches!(repo.apply_confirmation(&next).await.expect("confirm"), ConfirmationOutcome::Original(_)));
+}
+
 /// A stored row damaged under the ports, the way a bug in an older version or a hand edit would.
 #[derive(Debug, Clone)]
 pub enum Damage {
@@ -612,6 +630,7 @@ macro_rules! conformance_suite {
             keys_are_listed_by_namespace_revoked_once_and_marked_used,
             deleting_an_object_releases_its_content_and_detaches_its_uploads,
             each_lane_claims_only_its_own_tasks,
+            a_claim_is_released_only_by_its_holder,
         );
     };
     ($fresh:expr, corrupt: $corrupt:expr) => {

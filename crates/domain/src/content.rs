@@ -29,6 +29,9 @@ impl Sha256Hex {
         }
     }
 
+    /// [`Self::parse`]'s rule as a regular expression, for the API's document.
+    pub const PATTERN: &'static str = "^[0-9a-f]{64}$";
+
     /// Builds the hex form of a raw 32-byte digest.
     #[must_use]
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
@@ -91,14 +94,17 @@ impl ETag {
     /// When nothing is left after stripping, or the value holds whitespace, quotes or control
     /// characters, or is longer than 1024 characters.
     pub fn parse(raw: &str) -> Result<Self, InvalidETag> {
-        let trimmed = raw.trim();
-        let unweak = trimmed.strip_prefix("W/").unwrap_or(trimmed);
+        let trimmed = raw.trim_matches(|c: char| c.is_ascii_whitespace());
+        let unweak = trimmed.strip_prefix("W/").filter(|rest| !rest.is_empty()).unwrap_or(trimmed);
         let unquoted = unweak.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(unweak);
         let ok = !unquoted.is_empty()
             && unquoted.len() <= 1024
             && unquoted.chars().all(|c| c.is_ascii_graphic() && c != '"');
         if ok { Ok(Self(unquoted.to_ascii_lowercase())) } else { Err(InvalidETag(raw.chars().take(80).collect())) }
     }
+
+    /// [`Self::parse`]'s rule as a regular expression, for the API's document.
+    pub const PATTERN: &'static str = r#"^[ \t\n\f\r]*(W/)?("[!#-~]{1,1024}"|[!#-~]{1,1024})[ \t\n\f\r]*$"#;
 
     /// The normalised value, without quotes.
     #[must_use]

@@ -70,6 +70,9 @@ macro_rules! prefixed_id {
             /// The prefix every id of this kind starts with.
             pub const PREFIX: &'static str = $prefix;
 
+            /// [`Self::parse`]'s rule as a regular expression, for the API's document.
+            pub const PATTERN: &'static str = concat!("^", $prefix, "[A-Za-z0-9_-]{16}$");
+
             /// Validates an id received from outside.
             ///
             /// # Errors

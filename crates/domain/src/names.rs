@@ -55,28 +55,34 @@ impl Filename {
     /// Validates a file name.
     ///
     /// # Errors
-    /// When it is empty, longer than 255 bytes, or holds `/`, `\`, `..` or a control character.
+    /// When it is empty, longer than [`Self::MAX_CHARS`] characters, `.` or `..`, or holds `/`,
+    /// `\` or a control character. The same rule is [`Self::PATTERN`] in the API's document.
     pub fn parse(s: &str) -> Result<Self, InvalidName> {
         const WHAT: &str = "filename";
-        if s.is_empty() || s.trim().is_empty() {
+        if s.is_empty() {
             return Err(invalid(WHAT, "must not be empty"));
         }
-        if s.len() > 255 {
-            return Err(invalid(WHAT, "must be at most 255 bytes"));
+        if s.chars().count() > Self::MAX_CHARS {
+            return Err(invalid(WHAT, "must be at most 255 characters"));
         }
         if s.contains(['/', '\\']) {
             return Err(invalid(WHAT, "must not contain path separators"));
         }
-        if s.contains("..") {
-            return Err(invalid(WHAT, "must not contain `..`"));
-        }
         // The filename is the last segment of its upload's object key: it obeys the key's
         // segment rule, so every accepted filename yields a key that parses.
         if !is_key_segment(s) {
-            return Err(invalid(WHAT, "must not be `.` or contain control characters"));
+            return Err(invalid(WHAT, "must not be `.` or `..` or contain control characters"));
         }
         Ok(Self(s.to_owned()))
     }
+
+    /// The longest filename, in characters.
+    pub const MAX_CHARS: usize = 255;
+
+    /// [`Self::parse`]'s rule as a regular expression (no look-around, so every JSON Schema
+    /// validator and generator reads it): 1–255 characters, none of them `/`, `\` or a control
+    /// character (Unicode `Cc`), and not `.` or `..`.
+    pub const PATTERN: &'static str = r"^([^./\\\u0000-\u001f\u007f-\u009f][^/\\\u0000-\u001f\u007f-\u009f]{0,254}|\.[^./\\\u0000-\u001f\u007f-\u009f][^/\\\u0000-\u001f\u007f-\u009f]{0,253}|\.\.[^/\\\u0000-\u001f\u007f-\u009f]{1,253})$";
 }
 string_newtype!(Filename);
 
@@ -95,12 +101,17 @@ impl ContentType {
     /// # Errors
     /// When it is not `type/subtype` made of RFC 6838 token characters.
     pub fn parse(s: &str) -> Result<Self, InvalidName> {
-        let essence = s.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+        // Only HTTP's optional whitespace (space, tab) is trimmed, as in a `Content-Type` header.
+        let essence = s.split(';').next().unwrap_or_default().trim_matches([' ', '\t']).to_ascii_lowercase();
         match essence.split_once('/') {
             Some((t, sub)) if is_token(t) && is_token(sub) => Ok(Self(essence)),
             _ => Err(invalid("content type", "must be a MIME type such as `image/png`")),
         }
     }
+
+    /// [`Self::parse`]'s rule as a regular expression, for the API's document.
+    pub const PATTERN: &'static str =
+        r"^[ \t]*[A-Za-z0-9!#$&^_.+-]{1,127}/[A-Za-z0-9!#$&^_.+-]{1,127}[ \t]*(;[\s\S]*)?$";
 
     /// True when this type matches a bucket pattern: exact (`image/png`), a family (`image/*`)
     /// or anything (`*/*`, `*`).
@@ -156,7 +167,13 @@ impl ObjectKey {
         upload: &crate::ids::UploadId,
         filename: &Filename,
     ) -> Self {
-        Self(format!("{UPLOAD_PREFIX}{namespace}/{bucket}/{upload}/{filename}"))
+        // A key segment (and a file name on disk) holds at most 255 bytes: a longer filename is
+        // cut at a character boundary in the key; the upload keeps its full name.
+        let mut end = filename.as_str().len().min(255);
+        while !filename.as_str().is_char_boundary(end) {
+            end -= 1;
+        }
+        Self(format!("{UPLOAD_PREFIX}{namespace}/{bucket}/{upload}/{}", &filename.as_str()[..end]))
     }
 }
 string_newtype!(ObjectKey);
@@ -168,6 +185,9 @@ pub const UPLOAD_PREFIX: &str = "uploads/";
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct BucketName(String);
+
+/// The rule of bucket and namespace names as a regular expression, for the API's document.
+pub const RESOURCE_NAME_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$";
 
 fn is_resource_name(s: &str) -> bool {
     (1..=63).contains(&s.len())
@@ -249,10 +269,84 @@ mod tests {
 
     #[test]
     fn filename_rejects_paths_traversal_control_and_length() {
-        for bad in ["", " ", ".", "a/b", "a\\b", "..", "a..b", "a\nb", "a\u{0}b"] {
+        for bad in ["", ".", "a/b", "a\\b", "..", "a\nb", "a\u{0}b", "a\u{85}b"] {
             assert!(Filename::parse(bad).is_err(), "{bad:?} should be rejected");
         }
         assert!(Filename::parse(&"a".repeat(256)).is_err());
+        assert!(Filename::parse(&"é".repeat(255)).is_ok(), "the limit counts characters, as JSON Schema does");
+    }
+
+    /// A pattern without its `^…$` (proptest generates from the inside).
+    fn unanchored(pattern: &str) -> &str {
+        pattern.strip_prefix('^').and_then(|p| p.strip_suffix('$')).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The document's pattern and the server's rule are the same rule: what a client
+        /// generates from the pattern is accepted, and what the server accepts matches it.
+        #[test]
+        fn filename_pattern_and_rule_agree(
+            generated in proptest::string::string_regex(unanchored(Filename::PATTERN)).unwrap(),
+            any in "\\PC{0,8}|[./\\\\a\\x00\\x85 ]{0,4}|.{250,260}",
+        ) {
+            let pattern = regex_lite::Regex::new(Filename::PATTERN).unwrap();
+            proptest::prop_assert!(Filename::parse(&generated).is_ok(), "{generated:?}");
+            proptest::prop_assert_eq!(Filename::parse(&any).is_ok(), pattern.is_match(&any), "{:?}", any);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn name_pattern_and_rule_agree(
+            generated in proptest::string::string_regex(unanchored(RESOURCE_NAME_PATTERN)).unwrap(),
+            any in "[a-z0-9._ /-]{0,4}|.{0,3}|[a-z]{60,66}",
+        ) {
+            let pattern = regex_lite::Regex::new(RESOURCE_NAME_PATTERN).unwrap();
+            proptest::prop_assert!(BucketName::parse(&generated).is_ok(), "{generated:?}");
+            proptest::prop_assert_eq!(BucketName::parse(&any).is_ok(), pattern.is_match(&any), "{:?}", any);
+        }
+
+        #[test]
+        fn content_type_pattern_and_rule_agree(
+            generated in proptest::string::string_regex(unanchored(ContentType::PATTERN)).unwrap(),
+            any in "[ \t\n]?[a-z+*]{0,3}[/;]?[a-z /;\t]{0,4}",
+        ) {
+            let pattern = regex_lite::Regex::new(ContentType::PATTERN).unwrap();
+            proptest::prop_assert!(ContentType::parse(&generated).is_ok(), "{generated:?}");
+            proptest::prop_assert_eq!(ContentType::parse(&any).is_ok(), pattern.is_match(&any), "{:?}", any);
+        }
+
+        #[test]
+        fn etag_pattern_and_rule_agree(
+            generated in proptest::string::string_regex(unanchored(crate::content::ETag::PATTERN)).unwrap(),
+            any in "[ ]?(W/)?\"?[a-f0-9 \"/-]{0,6}\"?[ ]?",
+        ) {
+            use crate::content::ETag;
+            let pattern = regex_lite::Regex::new(ETag::PATTERN).unwrap();
+            proptest::prop_assert!(ETag::parse(&generated).is_ok(), "{generated:?}");
+            proptest::prop_assert_eq!(ETag::parse(&any).is_ok(), pattern.is_match(&any), "{:?}", any);
+        }
+
+        #[test]
+        fn id_pattern_and_rule_agree(any in "(upl_|obj_|upl)?[A-Za-z0-9_=-]{14,18}") {
+            let pattern = regex_lite::Regex::new(crate::ids::UploadId::PATTERN).unwrap();
+            proptest::prop_assert_eq!(crate::ids::UploadId::parse(&any).is_ok(), pattern.is_match(&any), "{:?}", any);
+        }
+    }
+
+    #[test]
+    fn a_long_filename_is_cut_to_255_bytes_in_its_key() {
+        let suffix = crate::ids::IdSuffix::parse("0123456789abcdef").unwrap();
+        let name = Filename::parse(&"é".repeat(200)).unwrap();
+        let key = ObjectKey::for_upload(
+            &crate::ids::NamespaceId::new(&suffix),
+            &crate::ids::BucketId::new(&suffix),
+            &crate::ids::UploadId::new(&suffix),
+            &name,
+        );
+        let last = key.as_str().rsplit('/').next().unwrap();
+        assert_eq!((last.len(), last.chars().count()), (254, 127));
+        assert!(ObjectKey::parse(key.as_str()).is_ok());
     }
 
     #[test]

@@ -153,7 +153,43 @@ pub(crate) fn path_config() -> web::PathConfig {
     web::PathConfig::default().error_handler(|e, _| ApiError::invalid(&["path"], e.to_string(), "path_invalid").into())
 }
 
-/// Routes that do not exist answer in the same shape as everything else.
-pub async fn not_found() -> HttpResponse {
-    ApiError::new(ErrorKind::NotFound, "route_not_found", "no such route").error_response()
+/// Requests no route takes answer in the same shape as everything else: 405
+/// `method_not_allowed` with `Allow` when the path is one of the API's with other methods, else
+/// 404 `route_not_found`.
+pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
+    let allowed = crate::openapi::methods_of(req.path());
+    if allowed.is_empty() {
+        return ApiError::new(ErrorKind::NotFound, "route_not_found", "no such route").error_response();
+    }
+    method_not_allowed(req.method(), &allowed)
+}
+
+/// Answers 405 before routing when the API declares the path but not the method, so that
+/// `GET /v1/tasks/list` is a 405 (the path is `POST` only), not a lookup of a task named `list`.
+/// Wrap the `App` with `actix_web::middleware::from_fn(stowage_http_actix::error::method_guard)`.
+pub fn method_guard(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<actix_web::body::BoxBody>,
+) -> futures_util::future::LocalBoxFuture<'static, Result<actix_web::dev::ServiceResponse, actix_web::Error>> {
+    let allowed = crate::openapi::methods_of(req.path());
+    if !allowed.is_empty() && !allowed.contains(&req.method().as_str()) {
+        let response = method_not_allowed(req.method(), &allowed);
+        return Box::pin(async move { Ok(req.into_response(response)) });
+    }
+    Box::pin(next.call(req))
+}
+
+fn method_not_allowed(method: &actix_web::http::Method, allowed: &[&str]) -> HttpResponse {
+    let allow = allowed.join(", ");
+    let body = ErrorResponse {
+        success: false,
+        status: StatusCode::METHOD_NOT_ALLOWED.as_u16(),
+        error: ErrorDetail {
+            message: format!("{method} is not allowed here; use {allow}"),
+            error_type: "MethodNotAllowedError".to_owned(),
+            code: Some("method_not_allowed".to_owned()),
+            details: None,
+        },
+    };
+    HttpResponse::MethodNotAllowed().insert_header((header::ALLOW, allow)).json(body)
 }

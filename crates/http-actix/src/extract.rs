@@ -22,10 +22,80 @@ fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
         .ok_or_else(|| ApiError::new(ErrorKind::Internal, "state_missing", "application state missing"))
 }
 
+/// Fields holding the client's own JSON, kept exactly as sent.
+const FREE_FORM: &[&str] = &["metadata", "object_metadata", "shared_metadata", "bucket_schema"];
+
+/// JSON Schema's `integer` includes numbers like `3.0`; serde's integers do not. Whole floats
+/// (outside the client's own JSON) become integers before the body is read into its type.
+fn whole_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 9.0e15) {
+                #[expect(clippy::cast_possible_truncation, reason = "a whole number below 2^53 converts exactly")]
+                let whole = f as i64;
+                *n = whole.into();
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(fields) => {
+            for (key, field) in fields.iter_mut() {
+                if !FREE_FORM.contains(&key.as_str()) {
+                    whole_floats_as_integers(field);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Where a string or key holding U+0000 is, if anywhere. No database stores it the same way
+/// (PostgreSQL's `jsonb` and `text` refuse it, SQLite keeps it), so it is refused everywhere.
+fn nul_character_at(value: &serde_json::Value, at: Vec<LocItem>) -> Option<Vec<LocItem>> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Some(at),
+        Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+            let mut loc = at.clone();
+            loc.push(LocItem::Index(u32::try_from(i).unwrap_or(u32::MAX)));
+            nul_character_at(item, loc)
+        }),
+        Value::Object(fields) => fields.iter().find_map(|(key, field)| {
+            let mut loc = at.clone();
+            loc.push(LocItem::Name(key.clone()));
+            if key.contains('\0') { Some(loc) } else { nul_character_at(field, loc) }
+        }),
+        _ => None,
+    }
+}
+
 /// Parses JSON, naming the failing field in a 422 (`loc: ["body", "field"]`).
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| {
+        let kind = if e.is_syntax() || e.is_eof() { "json_invalid" } else { "value_error" };
+        ApiError::Validation(vec![ValidationError {
+            loc: vec![LocItem::Name("body".to_owned())],
+            msg: e.to_string(),
+            error_type: kind.to_owned(),
+        }])
+    })?;
+    // Every body of this API is an object (serde would also read a struct from an array).
+    if !(value.is_object() || value.is_null()) {
+        return Err(ApiError::Validation(vec![ValidationError {
+            loc: vec![LocItem::Name("body".to_owned())],
+            msg: "Input should be a valid dictionary or object".to_owned(),
+            error_type: "dict_type".to_owned(),
+        }]));
+    }
+    if let Some(loc) = nul_character_at(&value, vec![LocItem::Name("body".to_owned())]) {
+        return Err(ApiError::Validation(vec![ValidationError {
+            loc,
+            msg: "text must not contain the NUL character (U+0000)".to_owned(),
+            error_type: "string_nul".to_owned(),
+        }]));
+    }
+    whole_floats_as_integers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let mut loc = vec![LocItem::Name("body".to_owned())];
         for segment in e.path().iter() {
             match segment {

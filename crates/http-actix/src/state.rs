@@ -45,9 +45,7 @@ type Cached = (Option<ApiKey>, Instant);
 /// How many entries the key cache keeps (valid and unknown keys alike); the least useful go first.
 const KEY_CACHE_CAPACITY: usize = 10_000;
 
-/// Failed authentications one client address may make per window before it gets 429s.
-pub const AUTH_FAILURES_PER_WINDOW: u32 = 30;
-/// The window of [`AUTH_FAILURES_PER_WINDOW`].
+/// The window in which a client address may fail to authenticate `failed_auth_per_minute` times.
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// API keys by secret hash, kept for a short time so authentication costs no query per request.
@@ -58,16 +56,19 @@ pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub struct KeyCache {
     ttl: Duration,
+    failures_allowed: u32,
     entries: Arc<quick_cache::sync::Cache<String, Cached>>,
     failures: Arc<quick_cache::sync::Cache<std::net::IpAddr, (u32, Instant)>>,
 }
 
 impl KeyCache {
-    /// A cache keeping entries for `ttl`.
+    /// A cache keeping entries for `ttl`; a client address gets 429s after `failures_allowed`
+    /// failed authentications in a minute (0: never).
     #[must_use]
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, failures_allowed: u32) -> Self {
         Self {
             ttl,
+            failures_allowed,
             entries: Arc::new(quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY)),
             failures: Arc::new(quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY)),
         }
@@ -97,9 +98,11 @@ impl KeyCache {
     /// True when `client` has failed to authenticate too often lately.
     #[must_use]
     pub fn is_throttled(&self, client: std::net::IpAddr) -> bool {
-        self.failures
-            .get(&client)
-            .is_some_and(|(n, since)| n >= AUTH_FAILURES_PER_WINDOW && since.elapsed() < AUTH_FAILURE_WINDOW)
+        self.failures_allowed > 0
+            && self
+                .failures
+                .get(&client)
+                .is_some_and(|(n, since)| n >= self.failures_allowed && since.elapsed() < AUTH_FAILURE_WINDOW)
     }
 
     /// Counts a failed authentication of `client`.

@@ -134,3 +134,50 @@ fn the_confirm_operation_declares_the_seeds_responses_and_async_parameter() {
         "{params:?}"
     );
 }
+
+/// Every `{name}` of every path is a declared, required path parameter with the server's
+/// pattern; every operation but the probes requires the bearer key and declares the errors
+/// authentication can give. (schemathesis and client generators refuse a document without this.)
+#[test]
+fn every_operation_declares_its_path_parameters_security_and_auth_errors() {
+    let doc = serde_json::to_value(stowage_http_actix::openapi::document()).unwrap();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let names: Vec<&str> = path.split('{').skip(1).filter_map(|r| r.split_once('}')).map(|(n, _)| n).collect();
+        for (method, op) in item.as_object().unwrap() {
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            for name in &names {
+                let param = params.iter().find(|p| p["in"] == "path" && p["name"] == *name);
+                let param = param.unwrap_or_else(|| panic!("{method} {path}: path parameter {name} not declared"));
+                assert_eq!(param["required"], true, "{method} {path} {name}");
+                assert!(
+                    param["schema"]["pattern"].as_str().is_some_and(|p| p.starts_with('^')),
+                    "{method} {path} {name}"
+                );
+            }
+            if path != "/healthz" && path != "/readyz" {
+                assert_eq!(op["security"], serde_json::json!([{"bearer": []}]), "{method} {path}");
+                for status in ["401", "403", "404", "503"] {
+                    assert!(op["responses"].get(status).is_some(), "{method} {path}: {status} not declared");
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 27, "only {checked} operations");
+}
+
+/// The request constraints the server enforces are in the document, from the same constants.
+#[test]
+fn request_constraints_are_declared_from_the_servers_own_rules() {
+    let schemas = generated();
+    let filename = &schemas["CreateUploadRequest"]["properties"]["filename"]["pattern"];
+    assert_eq!(filename.as_str(), Some(stowage_domain::names::Filename::PATTERN));
+    let blobs = &schemas["CreateObjectRequest"]["properties"]["blobs"];
+    assert_eq!((blobs["minItems"].as_u64(), blobs["maxItems"].as_u64()), (Some(1), Some(20)));
+    let parts = &schemas["PartUrlsRequest"]["properties"]["part_numbers"];
+    assert_eq!((parts["maxItems"].as_u64(), parts["items"]["maximum"].as_u64()), (Some(1000), Some(10000)));
+    for list in ["ListObjectsRequest", "ListTasksRequest", "ListUploadsRequest"] {
+        assert_eq!(schemas[list]["properties"]["limit"]["maximum"].as_u64(), Some(100), "{list}");
+    }
+}

@@ -409,6 +409,25 @@ impl UploadRepo for PgRepository {
         row.map(Upload::try_from).transpose()
     }
 
+    async fn release_claim(
+        &self,
+        scope: &ClaimScope,
+        sha256: &Sha256Hex,
+        holder: &UploadId,
+    ) -> Result<bool, RepoError> {
+        let mut conn = self.conn().await?;
+        let deleted = diesel::delete(
+            content_claims::table
+                .filter(content_claims::scope.eq(scope.as_str()))
+                .filter(content_claims::sha256.eq(sha256.as_str()))
+                .filter(content_claims::upload_id.eq(holder.as_str())),
+        )
+        .execute(&mut conn)
+        .await
+        .map_err(from_diesel)?;
+        Ok(deleted > 0)
+    }
+
     async fn begin_processing(
         &self,
         id: &UploadId,

@@ -94,7 +94,10 @@ async fn state_with(settings: &Settings, store: Arc<dyn ObjectStore>) -> Result<
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         policy: Arc::new(settings.policy()),
-        keys: KeyCache::new(Duration::from_secs(settings.server.key_cache_ttl_secs)),
+        keys: KeyCache::new(
+            Duration::from_secs(settings.server.key_cache_ttl_secs),
+            settings.server.failed_auth_per_minute,
+        ),
     })
 }
 
@@ -239,6 +242,7 @@ impl Application {
         let metrics = web::Data::new(prometheus());
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(stowage_http_actix::error::method_guard))
                 .wrap(actix_web::middleware::from_fn(stowage_http_actix::request_id_middleware))
                 .app_data(data.clone())
                 .app_data(metrics.clone())

@@ -22,11 +22,20 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Seconds a verified API key is cached (revocation takes effect within it).
     pub key_cache_ttl_secs: u64,
+    /// Failed authentications (unknown or revoked keys) one client address may make per minute
+    /// before it gets 429s; 0 turns the limit off (e.g. behind a proxy that hides client addresses).
+    pub failed_auth_per_minute: u32,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { bind: "0.0.0.0:8080".to_owned(), http_workers: 0, shutdown_timeout_secs: 30, key_cache_ttl_secs: 30 }
+        Self {
+            bind: "0.0.0.0:8080".to_owned(),
+            http_workers: 0,
+            shutdown_timeout_secs: 30,
+            key_cache_ttl_secs: 30,
+            failed_auth_per_minute: 30,
+        }
     }
 }
 

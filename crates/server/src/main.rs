@@ -105,14 +105,15 @@ enum NamespaceCommand {
 enum KeyCommand {
     /// Create an API key and print its secret (shown once; only a hash is stored).
     Create {
-        /// The namespace (id or name) the key acts in.
-        #[arg(long)]
-        namespace: String,
+        /// The namespace (id or name) the key acts in; for an operator key, the one requests
+        /// without `X-Namespace` act in.
+        #[arg(long, required_unless_present = "all_namespaces")]
+        namespace: Option<String>,
         /// read, write or admin.
         #[arg(long, default_value = "write")]
         role: String,
         /// An operator key: acts in every namespace (requests name one with `X-Namespace`;
-        /// without it, `--namespace`); as admin it may create namespaces.
+        /// without it, `--namespace`, by default `default`); as admin it may create namespaces.
         #[arg(long)]
         all_namespaces: bool,
         /// Free text.
@@ -213,7 +214,7 @@ async fn keys_command(settings: &Settings, command: KeyCommand) -> Result<(), St
     match command {
         KeyCommand::Create { namespace, role, all_namespaces, description } => {
             let role = Role::parse(&role).ok_or_else(|| format!("unknown role `{role}`: use read, write or admin"))?;
-            let ns = find_namespace(&namespace).await?;
+            let ns = find_namespace(namespace.as_deref().unwrap_or("default")).await?;
             let (key, secret) = stowage_server::keys::create_scoped_key(
                 &*state.key_repo,
                 &SystemClock,

@@ -134,6 +134,18 @@ impl UploadRepo for MeteredRepo {
     async fn find_claim(&self, scope: &ClaimScope, sha256: &Sha256Hex) -> Result<Option<Upload>, RepoError> {
         timed(DATABASE, "find_claim", self.0.find_claim(scope, sha256)).await
     }
+    async fn release_claim(
+        &self,
+        scope: &ClaimScope,
+        sha256: &Sha256Hex,
+        holder: &UploadId,
+    ) -> Result<bool, RepoError> {
+        let released = timed(DATABASE, "release_claim", self.0.release_claim(scope, sha256, holder)).await?;
+        if released {
+            metrics::counter!("stowage_claims_released_total", "reason" => "bytes_changed").increment(1);
+        }
+        Ok(released)
+    }
     async fn begin_processing(
         &self,
         id: &UploadId,

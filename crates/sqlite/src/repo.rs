@@ -456,6 +456,25 @@ impl UploadRepo for SqliteRepository {
         self.doc("upload", sql, vec![scope.as_str().to_owned(), sha256.to_string()]).await
     }
 
+    async fn release_claim(
+        &self,
+        scope: &ClaimScope,
+        sha256: &Sha256Hex,
+        holder: &UploadId,
+    ) -> Result<bool, RepoError> {
+        let binds = [scope.as_str().to_owned(), sha256.to_string(), holder.to_string()];
+        self.tx(move |conn| {
+            let deleted =
+                diesel::sql_query("DELETE FROM content_claims WHERE scope = ? AND sha256 = ? AND upload_id = ?")
+                    .bind::<Text, _>(&binds[0])
+                    .bind::<Text, _>(&binds[1])
+                    .bind::<Text, _>(&binds[2])
+                    .execute(conn)?;
+            Ok(deleted > 0)
+        })
+        .await
+    }
+
     async fn begin_processing(
         &self,
         id: &UploadId,

@@ -188,6 +188,14 @@ pub trait UploadRepo: Send + Sync {
     /// `Unavailable` when the database is down.
     async fn find_claim(&self, scope: &ClaimScope, sha256: &Sha256Hex) -> Result<Option<Upload>, RepoError>;
 
+    /// Deletes the claim on `sha256` in `scope` if `holder` still holds it (its bytes are no
+    /// longer the verified ones): the content is an original again. True when it was deleted.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down (nothing written).
+    async fn release_claim(&self, scope: &ClaimScope, sha256: &Sha256Hex, holder: &UploadId)
+    -> Result<bool, RepoError>;
+
     /// If the upload is still `expected`: set it PROCESSING and enqueue `task`, in one
     /// transaction.
     ///

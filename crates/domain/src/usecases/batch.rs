@@ -45,8 +45,8 @@ impl Coded for BatchError {
 
     fn kind(&self) -> ErrorKind {
         match self {
-            Self::BucketNotFound | Self::BatchNotFound => ErrorKind::NotFound,
-            Self::InvalidSize(_) | Self::ObjectsNotFound(_) => ErrorKind::BadRequest,
+            Self::BucketNotFound | Self::BatchNotFound | Self::ObjectsNotFound(_) => ErrorKind::NotFound,
+            Self::InvalidSize(_) => ErrorKind::BadRequest,
             Self::AlreadySubmitted => ErrorKind::Conflict,
             Self::Repo(e) => kind_of_repo(e),
         }

@@ -5,7 +5,7 @@ use super::{Deps, MAX_RACES, port_errors};
 use crate::batch::Batch;
 use crate::bucket::{Bucket, DuplicateBlobPolicy};
 use crate::content::{ETag, FileSize};
-use crate::dedup::ContentClaim;
+use crate::dedup::{ClaimScope, ContentClaim};
 use crate::error::{
     Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo, kind_of_storage,
 };
@@ -166,6 +166,10 @@ pub async fn confirm_upload(
         verify::check_head(&upload, &bucket, &head, &declared)?;
         let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
         verify::check_hash(&upload, &sha256)?;
+        // A duplicate is never answered with bytes that changed since they were verified.
+        if let Some(scope) = ClaimScope::of(&bucket) {
+            super::integrity::trusted_original(deps, &scope, &sha256).await?;
+        }
         // Step 7: one transaction, conditional on the status read in step 2.
         let plan =
             plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), request.auto_submit_batch);

@@ -37,6 +37,14 @@ impl From<RepoError> for Interrupted {
         Self::Repo(e)
     }
 }
+impl From<super::integrity::CheckError> for Interrupted {
+    fn from(e: super::integrity::CheckError) -> Self {
+        match e {
+            super::integrity::CheckError::Storage(e) => Self::Storage(e),
+            super::integrity::CheckError::Repo(e) => Self::Repo(e),
+        }
+    }
+}
 
 /// Runs one attempt of a confirm task. `last_attempt` tells whether the queue will retry.
 /// Idempotent: a re-run after a crash finds the upload COMPLETED and reports it.
@@ -67,6 +75,10 @@ async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult,
     verify::check_head(&upload, &bucket, &head, &declared)?;
     let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
     verify::check_hash(&upload, &sha256)?;
+    // A duplicate is never answered with bytes that changed since they were verified.
+    if let Some(scope) = crate::dedup::ClaimScope::of(&bucket) {
+        super::integrity::trusted_original(deps, &scope, &sha256).await?;
+    }
     let plan = plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), input.auto_submit_batch);
     let done = match deps.repo.apply_confirmation(&plan).await? {
         ConfirmationOutcome::Original(done) => done,

@@ -151,7 +151,7 @@ pub async fn create_upload(
     }
 
     if let (Some(hash), true, Some(scope)) = (&request.file_hash, request.skip_duplicates, ClaimScope::of(&bucket))
-        && let Some(original) = deps.repo.find_claim(&scope, hash).await?
+        && let Some(original) = super::integrity::trusted_original(deps, &scope, hash).await?
     {
         return Ok(CreatedUpload { upload: original, presigned: None, is_duplicate: true });
     }
@@ -299,6 +299,8 @@ impl Coded for PartUrlsError {
     fn kind(&self) -> ErrorKind {
         match self {
             Self::BucketNotFound | Self::UploadNotFound => ErrorKind::NotFound,
+            // The upload exists but is not one that has parts: a conflict with its state.
+            Self::NotMultipart => ErrorKind::Conflict,
             Self::Storage(e) => kind_of_storage(e),
             Self::Repo(e) => kind_of_repo(e),
             _ => ErrorKind::BadRequest,

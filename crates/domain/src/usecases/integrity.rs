@@ -82,3 +82,57 @@ pub async fn judge(
 pub async fn check(deps: Deps<'_>, blob: &Blob) -> Result<Integrity, CheckError> {
     check_blob(deps.repo, deps.store, deps.clock, blob).await
 }
+
+/// The upload a duplicate of `sha256` in `scope` would be answered with — unless the bytes it
+/// holds are no longer the verified ones (overwritten or gone on a store without conditional
+/// writes): then its claim is released, so the new upload becomes the content's original and
+/// sends its bytes, and nothing is ever answered with the changed bytes. The holder's object, if
+/// any, is marked tampered by the check.
+///
+/// # Errors
+/// A store or database failure.
+pub async fn trusted_original(
+    deps: Deps<'_>,
+    scope: &crate::dedup::ClaimScope,
+    sha256: &crate::content::Sha256Hex,
+) -> Result<Option<crate::upload::Upload>, CheckError> {
+    let Some(original) = deps.repo.find_claim(scope, sha256).await? else { return Ok(None) };
+    let object = match &original.object_id {
+        Some(id) => deps.repo.get_object(&original.bucket_id, id).await?,
+        None => None,
+    };
+    let blob = object.as_ref().and_then(|o| o.blobs.iter().find(|b| b.key == original.key));
+    let integrity = match (blob, &original.verified) {
+        (Some(blob), _) => check(deps, blob).await?,
+        // No object holds the bytes (confirmed without one): the upload's own record is the truth.
+        (None, Some(verified)) => match deps.store.head(&original.key).await? {
+            Some(head) if head.size == verified.size && head.etag == verified.etag => Integrity::Intact,
+            Some(_) => Integrity::Tampered,
+            None => Integrity::Missing,
+        },
+        (None, None) => Integrity::Intact,
+    };
+    if integrity == Integrity::Intact {
+        return Ok(Some(original));
+    }
+    deps.repo.release_claim(scope, sha256, &original.id).await?;
+    Ok(None)
+}
+
+impl From<CheckError> for super::confirm::ConfirmError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Storage(e) => Self::Storage(e),
+            CheckError::Repo(e) => Self::Repo(e),
+        }
+    }
+}
+
+impl From<CheckError> for super::create_upload::CreateUploadError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Storage(e) => Self::Storage(e),
+            CheckError::Repo(e) => Self::Repo(e),
+        }
+    }
+}

@@ -105,6 +105,13 @@ pub struct BlobSource {
     pub upload_id: String,
 }
 
+/// The rule of a blob's property name as a regular expression, for the API's document.
+pub const PROPERTY_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+
+fn is_property_name(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+}
+
 /// Creates an object of `bucket` (id or name) from uploads confirmed with
 /// `create_object_on_confirm: false`. All of it happens or none of it: the uploads are checked
 /// again under lock, and an upload can give its bytes to one object only.
@@ -123,8 +130,10 @@ pub async fn create_object(
         return Err(CreateObjectError::InvalidBlobs(format!("an object holds 1 to {MAX_BLOBS} blobs")));
     }
     for (i, blob) in blobs.iter().enumerate() {
-        if blob.property.trim().is_empty() {
-            return Err(CreateObjectError::InvalidBlobs(format!("blobs[{i}].property must not be empty")));
+        if !is_property_name(&blob.property) {
+            return Err(CreateObjectError::InvalidBlobs(format!(
+                "blobs[{i}].property must be 1 to 64 letters, digits, `_`, `-` or `.`"
+            )));
         }
         if blobs[..i].iter().any(|b| b.property == blob.property) {
             return Err(CreateObjectError::InvalidBlobs(format!("property {:?} appears twice", blob.property)));

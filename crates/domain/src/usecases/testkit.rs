@@ -113,8 +113,9 @@ impl World {
         super::Deps { repo: &self.repo, store: &self.store, clock: &self.clock, ids: &self.ids, policy: &self.policy }
     }
 
-    /// The repository finds `bucket` and `upload`.
+    /// The repository finds `bucket` and `upload`, and no earlier upload of the same content.
     pub fn with(mut self, bucket: Bucket, upload: Upload) -> Self {
+        self.repo.expect_find_claim().returning(|_, _| Ok(None));
         self.repo.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
         self.repo.expect_get_upload().returning(move |_, _| Ok(Some(upload.clone())));
         self

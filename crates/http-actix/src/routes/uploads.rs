@@ -20,7 +20,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let key = value
         .to_str()
         .map_err(|_| ApiError::invalid(&["header", "Idempotency-Key"], "must be visible ASCII", "value_error"))?;
-    if key.is_empty() || key.len() > 255 {
+    if key.is_empty() || key.chars().count() > 255 {
         return Err(ApiError::invalid(&["header", "Idempotency-Key"], "must be 1 to 255 characters", "value_error"));
     }
     Ok(Some(key.to_owned()))
@@ -271,7 +271,7 @@ pub(crate) struct PartUrlsResponse {
 
 /// Presigned PUT URLs for parts of a multipart upload (files above the single-PUT limit).
 #[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}/parts", tag = "Bucket Uploads", request_body = PartUrlsRequest,
-    responses((status = 200, body = PartUrlsResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
+    responses((status = 200, body = PartUrlsResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, description = "The upload is not a multipart upload", body = ErrorResponse), (status = 422, body = HttpValidationError)))]
 #[post("/v1/buckets/{bucket_identifier}/uploads/{upload_id}/parts")]
 pub(crate) async fn parts(
     state: web::Data<AppState>,
@@ -330,7 +330,15 @@ pub(crate) async fn confirm(
 ) -> Result<web::Json<ConfirmUploadResponse>, ApiError> {
     tenant.caller.require(Role::Write)?;
     let (bucket, upload) = path.into_inner();
-    let request = body.0.unwrap_or_default().into_domain(query.run_async)?;
+    let request = match body.0.unwrap_or_default().into_domain(query.run_async) {
+        Ok(request) => request,
+        Err(invalid) => {
+            // The body's schema is the seed contract's (any string is an etag there): an unknown
+            // upload is 404 whatever the body holds, as in the reference implementation.
+            get_upload::get_upload(state.deps(), Role::Read, &tenant.namespace.id, &bucket, &upload).await?;
+            return Err(invalid);
+        }
+    };
     let receipt = match confirm_uc::confirm_upload(state.deps(), &tenant.namespace.id, &bucket, &upload, &request).await
     {
         Ok(receipt) => receipt,

@@ -31,7 +31,7 @@ const TABLE: &[(&str, [u16; 7])] = &[
     ("POST /v1/buckets/{b}/uploads/list", [401, 401, 200, 200, 200, 404, 200]),
     ("GET /v1/buckets/{b}/uploads/{u}", [401, 401, 200, 200, 200, 404, 200]),
     ("DELETE /v1/buckets/{b}/uploads/{u}", [401, 401, 403, 204, 204, 404, 204]),
-    ("POST /v1/buckets/{b}/uploads/{u}/parts", [401, 401, 403, 400, 400, 404, 400]),
+    ("POST /v1/buckets/{b}/uploads/{u}/parts", [401, 401, 403, 409, 409, 404, 409]),
     ("POST /v1/buckets/{b}/uploads/{u}/confirm", [401, 401, 403, 200, 200, 404, 200]),
     ("POST /v1/buckets/{b}/objects", [401, 401, 403, 400, 400, 404, 400]),
     ("POST /v1/buckets/{b}/objects/list", [401, 401, 200, 200, 200, 404, 200]),

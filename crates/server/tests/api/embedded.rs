@@ -28,6 +28,8 @@ fn stowage(dir: &Path, port: u16) -> Command {
 
 /// `stowage serve`, bound to `port` (the only setting), and its first lines up to the banner's end.
 async fn serve(dir: &Path, port: u16) -> (Child, Vec<String>, Lines<BufReader<ChildStdout>>) {
+    // Known before the server starts: whether it will print a first-start key after its state.
+    let first_start = !dir.join("stowage-data/admin.key").exists();
     let mut child = stowage(dir, port)
         .arg("serve")
         .env("STOWAGE__SERVER__BIND", format!("127.0.0.1:{port}"))
@@ -40,10 +42,9 @@ async fn serve(dir: &Path, port: u16) -> (Child, Vec<String>, Lines<BufReader<Ch
     let mut banner = Vec::new();
     let read = async {
         while let Some(line) = lines.next_line().await.unwrap() {
-            let done = line.starts_with("state:") || line.starts_with("sk_");
-            let first_start_follows = line.starts_with("state:") && !dir.join("stowage-data/admin.key").exists();
+            let done = if first_start { line.starts_with("sk_") } else { line.starts_with("state:") };
             banner.push(line);
-            if done && !first_start_follows {
+            if done {
                 break;
             }
         }

@@ -185,6 +185,39 @@ async fn bytes_swapped_on_s3_after_confirm_are_detected_and_never_served() {
     assert!(task.to_string().contains("object_tampered"), "{task}");
 }
 
+/// Duplicate detection never answers with swapped bytes: once the original's bytes changed, the
+/// same content declared at create gets an upload URL (it is not a duplicate), and a hashless
+/// upload of it becomes the new original, with an object that serves the right bytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedup_never_answers_with_bytes_swapped_on_s3() {
+    let app = spawn_app().await;
+    let bucket = app.bucket("swapdedup", json!({"duplicate_blob_policy": "delete"})).await;
+    let content = b"the verified bytes, deduplicated".to_vec();
+    let sha = sha256_hex(&content);
+    let first = app.create_upload(&bucket, "f.bin", json!({})).await;
+    put(&first, content.clone()).await;
+    let (_, done) = app.confirm(&bucket, first["upload_id"].as_str().unwrap(), &json!({})).await;
+    let original_object = done["object_id"].as_str().unwrap().to_owned();
+    // Before the swap, the content is a duplicate.
+    let dup = app.create_upload(&bucket, "g.bin", json!({"file_hash": sha})).await;
+    assert_eq!(dup["is_duplicate"], true, "{dup}");
+
+    put(&first, b"SWAPPED after confirm, deduplicated".to_vec()).await;
+    let again = app.create_upload(&bucket, "h.bin", json!({"file_hash": sha})).await;
+    assert_eq!((again["is_duplicate"].as_bool(), again["presigned_url"].is_string()), (Some(false), true), "{again}");
+    let hashless = app.create_upload(&bucket, "i.bin", json!({})).await;
+    put(&hashless, content.clone()).await;
+    let (s, confirmed) = app.confirm(&bucket, hashless["upload_id"].as_str().unwrap(), &json!({})).await;
+    assert_eq!((s.as_u16(), confirmed["is_duplicate"].as_bool()), (200, Some(false)), "{confirmed}");
+    let object = confirmed["object_id"].as_str().unwrap();
+    assert_ne!(object, original_object);
+    let (_, fresh) = app.get(&format!("/v1/buckets/{bucket}/objects/{object}?return_presigned_urls=true")).await;
+    let url = fresh["blobs"][0]["presigned_url"].as_str().unwrap();
+    assert_eq!(reqwest::get(url).await.unwrap().bytes().await.unwrap().to_vec(), content);
+    let (s, old) = app.get(&format!("/v1/buckets/{bucket}/objects/{original_object}?return_presigned_urls=true")).await;
+    assert_eq!((s.as_u16(), old["error"]["code"].as_str()), (409, Some("object_tampered")), "{old}");
+}
+
 /// A confirm task whose every allowed run lost its lease (workers that died on it) is not run
 /// again: its upload ends FAILED `task_abandoned` and the task FAILED, instead of being handed
 /// from worker to worker for ever.
@@ -233,4 +266,97 @@ async fn abandoned_tasks_on_the_embedded_default() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_tasks_on_postgres_and_s3() {
     a_task_that_keeps_losing_its_lease_is_abandoned_and_settled(spawn_with(|s| s.worker.enabled = false).await).await;
+}
+
+/// A small deterministic generator (xorshift), so each walk below replays from its seed.
+struct Walk(u64);
+
+impl Walk {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        usize::try_from(self.0 % n as u64).unwrap()
+    }
+}
+
+/// The object `id` exists and serves bytes whose SHA-256 is `sha`.
+async fn serves(app: &TestApp, bucket: &str, id: &str, sha: &str, at: &str) {
+    let (s, object) = app.get(&format!("/v1/buckets/{bucket}/objects/{id}?return_presigned_urls=true")).await;
+    assert_eq!(s, 200, "{at}: object {id} is gone: {object}");
+    let url = object["blobs"][0]["presigned_url"].as_str().unwrap_or_else(|| panic!("{at}: no URL: {object}"));
+    let bytes = reqwest::get(url).await.unwrap().bytes().await.unwrap();
+    assert_eq!(sha256_hex(&bytes), sha, "{at}: object {id} serves other bytes");
+}
+
+/// Random sequences of creates (hash declared or not), PUTs, confirms and deletes over three
+/// contents, so duplicates, deletes of originals and re-uploads interleave. After every step:
+/// no create or confirm answered with an object that does not exist, and every live object and
+/// every COMPLETED upload that names an object is served with exactly its content.
+async fn random_walks_never_answer_with_a_missing_object_or_lose_bytes(app: TestApp) {
+    let contents: Vec<Vec<u8>> = (0..3).map(|i| format!("content number {i}").repeat(50).into_bytes()).collect();
+    for seed in [7_u64, 1_234_567, 987_654_321] {
+        let policy = if seed % 2 == 0 { "keep" } else { "delete" };
+        let bucket = app.bucket(&format!("walk-{seed}"), json!({"duplicate_blob_policy": policy})).await;
+        let mut walk = Walk(seed);
+        let mut live: Vec<(String, usize)> = Vec::new(); // object id, content
+        let mut completed: Vec<(String, usize)> = Vec::new(); // upload id, content
+        let mut history = Vec::new();
+        for step in 0..24 {
+            let delete = !live.is_empty() && walk.below(4) == 0;
+            if delete {
+                let (object, c) = live.swap_remove(walk.below(live.len()));
+                history.push(format!("delete {object} (content {c})"));
+                let (s, b) = app.delete(&format!("/v1/buckets/{bucket}/objects/{object}")).await;
+                assert_eq!(s, 204, "seed {seed} {history:?}: {b}");
+            } else {
+                let c = walk.below(contents.len());
+                let declared = walk.below(2) == 0;
+                history.push(format!("upload content {c} (hash declared: {declared})"));
+                let mut extra = json!({"file_size_bytes": contents[c].len()});
+                if declared {
+                    extra["file_hash"] = json!(sha256_hex(&contents[c]));
+                }
+                let created = app.create_upload(&bucket, "walk.bin", extra).await;
+                let upload = created["upload_id"].as_str().unwrap().to_owned();
+                let answer = if created["is_duplicate"] == true {
+                    created
+                } else {
+                    put(&created, contents[c].clone()).await;
+                    let (s, b) = app.confirm(&bucket, &upload, &json!({})).await;
+                    assert_eq!(s, 200, "seed {seed} {history:?}: {b}");
+                    b
+                };
+                let object = answer["object_id"].as_str().map(str::to_owned);
+                let at = format!("seed {seed} step {step} {history:?}");
+                let object = object.unwrap_or_else(|| panic!("{at}: no object in {answer}"));
+                serves(&app, &bucket, &object, &sha256_hex(&contents[c]), &at).await;
+                if answer["is_duplicate"] != true {
+                    live.push((object, c));
+                }
+                completed.push((upload, c));
+            }
+            let at = format!("seed {seed} after step {step} {history:?}");
+            for (object, c) in &live {
+                serves(&app, &bucket, object, &sha256_hex(&contents[*c]), &at).await;
+            }
+            for (upload, c) in &completed {
+                let (s, b) = app.get(&format!("/v1/buckets/{bucket}/uploads/{upload}")).await;
+                assert_eq!((s.as_u16(), b["status"].as_str()), (200, Some("COMPLETED")), "{at}: {b}");
+                if let Some(object) = b["object_id"].as_str() {
+                    serves(&app, &bucket, object, &sha256_hex(&contents[*c]), &at).await;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_walks_keep_every_answer_and_every_byte_on_the_embedded_default() {
+    random_walks_never_answer_with_a_missing_object_or_lose_bytes(spawn_embedded().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_walks_keep_every_answer_and_every_byte_on_postgres_and_s3() {
+    random_walks_never_answer_with_a_missing_object_or_lose_bytes(spawn_app().await).await;
 }

@@ -95,7 +95,7 @@ async fn part_urls_are_refused_outside_the_plan_and_for_single_puts() {
         (big, vec![0], 400, "invalid_part_numbers"),
         (big, vec![3], 400, "invalid_part_numbers"),
         (big, vec![], 400, "invalid_part_numbers"),
-        (small, vec![1], 400, "not_multipart"),
+        (small, vec![1], 409, "not_multipart"),
         ("upl_AAAAAAAAAAAAAAAA", vec![1], 404, "upload_not_found"),
     ] {
         let (got, body) = part_urls(&app, &bucket, upload, &numbers).await;

@@ -1,0 +1,260 @@
+//! `cargo xtask fuzz`: the real `stowage` binary under schemathesis (pinned from PyPI, in a
+//! virtualenv in the tools cache), once on the embedded default (SQLite + disk) and once on
+//! PostgreSQL + Garage. Every check (`--checks all`, spelled out in `xtask/fuzz/schemathesis.toml`
+//! with the few exclusions and their reasons), a fixed seed, at least [`MIN_CASES`]
+//! generated cases per backend; the run fails on any failed check (a 5xx, a dropped connection,
+//! a response that breaks the document, a positive case refused...) and on any `panicked` in the
+//! server's log. The reports are left in `target/fuzz/<backend>/`.
+
+use crate::garage::{self, Garage};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The schemathesis release the run is pinned to.
+const SCHEMATHESIS: &str = "4.32.5";
+/// Every check, and the exclusions with their reasons.
+const CONFIG: &str = "xtask/fuzz/schemathesis.toml";
+/// The seed of every run, so a failure replays.
+const SEED: &str = "20261202";
+/// Examples per operation and phase; with the API's operations this is well over [`MIN_CASES`].
+const MAX_EXAMPLES: &str = "25";
+/// The fewest generated cases a backend's run may count.
+const MIN_CASES: usize = 1000;
+
+/// Runs the fuzz step on both backends (Garage is started unless one is given).
+pub fn run(database: &str, garage: Option<&Garage>) -> Result<(), String> {
+    let schemathesis = ensure_schemathesis()?;
+    crate::run(&crate::cargo(), &["build", "--locked", "-p", "stowage-server"])?;
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let binary = PathBuf::from(format!("{target}/debug/stowage"));
+    let out = PathBuf::from("target/fuzz");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
+
+    let started;
+    let garage = match garage {
+        Some(g) => g,
+        None => {
+            started = garage::start()?;
+            &started
+        }
+    };
+    let mut failures = Vec::new();
+    for backend in [Backend::Embedded, Backend::Production] {
+        let env = backend.env(&out, database, garage)?;
+        if let Err(e) = fuzz_one(&schemathesis, &binary, backend, &env, &out) {
+            failures.push(format!("{}: {e}", backend.name()));
+        }
+    }
+    if failures.is_empty() { Ok(()) } else { Err(format!("fuzzing failed:\n  {}", failures.join("\n  "))) }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Backend {
+    /// SQLite + disk, exactly what `stowage serve` runs with nothing configured.
+    Embedded,
+    /// PostgreSQL + Garage.
+    Production,
+}
+
+impl Backend {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded",
+            Self::Production => "postgres-garage",
+        }
+    }
+
+    /// The server's environment, on fresh state.
+    fn env(self, out: &Path, database: &str, garage: &Garage) -> Result<Vec<(String, String)>, String> {
+        let data_dir = std::fs::canonicalize(out).map_err(|e| e.to_string())?.join(format!("{}-data", self.name()));
+        let mut env = vec![
+            ("STOWAGE__DATA_DIR".to_owned(), data_dir.display().to_string()),
+            ("STOWAGE__SERVER__BIND".to_owned(), format!("127.0.0.1:{}", free_port()?)),
+            // schemathesis sends unknown keys on purpose; the per-address limit would answer
+            // everything after the 30th with 429.
+            ("STOWAGE__SERVER__FAILED_AUTH_PER_MINUTE".to_owned(), "0".to_owned()),
+        ];
+        if let Self::Production = self {
+            let bucket = "stowage-fuzz";
+            garage.create_bucket(bucket)?;
+            let db = crate::services::fresh_database(database, "stowage_fuzz")?;
+            env.extend([
+                ("STOWAGE__DATABASE__URL".to_owned(), db),
+                ("STOWAGE__STORAGE__ENDPOINT".to_owned(), garage.endpoint.clone()),
+                ("STOWAGE__STORAGE__REGION".to_owned(), garage::REGION.to_owned()),
+                ("STOWAGE__STORAGE__BUCKET".to_owned(), bucket.to_owned()),
+                ("STOWAGE__STORAGE__FORCE_PATH_STYLE".to_owned(), "true".to_owned()),
+                ("STOWAGE__STORAGE__ACCESS_KEY_ID".to_owned(), garage::ACCESS_KEY.to_owned()),
+                ("STOWAGE__STORAGE__SECRET_ACCESS_KEY".to_owned(), garage::SECRET_KEY.to_owned()),
+            ]);
+        }
+        Ok(env)
+    }
+}
+
+/// A running server, killed on drop.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn fuzz_one(
+    schemathesis: &Path,
+    binary: &Path,
+    backend: Backend,
+    env: &[(String, String)],
+    out: &Path,
+) -> Result<(), String> {
+    let name = backend.name();
+    let bind = env.iter().find(|(k, _)| k == "STOWAGE__SERVER__BIND").map(|(_, v)| v.clone()).unwrap_or_default();
+    let log_path = out.join(format!("{name}.log"));
+    let log = std::fs::File::create(&log_path).map_err(|e| e.to_string())?;
+    let child = Command::new(binary)
+        .arg("serve")
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    let server = Server(child);
+    wait_healthy(&bind, &log_path)?;
+    let key = operator_key(binary, backend, env)?;
+    let report_dir = out.join(name);
+    let base = format!("http://{bind}");
+    eprintln!(
+        "fuzz: {name}: schemathesis {SCHEMATHESIS} against {base} (seed {SEED}; server log {})",
+        log_path.display()
+    );
+    std::fs::create_dir_all(&report_dir).map_err(|e| e.to_string())?;
+    let config = std::fs::canonicalize(CONFIG).map_err(|e| format!("{CONFIG}: {e}"))?;
+    let status = Command::new(schemathesis)
+        .arg("--config-file")
+        .arg(&config)
+        .args(["run", &format!("{base}/openapi.json"), "--url", &base])
+        .args(["--seed", SEED, "--max-examples", MAX_EXAMPLES, "--workers", "1"])
+        .args(["--request-timeout", "30", "--suppress-health-check", "all"])
+        .args(["--header", &format!("Authorization: Bearer {key}")])
+        .args(["--report", "junit,ndjson", "--report-dir", "."])
+        .env("NO_COLOR", "1")
+        // A fresh directory: schemathesis keeps a cache of earlier failures in its working one.
+        .current_dir(&report_dir)
+        .status()
+        .map_err(|e| format!("cannot run schemathesis: {e}"))?;
+    drop(server);
+    let mut problems = Vec::new();
+    if !status.success() {
+        problems.push(format!("schemathesis reported failures ({status}); report in {}", report_dir.display()));
+    }
+    let cases = count_cases(&report_dir)?;
+    if cases < MIN_CASES {
+        problems.push(format!("only {cases} cases were generated (at least {MIN_CASES} are required)"));
+    }
+    let server_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    let panics = server_log.lines().filter(|l| l.contains("panicked")).count();
+    if panics > 0 {
+        problems.push(format!("the server log has {panics} `panicked` lines ({})", log_path.display()));
+    }
+    eprintln!("fuzz: {name}: {cases} cases, {panics} panics, schemathesis {status}");
+    if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+}
+
+/// Counts the test cases schemathesis ran, from its ndjson event stream.
+fn count_cases(report_dir: &Path) -> Result<usize, String> {
+    let mut cases = 0;
+    for entry in std::fs::read_dir(report_dir).map_err(|e| format!("no report in {}: {e}", report_dir.display()))? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        if path.extension().is_some_and(|e| e == "ndjson") {
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            for line in text.lines() {
+                let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+                if let Some(recorder) = event.get("ScenarioFinished").and_then(|f| f.get("recorder")) {
+                    cases +=
+                        recorder.get("cases").and_then(serde_json::Value::as_object).map_or(0, serde_json::Map::len);
+                }
+            }
+        }
+    }
+    Ok(cases)
+}
+
+/// The embedded default writes its operator key on first start; on PostgreSQL one is created.
+fn operator_key(binary: &Path, backend: Backend, env: &[(String, String)]) -> Result<String, String> {
+    match backend {
+        Backend::Embedded => {
+            let dir = env.iter().find(|(k, _)| k == "STOWAGE__DATA_DIR").map(|(_, v)| v.clone()).unwrap_or_default();
+            std::fs::read_to_string(Path::new(&dir).join("admin.key"))
+                .map(|k| k.trim().to_owned())
+                .map_err(|e| format!("no admin.key in {dir}: {e}"))
+        }
+        Backend::Production => {
+            let made = Command::new(binary)
+                .args(["namespaces", "create", "fuzz"])
+                .envs(env.iter().cloned())
+                .output()
+                .map_err(|e| format!("cannot run stowage namespaces create: {e}"))?;
+            if !made.status.success() {
+                return Err(format!("stowage namespaces create failed: {}", String::from_utf8_lossy(&made.stderr)));
+            }
+            let out = Command::new(binary)
+                .args(["keys", "create", "--all-namespaces", "--namespace", "fuzz", "--role", "admin"])
+                .envs(env.iter().cloned())
+                .output()
+                .map_err(|e| format!("cannot run stowage keys create: {e}"))?;
+            if !out.status.success() {
+                return Err(format!("stowage keys create failed: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        }
+    }
+}
+
+/// Waits until `GET /healthz` answers 200.
+fn wait_healthy(bind: &str, log: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(mut stream) = TcpStream::connect(bind) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let request = format!("GET /healthz HTTP/1.1\r\nHost: {bind}\r\nConnection: close\r\n\r\n");
+            let mut response = String::new();
+            if stream.write_all(request.as_bytes()).is_ok()
+                && stream.read_to_string(&mut response).is_ok()
+                && response.starts_with("HTTP/1.1 200")
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("stowage did not become healthy at {bind}; log in {}", log.display()));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// The schemathesis executable, installed once into a virtualenv in the tools cache.
+fn ensure_schemathesis() -> Result<PathBuf, String> {
+    let venv = crate::services::tools_dir().join(format!("schemathesis-{SCHEMATHESIS}"));
+    let bin = venv.join("bin/schemathesis");
+    if bin.exists() {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing schemathesis {SCHEMATHESIS} into {} (once)", venv.display());
+    let venv_str = venv.display().to_string();
+    crate::run("python3", &["-m", "venv", &venv_str])?;
+    let pip = venv.join("bin/pip").display().to_string();
+    crate::run(&pip, &["install", "--disable-pip-version-check", "-q", &format!("schemathesis=={SCHEMATHESIS}")])?;
+    if bin.exists() { Ok(bin) } else { Err(format!("schemathesis was not installed at {}", bin.display())) }
+}
