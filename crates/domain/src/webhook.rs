@@ -103,6 +103,8 @@ pub enum EventType {
     UploadFailed,
     /// A batch finished: COMPLETED, COMPLETED_WITH_ERRORS or FAILED.
     BatchCompleted,
+    /// A blob's stored bytes were found changed (or gone) since confirm; it is no longer served.
+    ObjectTampered,
 }
 
 impl EventType {
@@ -113,6 +115,7 @@ impl EventType {
             Self::UploadCompleted => "upload.completed",
             Self::UploadFailed => "upload.failed",
             Self::BatchCompleted => "batch.completed",
+            Self::ObjectTampered => "object.tampered",
         }
     }
 }
@@ -221,6 +224,27 @@ pub fn upload_event(target: &WebhookTarget, event_type: EventType, upload: &Uplo
         "error": upload.failure.as_ref().map(|f| serde_json::json!({"code": f.code, "message": f.message})),
     });
     delivery_task(target, event_type, &upload.bucket_id, &upload.namespace_id, data, now)
+}
+
+/// The delivery task of `object.tampered`.
+#[must_use]
+pub fn tampered_event(
+    target: &WebhookTarget,
+    object: &crate::object::BucketObject,
+    blob: &crate::object::Blob,
+    now: OffsetDateTime,
+) -> NewTask {
+    let data = serde_json::json!({
+        "object_id": object.id,
+        "bucket_id": object.bucket_id,
+        "upload_id": object.upload_id,
+        "blob_id": blob.id,
+        "property": blob.property,
+        "file_hash": blob.details.hash,
+        "size_bytes": blob.details.size_bytes,
+        "tampered_at": blob.details.tampered_at.map(|t| t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()),
+    });
+    delivery_task(target, EventType::ObjectTampered, &object.bucket_id, &object.namespace_id, data, now)
 }
 
 /// The delivery task of `batch.completed`.

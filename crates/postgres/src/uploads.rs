@@ -491,15 +491,24 @@ impl UploadRepo for PgRepository {
         Ok(decodable("uploads", rows, Upload::try_from))
     }
 
-    async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError> {
+    async fn update_blob_details(
+        &self,
+        blob: &BlobId,
+        details: &BlobDetails,
+        event: Option<NewTask>,
+    ) -> Result<(), RepoError> {
         let mut conn = self.conn().await?;
         let json = serde_json::to_value(details).map_err(|e| RepoError::Unexpected(e.to_string()))?;
-        diesel::update(blobs::table.find(blob.as_str()))
-            .set(blobs::details.eq(json))
-            .execute(&mut conn)
-            .await
-            .map(drop)
-            .map_err(from_diesel)
+        conn.transaction::<_, TxError, _>(async |conn| {
+            let updated =
+                diesel::update(blobs::table.find(blob.as_str())).set(blobs::details.eq(json)).execute(conn).await?;
+            if let Some(event) = event.filter(|_| updated > 0) {
+                insert_task(conn, &event, OffsetDateTime::now_utc()).await?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(RepoError::from)
     }
 
     async fn list_objects(

@@ -203,8 +203,13 @@ impl UploadRepo for MeteredRepo {
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError> {
         timed(DATABASE, "list_expirable", self.0.list_expirable(cutoff, limit)).await
     }
-    async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError> {
-        timed(DATABASE, "update_blob_details", self.0.update_blob_details(blob, details)).await
+    async fn update_blob_details(
+        &self,
+        blob: &BlobId,
+        details: &BlobDetails,
+        event: Option<NewTask>,
+    ) -> Result<(), RepoError> {
+        timed(DATABASE, "update_blob_details", self.0.update_blob_details(blob, details, event)).await
     }
     async fn list_objects(
         &self,

@@ -536,7 +536,12 @@ impl UploadRepo for SqliteRepository {
         .await
     }
 
-    async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError> {
+    async fn update_blob_details(
+        &self,
+        blob: &BlobId,
+        details: &BlobDetails,
+        event: Option<NewTask>,
+    ) -> Result<(), RepoError> {
         let (blob, details) = (blob.clone(), details.clone());
         self.tx(move |conn| {
             let owner: Option<Id> = diesel::sql_query("SELECT object_id AS id FROM blobs WHERE id = ?")
@@ -556,6 +561,9 @@ impl UploadRepo for SqliteRepository {
                 .bind::<Text, _>(json(&object)?)
                 .bind::<Text, _>(owner.id)
                 .execute(conn)?;
+            if let Some(event) = &event {
+                insert_task(conn, event, OffsetDateTime::now_utc())?;
+            }
             Ok(())
         })
         .await

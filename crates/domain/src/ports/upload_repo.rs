@@ -249,11 +249,17 @@ pub trait UploadRepo: Send + Sync {
     /// `Unavailable` when the database is down.
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError>;
 
-    /// Replaces a blob's recorded details (batch processing's findings).
+    /// Replaces a blob's recorded details (batch processing's findings, a tamper mark) and writes
+    /// `event` (the `object.tampered` delivery) in the same transaction.
     ///
     /// # Errors
     /// `Unavailable` when the database is down.
-    async fn update_blob_details(&self, blob: &BlobId, details: &BlobDetails) -> Result<(), RepoError>;
+    async fn update_blob_details(
+        &self,
+        blob: &BlobId,
+        details: &BlobDetails,
+        event: Option<NewTask>,
+    ) -> Result<(), RepoError>;
 
     /// Up to `limit` objects of `bucket` with their blobs, oldest first, after the object
     /// `after` (keyset pagination).

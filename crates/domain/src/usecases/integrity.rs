@@ -34,6 +34,19 @@ pub enum CheckError {
     Repo(#[from] RepoError),
 }
 
+/// Who hears of a blob found tampered: the bucket's webhook (`object.tampered`), if it has one.
+#[derive(Clone, Copy)]
+pub struct Alert<'a> {
+    /// The blob's bucket (its webhook settings).
+    pub bucket: &'a crate::bucket::Bucket,
+    /// The blob's object (the event's subject).
+    pub object: &'a crate::object::BucketObject,
+    /// Delivery task ids.
+    pub ids: &'a dyn crate::ports::IdGenerator,
+    /// Delivery attempts.
+    pub max_attempts: u32,
+}
+
 /// Checks `blob`'s stored bytes; marks it tampered the first time they differ.
 ///
 /// # Errors
@@ -43,16 +56,17 @@ pub async fn check_blob(
     store: &dyn ObjectStore,
     clock: &dyn Clock,
     blob: &Blob,
+    alert: Option<Alert<'_>>,
 ) -> Result<Integrity, CheckError> {
     if blob.details.tampered_at.is_some() {
         return Ok(Integrity::Tampered);
     }
     let head = store.head(&blob.key).await?;
-    Ok(judge(repo, clock, blob, head.as_ref()).await?)
+    Ok(judge(repo, clock, blob, head.as_ref(), alert).await?)
 }
 
-/// What `head` (the store's answer for `blob`'s key) says about its bytes; marks the blob the
-/// first time they differ.
+/// What `head` (the store's answer for `blob`'s key) says about its bytes; the first time they
+/// differ, marks the blob and, with `alert`, writes the `object.tampered` event with the mark.
 ///
 /// # Errors
 /// A database failure while marking.
@@ -61,6 +75,7 @@ pub async fn judge(
     clock: &dyn Clock,
     blob: &Blob,
     head: Option<&ObjectHead>,
+    alert: Option<Alert<'_>>,
 ) -> Result<Integrity, RepoError> {
     if blob.details.tampered_at.is_some() {
         return Ok(Integrity::Tampered);
@@ -69,18 +84,28 @@ pub async fn judge(
     if blob.details.matches(head) {
         return Ok(Integrity::Intact);
     }
-    let mut details = blob.details.clone();
-    details.tampered_at = Some(clock.now());
-    repo.update_blob_details(&blob.id, &details).await?;
+    let mut marked = blob.clone();
+    marked.details.tampered_at = Some(clock.now());
+    let event = alert.and_then(|a| {
+        let target = crate::webhook::WebhookTarget::for_bucket(a.bucket, a.ids, a.max_attempts)?;
+        Some(crate::webhook::tampered_event(&target, a.object, &marked, clock.now()))
+    });
+    repo.update_blob_details(&blob.id, &marked.details, event).await?;
     Ok(Integrity::Tampered)
 }
 
-/// [`check_blob`] with the use cases' ports.
+/// [`check_blob`] with the use cases' ports, alerting `bucket`'s webhook about `object`.
 ///
 /// # Errors
 /// A store or database failure.
-pub async fn check(deps: Deps<'_>, blob: &Blob) -> Result<Integrity, CheckError> {
-    check_blob(deps.repo, deps.store, deps.clock, blob).await
+pub async fn check(
+    deps: Deps<'_>,
+    bucket: &crate::bucket::Bucket,
+    object: &crate::object::BucketObject,
+    blob: &Blob,
+) -> Result<Integrity, CheckError> {
+    let alert = Alert { bucket, object, ids: deps.ids, max_attempts: deps.policy.webhook_max_attempts };
+    check_blob(deps.repo, deps.store, deps.clock, blob, Some(alert)).await
 }
 
 /// The upload a duplicate of `sha256` in `scope` would be answered with — unless the bytes it
@@ -101,9 +126,14 @@ pub async fn trusted_original(
         Some(id) => deps.repo.get_object(&original.bucket_id, id).await?,
         None => None,
     };
-    let blob = object.as_ref().and_then(|o| o.blobs.iter().find(|b| b.key == original.key));
+    let blob = object.as_ref().and_then(|o| o.blobs.iter().find(|b| b.key == original.key).map(|b| (o, b)));
     let integrity = match (blob, &original.verified) {
-        (Some(blob), _) => check(deps, blob).await?,
+        (Some((object, blob)), _) => {
+            match deps.repo.find_bucket(&original.namespace_id, original.bucket_id.as_str()).await? {
+                Some(bucket) => check(deps, &bucket, object, blob).await?,
+                None => check_blob(deps.repo, deps.store, deps.clock, blob, None).await?,
+            }
+        }
         // No object holds the bytes (confirmed without one): the upload's own record is the truth.
         (None, Some(verified)) => match deps.store.head(&original.key).await? {
             Some(head) if head.size == verified.size && head.etag == verified.etag => Integrity::Intact,

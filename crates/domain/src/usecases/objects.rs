@@ -82,7 +82,7 @@ pub async fn get_object(
     let mut urls = Vec::new();
     if let Some(lifetime) = url_lifetime {
         for blob in &object.blobs {
-            if super::integrity::check(deps, blob).await? != super::integrity::Integrity::Intact {
+            if super::integrity::check(deps, &bucket, &object, blob).await? != super::integrity::Integrity::Intact {
                 return Err(GetObjectError::Tampered(blob.id.clone()));
             }
             urls.push(Some(deps.store.presign_get(&blob.key, lifetime).await?.url));

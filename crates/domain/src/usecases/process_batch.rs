@@ -75,7 +75,11 @@ fn tampered(blob: &Blob) -> Interrupted {
     })
 }
 
-async fn process_blob(deps: ProcessDeps<'_>, blob: &Blob) -> Result<(), Interrupted> {
+async fn process_blob(
+    deps: ProcessDeps<'_>,
+    blob: &Blob,
+    alert: Option<super::integrity::Alert<'_>>,
+) -> Result<(), Interrupted> {
     if blob.details.tampered_at.is_some() {
         return Err(tampered(blob));
     }
@@ -91,7 +95,8 @@ async fn process_blob(deps: ProcessDeps<'_>, blob: &Blob) -> Result<(), Interrup
             message: format!("stored size {} differs from the recorded {}", head.size, blob.details.size_bytes),
         }));
     }
-    if super::integrity::judge(deps.repo, deps.clock, blob, Some(&head)).await? == super::integrity::Integrity::Tampered
+    if super::integrity::judge(deps.repo, deps.clock, blob, Some(&head), alert).await?
+        == super::integrity::Integrity::Tampered
     {
         return Err(tampered(blob));
     }
@@ -102,19 +107,30 @@ async fn process_blob(deps: ProcessDeps<'_>, blob: &Blob) -> Result<(), Interrup
     let prefix = deps.store.read_prefix(&blob.key, SNIFF_BYTES).await?;
     details.detected_mime_type = detect_media_type(&prefix);
     details.verified_at = Some(deps.clock.now());
-    deps.repo.update_blob_details(&blob.id, &details).await?;
+    deps.repo.update_blob_details(&blob.id, &details, None).await?;
     Ok(())
 }
 
-async fn process_object(deps: ProcessDeps<'_>, bucket: &BucketId, id: &ObjectId) -> Result<(), Interrupted> {
+async fn process_object(
+    deps: ProcessDeps<'_>,
+    bucket: &BucketId,
+    found: Option<&crate::bucket::Bucket>,
+    id: &ObjectId,
+) -> Result<(), Interrupted> {
     let Some(object) = deps.repo.get_object(bucket, id).await? else {
         return Err(Interrupted::Item(ItemError {
             code: "object_not_found",
             message: format!("object {id} no longer exists"),
         }));
     };
+    let alert = found.map(|bucket| super::integrity::Alert {
+        bucket,
+        object: &object,
+        ids: deps.ids,
+        max_attempts: deps.policy.webhook_max_attempts,
+    });
     for blob in &object.blobs {
-        process_blob(deps, blob).await?;
+        process_blob(deps, blob, alert).await?;
     }
     Ok(())
 }
@@ -147,10 +163,16 @@ pub async fn run_batch_task(deps: ProcessDeps<'_>, input: &BatchTaskInput, last_
             return TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() });
         }
     };
+    let bucket = match deps.repo.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await {
+        Ok(bucket) => bucket,
+        Err(e) => {
+            return TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() });
+        }
+    };
     let mut results = Vec::with_capacity(batch.object_ids.len());
     let mut succeeded = 0usize;
     for id in &batch.object_ids {
-        match process_object(deps, &input.bucket_id, id).await {
+        match process_object(deps, &input.bucket_id, bucket.as_ref(), id).await {
             Ok(()) => {
                 succeeded += 1;
                 results.push(serde_json::json!({"object_id": id, "status": TaskStatus::Completed}));
@@ -313,13 +335,14 @@ mod tests {
         world
             .repo
             .expect_update_blob_details()
-            .withf(|_, d| {
+            .withf(|_, d, event| {
                 d.hash == Some(sha(9))
                     && d.detected_mime_type.as_deref() == Some("image/png")
                     && d.verified_at == Some(NOW)
+                    && event.is_none()
             })
             .times(2)
-            .returning(|_, _| Ok(()));
+            .returning(|_, _, _| Ok(()));
         world
             .batches
             .expect_finish()
@@ -337,7 +360,7 @@ mod tests {
     #[tokio::test]
     async fn a_deleted_blob_makes_completed_with_errors_with_that_items_error() {
         let mut world = World::new(vec![object(1, 10), object(2, 10)], vec![1]);
-        world.repo.expect_update_blob_details().times(1).returning(|_, _| Ok(()));
+        world.repo.expect_update_blob_details().times(1).returning(|_, _, _| Ok(()));
         world
             .batches
             .expect_finish()

@@ -213,3 +213,31 @@ async fn webhook_urls_into_the_operators_network_are_refused_by_default() {
         .await;
     assert_eq!(status, 200, "{body}");
 }
+
+/// Bytes swapped on S3 after confirm: the first check that finds it sends one signed
+/// `object.tampered` event naming the object and its blob; later checks send no more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_blob_is_reported_once_by_webhook() {
+    let receiver = Receiver::start(0).await;
+    let app = spawn_app().await;
+    let (bucket, secret) = bucket_with_webhook(&app, "tamperhook", &receiver.url).await;
+    let upload = app.create_upload(&bucket, "f.bin", json!({})).await;
+    put(&upload, b"the verified bytes".to_vec()).await;
+    let (_, done) = app.confirm(&bucket, upload["upload_id"].as_str().unwrap(), &json!({})).await;
+    let object = done["object_id"].as_str().unwrap().to_owned();
+    receiver.wait_accepted(1).await; // upload.completed
+    put(&upload, b"SWAPPED after confirm".to_vec()).await;
+    for _ in 0..3 {
+        let (s, b) = app.get(&format!("/v1/buckets/{bucket}/objects/{object}?return_presigned_urls=true")).await;
+        assert_eq!(s, 409, "{b}");
+    }
+    let received = receiver.wait_accepted(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let tampered: Vec<Received> =
+        receiver.received().into_iter().filter(|r| r.event_type == "object.tampered").collect();
+    assert_eq!(tampered.len(), 1, "one event for one swap: {received:?}");
+    let event: Value = serde_json::from_slice(&tampered[0].body).unwrap();
+    assert_eq!(event["data"]["object_id"], object.as_str(), "{event}");
+    assert!(event["data"]["tampered_at"].is_string(), "{event}");
+    verify(&secret, &tampered[0].signature, &tampered[0].body, now(), 300).expect("signed");
+}
