@@ -130,6 +130,7 @@ impl Default for Limits {
 pub struct DiskStore {
     root: PathBuf,
     public_url: String,
+    download_url: Option<String>,
     secret: Vec<u8>,
     limits: Limits,
 }
@@ -176,9 +177,24 @@ impl DiskStore {
         Ok(Self {
             root,
             public_url: public_url.trim_end_matches('/').to_owned(),
+            download_url: None,
             secret: secret.to_vec(),
             limits: Limits::default(),
         })
+    }
+
+    /// The same store with download URLs on another origin (`https://files.example.com`), so user
+    /// content is never served from the API's origin; the route then refuses downloads that
+    /// arrive under any other host. `None` keeps them on the public URL.
+    #[must_use]
+    pub fn with_download_url(self, download_url: Option<&str>) -> Self {
+        Self { download_url: download_url.map(|u| u.trim_end_matches('/').to_owned()), ..self }
+    }
+
+    /// The separate origin downloads are served from, if one is configured.
+    #[must_use]
+    pub fn download_url(&self) -> Option<&str> {
+        self.download_url.as_deref()
     }
 
     /// The same store with other [`Limits`].
@@ -222,7 +238,11 @@ impl DiskStore {
     }
 
     fn url(&self, grant: &Grant) -> String {
-        format!("{}{ROUTE}/{}?token={}", self.public_url, encode_path(&grant.key), token::sign(&self.secret, grant))
+        let base = match (&self.download_url, grant.op) {
+            (Some(download), Op::Get) => download,
+            _ => &self.public_url,
+        };
+        format!("{base}{ROUTE}/{}?token={}", encode_path(&grant.key), token::sign(&self.secret, grant))
     }
 
     fn presigned(&self, grant: &Grant, method: &str, headers: Vec<(String, String)>) -> PresignedRequest {

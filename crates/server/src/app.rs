@@ -124,7 +124,8 @@ pub async fn object_store(settings: &Settings) -> Result<(Arc<dyn ObjectStore>, 
             };
             let disk = DiskStore::new(settings.data_dir.join("objects"), &public_url, &secret)
                 .map_err(|e| format!("cannot use {}: {e}", settings.data_dir.display()))?
-                .with_limits(limits);
+                .with_limits(limits)
+                .with_download_url(settings.disk.download_url.as_deref());
             let disk = Arc::new(disk);
             Ok((disk.clone(), Some(disk)))
         }

@@ -200,6 +200,9 @@ pub struct DiskSettings {
     /// The base URL clients reach this server at, put into upload and download URLs; by default
     /// `http://127.0.0.1:<port>` (or the bound host when it is not a wildcard).
     pub public_url: Option<String>,
+    /// A separate origin for download URLs (e.g. `https://files.example.com`, routed to this
+    /// server); downloads arriving under another host are refused. Default: `public_url`.
+    pub download_url: Option<String>,
     /// Signs the URLs; by default a random secret kept in `<data_dir>/storage.secret` (0600).
     pub secret: Option<String>,
     /// The largest object one PUT may write (default: `uploads.max_single_put_bytes`).

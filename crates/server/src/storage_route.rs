@@ -92,7 +92,23 @@ async fn still_pending(route: &StorageRoute, key: &str) -> Result<(), Refused> {
     }
 }
 
-async fn get(route: web::Data<StorageRoute>, query: web::Query<TokenQuery>) -> HttpResponse {
+/// `host[:port]` of a base URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    rest.split('/').next().unwrap_or(rest)
+}
+
+async fn get(req: HttpRequest, route: web::Data<StorageRoute>, query: web::Query<TokenQuery>) -> HttpResponse {
+    // With a separate download origin, the API's origin never serves user content.
+    if let Some(download) = route.disk.download_url()
+        && !req.connection_info().host().eq_ignore_ascii_case(authority(download))
+    {
+        return error(&Refused {
+            status: 403,
+            code: "AccessDenied",
+            message: format!("downloads are served from {download}"),
+        });
+    }
     let grant = match authorize(&route, &query, Op::Get) {
         Ok(grant) => grant,
         Err(e) => return error(&e),

@@ -360,3 +360,31 @@ async fn random_walks_keep_every_answer_and_every_byte_on_the_embedded_default()
 async fn random_walks_keep_every_answer_and_every_byte_on_postgres_and_s3() {
     random_walks_never_answer_with_a_missing_object_or_lose_bytes(spawn_app().await).await;
 }
+
+/// With `disk.download_url`, download URLs point at the separate origin and the API's origin
+/// refuses to serve user content; uploads still go to the public URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downloads_can_live_on_a_separate_origin() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let app = spawn_on_disk_with(|s| {
+        s.server.bind = format!("127.0.0.1:{port}");
+        s.disk.download_url = Some(format!("http://localhost:{port}"));
+    })
+    .await;
+    let bucket = app.bucket("origins", json!({})).await;
+    let upload = app.create_upload(&bucket, "page.html", json!({})).await;
+    assert!(upload["presigned_url"].as_str().unwrap().starts_with(&format!("http://127.0.0.1:{port}/")), "{upload}");
+    put(&upload, b"<script>alert(1)</script>".to_vec()).await;
+    let (_, done) = app.confirm(&bucket, upload["upload_id"].as_str().unwrap(), &json!({})).await;
+    let object = done["object_id"].as_str().unwrap();
+    let (_, got) = app.get(&format!("/v1/buckets/{bucket}/objects/{object}?return_presigned_urls=true")).await;
+    let url = got["blobs"][0]["presigned_url"].as_str().unwrap().to_owned();
+    assert!(url.starts_with(&format!("http://localhost:{port}/storage/")), "{url}");
+    let fetched = reqwest::get(&url).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.bytes().await.unwrap().as_ref(), b"<script>alert(1)</script>");
+    let on_api_origin = url.replace("localhost", "127.0.0.1");
+    let refused = reqwest::get(&on_api_origin).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("downloads are served from"));
+}
