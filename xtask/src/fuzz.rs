@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 const SCHEMATHESIS: &str = "4.32.5";
 /// Every check, and the exclusions with their reasons.
 const CONFIG: &str = "xtask/fuzz/schemathesis.toml";
+/// The OpenAPI validator release the document is checked with (installed beside schemathesis).
+const SPEC_VALIDATOR: &str = "0.9.0";
 /// The seed of every run, so a failure replays.
 const SEED: &str = "20261202";
 /// Examples per operation and phase; with the API's operations this is well over [`MIN_CASES`].
@@ -128,6 +130,20 @@ fn fuzz_one(
     let server = Server(child);
     wait_healthy(&bind, &log_path)?;
     let key = operator_key(binary, backend, env)?;
+    let mut problems = Vec::new();
+    if let Backend::Embedded = backend {
+        // The document itself must be valid OpenAPI before anything is generated from it.
+        let validator = schemathesis.with_file_name("openapi-spec-validator");
+        let document = out.join("openapi.json");
+        std::fs::write(&document, http_get(&bind, "/openapi.json")?).map_err(|e| e.to_string())?;
+        let valid = Command::new(&validator)
+            .arg(&document)
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", validator.display()))?;
+        if !valid.success() {
+            problems.push("/openapi.json is not a valid OpenAPI document (openapi-spec-validator)".to_owned());
+        }
+    }
     let report_dir = out.join(name);
     let base = format!("http://{bind}");
     eprintln!(
@@ -150,7 +166,6 @@ fn fuzz_one(
         .status()
         .map_err(|e| format!("cannot run schemathesis: {e}"))?;
     drop(server);
-    let mut problems = Vec::new();
     if !status.success() {
         problems.push(format!("schemathesis reported failures ({status}); report in {}", report_dir.display()));
     }
@@ -217,20 +232,26 @@ fn operator_key(binary: &Path, backend: Backend, env: &[(String, String)]) -> Re
     }
 }
 
+/// The body of `GET path` when it answers 200 (HTTP/1.1, `Connection: close`).
+fn http_get(bind: &str, path: &str) -> Result<String, String> {
+    let mut stream = TcpStream::connect(bind).map_err(|e| format!("{bind}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {bind}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    match response.split_once("\r\n\r\n") {
+        Some((head, body)) if head.starts_with("HTTP/1.1 200") => Ok(body.to_owned()),
+        _ => Err(format!("GET {path}: {}", response.lines().next().unwrap_or_default())),
+    }
+}
+
 /// Waits until `GET /healthz` answers 200.
 fn wait_healthy(bind: &str, log: &Path) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if let Ok(mut stream) = TcpStream::connect(bind) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let request = format!("GET /healthz HTTP/1.1\r\nHost: {bind}\r\nConnection: close\r\n\r\n");
-            let mut response = String::new();
-            if stream.write_all(request.as_bytes()).is_ok()
-                && stream.read_to_string(&mut response).is_ok()
-                && response.starts_with("HTTP/1.1 200")
-            {
-                return Ok(());
-            }
+        if http_get(bind, "/healthz").is_ok() {
+            return Ok(());
         }
         if Instant::now() > deadline {
             return Err(format!("stowage did not become healthy at {bind}; log in {}", log.display()));
@@ -248,13 +269,16 @@ fn free_port() -> Result<u16, String> {
 fn ensure_schemathesis() -> Result<PathBuf, String> {
     let venv = crate::services::tools_dir().join(format!("schemathesis-{SCHEMATHESIS}"));
     let bin = venv.join("bin/schemathesis");
-    if bin.exists() {
+    if bin.exists() && venv.join("bin/openapi-spec-validator").exists() {
         return Ok(bin);
     }
     eprintln!("xtask: installing schemathesis {SCHEMATHESIS} into {} (once)", venv.display());
     let venv_str = venv.display().to_string();
-    crate::run("python3", &["-m", "venv", &venv_str])?;
+    if !venv.join("bin/pip").exists() {
+        crate::run("python3", &["-m", "venv", &venv_str])?;
+    }
     let pip = venv.join("bin/pip").display().to_string();
-    crate::run(&pip, &["install", "--disable-pip-version-check", "-q", &format!("schemathesis=={SCHEMATHESIS}")])?;
+    let packages = [format!("schemathesis=={SCHEMATHESIS}"), format!("openapi-spec-validator=={SPEC_VALIDATOR}")];
+    crate::run(&pip, &["install", "--disable-pip-version-check", "-q", &packages[0], &packages[1]])?;
     if bin.exists() { Ok(bin) } else { Err(format!("schemathesis was not installed at {}", bin.display())) }
 }

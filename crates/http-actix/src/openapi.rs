@@ -127,6 +127,12 @@ fn conventions(doc: &mut serde_json::Value) {
             if has_body {
                 add("413", error("The body is larger than the limit"));
             }
+            // OpenAPI requires a description on every response.
+            for (status, response) in responses.iter_mut() {
+                if response.get("description").and_then(Value::as_str).is_none_or(str::is_empty) {
+                    response["description"] = json!(describe(status));
+                }
+            }
             if !public && !op.contains_key("security") {
                 op.insert("security".to_owned(), json!([{"bearer": []}]));
             }
@@ -165,6 +171,25 @@ pub fn methods_of(path: &str) -> Vec<&'static str> {
     allowed.sort_unstable();
     allowed.dedup();
     allowed
+}
+
+/// The reason phrase of a status, for responses declared without a description.
+fn describe(status: &str) -> &'static str {
+    match status {
+        "200" => "Successful Response",
+        "204" => "No Content",
+        "400" => "Bad Request",
+        "401" => "Unauthorized",
+        "403" => "Forbidden",
+        "404" => "Not Found",
+        "409" => "Conflict",
+        "413" => "Content Too Large",
+        "422" => "Validation Error",
+        "429" => "Too Many Requests",
+        "500" => "Internal Server Error",
+        "503" => "Service Unavailable",
+        _ => "Response",
+    }
 }
 
 /// The limits the server enforces on request fields, declared in the document from the same

@@ -133,6 +133,8 @@ fn the_confirm_operation_declares_the_seeds_responses_and_async_parameter() {
         params.contains(&"async") && params.contains(&"bucket_identifier") && params.contains(&"upload_id"),
         "{params:?}"
     );
+    let async_param = op["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "async").unwrap();
+    assert_eq!(async_param["in"], "query", "the seed declares `async` in the query");
 }
 
 /// Every `{name}` of every path is a declared, required path parameter with the server's
@@ -146,6 +148,10 @@ fn every_operation_declares_its_path_parameters_security_and_auth_errors() {
         let names: Vec<&str> = path.split('{').skip(1).filter_map(|r| r.split_once('}')).map(|(n, _)| n).collect();
         for (method, op) in item.as_object().unwrap() {
             let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            for param in params.iter().filter(|p| p["in"] == "path") {
+                let name = param["name"].as_str().unwrap();
+                assert!(names.contains(&name), "{method} {path}: `{name}` is not in the path (a query parameter?)");
+            }
             for name in &names {
                 let param = params.iter().find(|p| p["in"] == "path" && p["name"] == *name);
                 let param = param.unwrap_or_else(|| panic!("{method} {path}: path parameter {name} not declared"));
@@ -179,5 +185,23 @@ fn request_constraints_are_declared_from_the_servers_own_rules() {
     assert_eq!((parts["maxItems"].as_u64(), parts["items"]["maximum"].as_u64()), (Some(1000), Some(10000)));
     for list in ["ListObjectsRequest", "ListTasksRequest", "ListUploadsRequest"] {
         assert_eq!(schemas[list]["properties"]["limit"]["maximum"].as_u64(), Some(100), "{list}");
+    }
+}
+
+/// Generated clients name their methods after operationIds: each is unique and says what it does,
+/// and every response has the description OpenAPI requires.
+#[test]
+fn operation_ids_are_unique_and_responses_described() {
+    let doc = serde_json::to_value(stowage_http_actix::openapi::document()).unwrap();
+    let mut ids = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let id = op["operationId"].as_str().unwrap_or_else(|| panic!("{method} {path}: no operationId"));
+            assert!(id.contains('_') || ["healthz", "readyz"].contains(&id), "{method} {path}: `{id}` says too little");
+            assert!(ids.insert(id.to_owned()), "{method} {path}: operationId `{id}` repeats");
+            for (status, response) in op["responses"].as_object().unwrap() {
+                assert!(response["description"].as_str().is_some_and(|d| !d.is_empty()), "{method} {path} {status}");
+            }
+        }
     }
 }

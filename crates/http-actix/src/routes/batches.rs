@@ -59,7 +59,7 @@ fn deps(state: &AppState) -> BatchDeps<'_> {
 }
 
 /// Creates a DRAFT batch of objects of the bucket.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/batches", tag = "Batches", request_body = CreateBatchRequest,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/batches", operation_id = "create_batch", tag = "Batches", request_body = CreateBatchRequest,
     responses((status = 200, body = BatchModel), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
 #[post("/v1/buckets/{bucket_identifier}/batches")]
 pub(crate) async fn create(
@@ -91,7 +91,7 @@ pub(crate) async fn create(
 }
 
 /// Submits a DRAFT batch for processing; answers with its task.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/batches/{batch_id}/submit", tag = "Batches",
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/batches/{batch_id}/submit", operation_id = "submit_batch", tag = "Batches",
     responses((status = 200, body = TaskResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 #[post("/v1/buckets/{bucket_identifier}/batches/{batch_id}/submit")]
 pub(crate) async fn submit(
@@ -106,7 +106,7 @@ pub(crate) async fn submit(
 }
 
 /// A batch and its status.
-#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/batches/{batch_id}", tag = "Batches",
+#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/batches/{batch_id}", operation_id = "get_batch", tag = "Batches",
     responses((status = 200, body = BatchModel), (status = 404, body = ErrorResponse)))]
 #[get("/v1/buckets/{bucket_identifier}/batches/{batch_id}")]
 pub(crate) async fn get(

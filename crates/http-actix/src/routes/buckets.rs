@@ -11,7 +11,7 @@ use stowage_domain::policy::{MAX_DESCRIPTION_BYTES, MAX_METADATA_BYTES, MAX_SCHE
 use stowage_domain::usecases::tenancy::{self, NewBucket};
 
 /// Creates a bucket.
-#[utoipa::path(post, path = "/v1/buckets", tag = "Buckets", request_body = CreateBucketRequest,
+#[utoipa::path(post, path = "/v1/buckets", operation_id = "create_bucket", tag = "Buckets", request_body = CreateBucketRequest,
     responses((status = 200, body = BucketResponse), (status = 409, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
 #[post("/v1/buckets")]
 pub(crate) async fn create(
@@ -42,7 +42,7 @@ pub(crate) async fn create(
 }
 
 /// Lists the namespace's buckets.
-#[utoipa::path(post, path = "/v1/buckets/list", tag = "Buckets", responses((status = 200, body = BucketListResponse)))]
+#[utoipa::path(post, path = "/v1/buckets/list", operation_id = "list_buckets", tag = "Buckets", responses((status = 200, body = BucketListResponse)))]
 #[post("/v1/buckets/list")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
@@ -54,7 +54,7 @@ pub(crate) async fn list(
 }
 
 /// A bucket by id or name.
-#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}", tag = "Buckets",
+#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}", operation_id = "get_bucket", tag = "Buckets",
     responses((status = 200, body = BucketResponse), (status = 404, body = ErrorResponse)))]
 #[get("/v1/buckets/{bucket_identifier}")]
 pub(crate) async fn get(

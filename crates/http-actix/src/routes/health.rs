@@ -7,7 +7,7 @@ use std::time::Duration;
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "Operations", responses((status = 200, description = "Up")))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "Operations", responses((status = 200, description = "Up")))]
 #[get("/healthz")]
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
@@ -22,7 +22,7 @@ fn outcome<E: std::fmt::Display>(result: Result<Result<(), E>, tokio::time::erro
 }
 
 /// The database and the object store answer; a 503 names the one that does not.
-#[utoipa::path(get, path = "/readyz", tag = "Operations", responses((status = 200, description = "Ready"), (status = 503, description = "A dependency is down")))]
+#[utoipa::path(get, path = "/readyz", operation_id = "readyz", tag = "Operations", responses((status = 200, description = "Ready"), (status = 503, description = "A dependency is down")))]
 #[get("/readyz")]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (database, storage) = tokio::join!(

@@ -10,7 +10,7 @@ use stowage_domain::names::NamespaceName;
 use stowage_domain::usecases::tenancy;
 
 /// Creates a namespace (operator keys only: admin keys made with `--all-namespaces`).
-#[utoipa::path(post, path = "/v1/namespaces", tag = "Namespaces", request_body = CreateNamespaceRequest,
+#[utoipa::path(post, path = "/v1/namespaces", operation_id = "create_namespace", tag = "Namespaces", request_body = CreateNamespaceRequest,
     responses((status = 200, body = NamespaceResponse), (status = 403, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 #[post("/v1/namespaces")]
 pub(crate) async fn create(
@@ -31,7 +31,7 @@ pub(crate) async fn create(
 }
 
 /// A namespace by id or name.
-#[utoipa::path(get, path = "/v1/namespaces/{namespace_identifier}", tag = "Namespaces",
+#[utoipa::path(get, path = "/v1/namespaces/{namespace_identifier}", operation_id = "get_namespace", tag = "Namespaces",
     responses((status = 200, body = NamespaceResponse), (status = 404, body = ErrorResponse)))]
 #[get("/v1/namespaces/{namespace_identifier}")]
 pub(crate) async fn get(

@@ -16,6 +16,7 @@ const GET_URL_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// `?return_presigned_urls=`
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ObjectQuery {
     /// Add a GET URL valid for an hour to every blob.
     #[serde(default)]
@@ -41,7 +42,7 @@ pub(crate) struct ListObjectsResponse {
 }
 
 /// Lists a bucket's objects.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/objects/list", tag = "Bucket Objects", request_body = Option<ListObjectsRequest>,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/objects/list", operation_id = "list_objects", tag = "Bucket Objects", request_body = Option<ListObjectsRequest>,
     responses((status = 200, body = ListObjectsResponse), (status = 404, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
 #[actix_web::post("/v1/buckets/{bucket_identifier}/objects/list")]
 pub(crate) async fn list(
@@ -99,7 +100,7 @@ pub(crate) struct CreateObjectRequest {
 }
 
 /// Creates an object from uploads confirmed with `create_object_on_confirm: false`.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/objects", tag = "Bucket Objects", request_body = CreateObjectRequest,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/objects", operation_id = "create_object", tag = "Bucket Objects", request_body = CreateObjectRequest,
     responses((status = 200, body = ObjectResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse),
         (status = 409, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
 #[actix_web::post("/v1/buckets/{bucket_identifier}/objects")]
@@ -133,7 +134,7 @@ pub(crate) async fn create(
 }
 
 /// Deletes an object; its stored bytes go too unless another object's blob references them.
-#[utoipa::path(delete, path = "/v1/buckets/{bucket_identifier}/objects/{object_id}", tag = "Bucket Objects",
+#[utoipa::path(delete, path = "/v1/buckets/{bucket_identifier}/objects/{object_id}", operation_id = "delete_object", tag = "Bucket Objects",
     responses((status = 204, description = "Deleted"), (status = 404, body = ErrorResponse)))]
 #[actix_web::delete("/v1/buckets/{bucket_identifier}/objects/{object_id}")]
 pub(crate) async fn delete(
@@ -149,7 +150,7 @@ pub(crate) async fn delete(
 
 /// A bucket object with its blobs; with `return_presigned_urls`, download URLs — only for bytes
 /// the store still holds as verified at confirm (409 `object_tampered` otherwise).
-#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/objects/{object_id}", tag = "Bucket Objects", params(ObjectQuery),
+#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/objects/{object_id}", operation_id = "get_object", tag = "Bucket Objects", params(ObjectQuery),
     responses((status = 200, body = ObjectResponse), (status = 404, body = ErrorResponse), (status = 409, body = ErrorResponse)))]
 #[get("/v1/buckets/{bucket_identifier}/objects/{object_id}")]
 pub(crate) async fn get(

@@ -14,6 +14,7 @@ use utoipa::IntoParams;
 
 /// `?wait_seconds=`
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct TaskQuery {
     /// Wait up to this many seconds (0–30) for the task to change or finish.
     #[serde(default)]
@@ -27,7 +28,7 @@ async fn visible_task(state: &AppState, tenant: &Tenant, id: &str) -> Result<Tas
 }
 
 /// A task; with `wait_seconds` the answer comes as soon as the task changes (or is finished).
-#[utoipa::path(get, path = "/v1/tasks/{task_id}", tag = "Tasks", params(TaskQuery),
+#[utoipa::path(get, path = "/v1/tasks/{task_id}", operation_id = "get_task", tag = "Tasks", params(TaskQuery),
     responses((status = 200, body = TaskResponse), (status = 404, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
 #[get("/v1/tasks/{task_id}")]
 pub(crate) async fn get(
@@ -69,7 +70,7 @@ pub(crate) struct ListTasksResponse {
 }
 
 /// The namespace's tasks, newest first.
-#[utoipa::path(post, path = "/v1/tasks/list", tag = "Tasks", request_body = Option<ListTasksRequest>,
+#[utoipa::path(post, path = "/v1/tasks/list", operation_id = "list_tasks", tag = "Tasks", request_body = Option<ListTasksRequest>,
     responses((status = 200, body = ListTasksResponse), (status = 422, body = crate::dto::HttpValidationError)))]
 #[actix_web::post("/v1/tasks/list")]
 pub(crate) async fn list(
@@ -97,7 +98,7 @@ pub(crate) async fn list(
 }
 
 /// Cancels a task that has not finished.
-#[utoipa::path(delete, path = "/v1/tasks/{task_id}", tag = "Tasks",
+#[utoipa::path(delete, path = "/v1/tasks/{task_id}", operation_id = "cancel_task", tag = "Tasks",
     responses((status = 200, body = TaskResponse), (status = 404, body = ErrorResponse)))]
 #[delete("/v1/tasks/{task_id}")]
 pub(crate) async fn cancel(

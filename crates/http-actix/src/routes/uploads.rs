@@ -28,7 +28,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 
 /// Creates an upload and returns the presigned PUT (or, for content already stored, the
 /// existing upload without a URL).
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads", tag = "Bucket Uploads", request_body = CreateUploadRequest,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads", operation_id = "create_upload", tag = "Bucket Uploads", request_body = CreateUploadRequest,
     params(("bucket_identifier" = String, Path, description = "Bucket id or name"), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the same upload")),
     responses((status = 200, body = UploadResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError), (status = 503, body = ErrorResponse)))]
 #[post("/v1/buckets/{bucket_identifier}/uploads")]
@@ -97,7 +97,7 @@ fn item_error(index: usize, e: &ApiError) -> BatchItemError {
 }
 
 /// Creates up to 100 uploads in one call; each is created (or refused) on its own.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/batch", tag = "Bucket Uploads", request_body = CreateUploadsBatchRequest,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/batch", operation_id = "create_uploads_batch", tag = "Bucket Uploads", request_body = CreateUploadsBatchRequest,
     responses((status = 200, body = CreateUploadsBatchResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
 #[post("/v1/buckets/{bucket_identifier}/uploads/batch")]
 pub(crate) async fn create_batch(
@@ -166,7 +166,7 @@ pub(crate) struct ConfirmBatchResponse {
 
 /// Confirms up to 100 uploads in one background task; its `outputs.results` hold one result per
 /// upload, in request order.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/confirm/batch", tag = "Bucket Uploads", request_body = ConfirmBatchRequest,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/confirm/batch", operation_id = "confirm_uploads_batch", tag = "Bucket Uploads", request_body = ConfirmBatchRequest,
     responses((status = 200, body = ConfirmBatchResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
 #[post("/v1/buckets/{bucket_identifier}/uploads/confirm/batch")]
 pub(crate) async fn confirm_batch(
@@ -204,7 +204,7 @@ pub(crate) async fn confirm_batch(
 
 /// An upload; while PENDING it carries a fresh PUT URL valid until `expires_at` (not for read
 /// keys).
-#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", tag = "Bucket Uploads",
+#[utoipa::path(get, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", operation_id = "get_upload", tag = "Bucket Uploads",
     responses((status = 200, body = UploadResponse), (status = 404, body = ErrorResponse)))]
 #[get("/v1/buckets/{bucket_identifier}/uploads/{upload_id}")]
 pub(crate) async fn get(
@@ -220,6 +220,7 @@ pub(crate) async fn get(
 
 /// `?delete_s3_object=`
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CancelQuery {
     /// Also delete the stored bytes.
     #[serde(default)]
@@ -227,7 +228,7 @@ pub(crate) struct CancelQuery {
 }
 
 /// Cancels a PENDING (or failed) upload.
-#[utoipa::path(delete, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", tag = "Bucket Uploads", params(CancelQuery),
+#[utoipa::path(delete, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}", operation_id = "cancel_upload", tag = "Bucket Uploads", params(CancelQuery),
     responses((status = 204, description = "Canceled"), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse)))]
 #[delete("/v1/buckets/{bucket_identifier}/uploads/{upload_id}")]
 pub(crate) async fn cancel(
@@ -270,7 +271,7 @@ pub(crate) struct PartUrlsResponse {
 }
 
 /// Presigned PUT URLs for parts of a multipart upload (files above the single-PUT limit).
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}/parts", tag = "Bucket Uploads", request_body = PartUrlsRequest,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/{upload_id}/parts", operation_id = "get_part_urls", tag = "Bucket Uploads", request_body = PartUrlsRequest,
     responses((status = 200, body = PartUrlsResponse), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 409, description = "The upload is not a multipart upload", body = ErrorResponse), (status = 422, body = HttpValidationError)))]
 #[post("/v1/buckets/{bucket_identifier}/uploads/{upload_id}/parts")]
 pub(crate) async fn parts(
@@ -299,6 +300,7 @@ pub(crate) async fn parts(
 
 /// `?async=`
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ConfirmQuery {
     /// Process confirmation asynchronously (recommended for files >= 100MB).
     #[serde(rename = "async", default)]
@@ -426,7 +428,7 @@ fn decode_cursor(s: &str) -> Result<UploadCursor, ApiError> {
 }
 
 /// Lists a bucket's uploads with keyset pagination.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/list", tag = "Bucket Uploads", request_body = Option<ListUploadsRequest>,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/list", operation_id = "list_uploads", tag = "Bucket Uploads", request_body = Option<ListUploadsRequest>,
     responses((status = 200, body = ListUploadsResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
 #[post("/v1/buckets/{bucket_identifier}/uploads/list")]
 pub(crate) async fn list(
