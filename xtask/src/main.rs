@@ -61,11 +61,11 @@ fn test(extra: &[String]) -> Result<(), String> {
     services::schema_check(&database)?;
     // Kept alive until the tests are done; dropping it stops the server.
     let (garage, env) = start_s3()?;
-    let cargo = cargo();
+    let nextest = nextest()?;
     let mut args = vec!["nextest", "run", "--workspace", "--locked", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
-    eprintln!("$ {cargo} {}", args.join(" "));
-    let status = Command::new(&cargo).args(&args).envs(env).env("DATABASE_URL", &database).status();
+    eprintln!("$ {} {}", nextest.display(), args.join(" "));
+    let status = Command::new(&nextest).args(&args).envs(env).env("DATABASE_URL", &database).status();
     let tests = match status {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => Err(format!("tests failed ({s})")),
@@ -78,6 +78,19 @@ fn test(extra: &[String]) -> Result<(), String> {
         (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
         (Err(a), Err(b)) => Err(format!("{a}\n{b}")),
     }
+}
+
+/// The pinned cargo-nextest release installed when the machine has none.
+const NEXTEST: &str = "0.9.143";
+
+/// What runs `nextest run`: the machine's `cargo nextest` when it has one, else cargo-nextest
+/// installed once (pinned) into the tools cache — the README's test command needs only Rust.
+fn nextest() -> Result<std::path::PathBuf, String> {
+    let cargo = cargo();
+    if Command::new(&cargo).args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success()) {
+        return Ok(cargo.into());
+    }
+    services::ensure_tool("cargo-nextest", &["cargo-nextest", "--version", NEXTEST])
 }
 
 /// Runs the fuzz step on its own (PostgreSQL must answer; Garage is started).
