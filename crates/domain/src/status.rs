@@ -101,7 +101,7 @@ impl fmt::Display for TaskStatus {
     }
 }
 
-/// Where an upload is in its life (see DOMAIN.md's table).
+/// Where an upload is in its life (see docs/domain.md's table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum UploadStatus {

@@ -1,4 +1,4 @@
-//! The upload entity and its state machine, exactly as DOMAIN.md's table draws it.
+//! The upload entity and its state machine, exactly as docs/domain.md's table draws it.
 //!
 //! Transition methods take the upload by reference and return the upload as it must be after the
 //! event, or a [`TransitionError`] when the table has no such row. Repositories persist a

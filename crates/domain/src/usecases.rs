@@ -1,4 +1,4 @@
-//! The use cases, each written as the steps of API.md. They decide; the ports do the I/O.
+//! The use cases, each written as the steps of docs/domain.md. They decide; the ports do the I/O.
 
 pub mod batch;
 pub mod cancel;

@@ -1,4 +1,4 @@
-//! The state machine: table rows as unit tests, and DOMAIN.md's invariants as property tests over
+//! The state machine: table rows as unit tests, and docs/domain.md's invariants as property tests over
 //! random sequences of events.
 
 use super::*;
@@ -86,7 +86,7 @@ fn a_duplicates_receipt_is_derived_from_the_row_alone() {
     assert!(dup.receipt().is_duplicate);
 }
 
-/// An event of DOMAIN.md's table.
+/// An event of docs/domain.md's table.
 #[derive(Debug, Clone)]
 enum Event {
     /// A synchronous confirm; whether the bytes are stored and pass the checks.
@@ -201,7 +201,7 @@ impl Model {
         }
     }
 
-    /// The events that DOMAIN.md says always exist for a non-final upload: time passing and the
+    /// The events that docs/domain.md says always exist for a non-final upload: time passing and the
     /// sweeper for PENDING, the task's retries for PROCESSING.
     fn run_escape_events(&mut self) {
         for _ in 0..MAX_ATTEMPTS {

@@ -1,4 +1,4 @@
-//! Confirm an upload: API.md "Confirm — exact semantics", steps 1–8.
+//! Confirm an upload: docs/domain.md "Confirm, step by step", steps 1–8.
 
 use super::verify::{self, Declared, VerificationFailure};
 use super::{Deps, MAX_RACES, port_errors};
