@@ -161,3 +161,23 @@ impl Coded for StorageError {
         kind_of_storage(self)
     }
 }
+
+/// The rows of a list page, a sweep or a claim that decode; each one that does not is handed to
+/// `skipped` (which logs and counts it) with its table and left out, so one corrupt row never
+/// stops a page, a sweep or a worker for everyone else. Shared by the database adapters.
+pub fn decodable<R, T>(
+    table: &'static str,
+    rows: impl IntoIterator<Item = R>,
+    decode: impl Fn(R) -> Result<T, RepoError>,
+    skipped: impl Fn(&'static str, &RepoError),
+) -> Vec<T> {
+    rows.into_iter()
+        .filter_map(|row| match decode(row) {
+            Ok(value) => Some(value),
+            Err(e) => {
+                skipped(table, &e);
+                None
+            }
+        })
+        .collect()
+}

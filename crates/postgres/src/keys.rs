@@ -1,6 +1,6 @@
 //! `KeyRepo` on PostgreSQL: one row per key, its namespaces as an array.
 
-use crate::error::{decodable, from_diesel};
+use crate::error::{from_diesel, skipped};
 use crate::models::ApiKeyRow;
 use crate::pool::PgRepository;
 use crate::schema::api_keys;
@@ -10,6 +10,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use stowage_domain::auth::ApiKey;
 use stowage_domain::error::RepoError;
+use stowage_domain::error::decodable;
 use stowage_domain::ids::{KeyId, NamespaceId};
 use stowage_domain::ports::KeyRepo;
 use time::OffsetDateTime;
@@ -74,7 +75,7 @@ impl KeyRepo for PgRepository {
             query = query.filter(api_keys::namespaces.contains(listed));
         }
         let rows = query.load(&mut conn).await.map_err(from_diesel)?;
-        Ok(decodable("api_keys", rows, ApiKey::try_from))
+        Ok(decodable("api_keys", rows, ApiKey::try_from, skipped))
     }
 
     async fn revoke_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<Option<ApiKey>, RepoError> {

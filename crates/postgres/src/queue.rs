@@ -4,7 +4,7 @@
 //! before new work. A trigger NOTIFYs `stowage_task_changed` on every update; one listener
 //! connection per repository fans those out to long polls.
 
-use crate::error::{decodable, from_diesel, skipped};
+use crate::error::{from_diesel, skipped};
 use crate::models::TaskRow;
 use crate::pool::PgRepository;
 use crate::schema::tasks;
@@ -16,6 +16,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 use std::time::Duration;
 use stowage_domain::error::RepoError;
+use stowage_domain::error::decodable;
 use stowage_domain::ids::TaskId;
 use stowage_domain::ports::{QueueStats, TaskQueue};
 use stowage_domain::status::TaskStatus;
@@ -306,7 +307,7 @@ impl TaskQueue for PgRepository {
             .load(&mut conn)
             .await
             .map_err(from_diesel)?;
-        Ok(decodable("tasks", rows, Task::try_from))
+        Ok(decodable("tasks", rows, Task::try_from, skipped))
     }
 
     async fn stats(&self) -> Result<QueueStats, RepoError> {

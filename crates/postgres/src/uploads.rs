@@ -4,7 +4,7 @@
 //! DO NOTHING` on the claims' primary key: the loser of a race waits for the winner's commit and
 //! then sees its claim.
 
-use crate::error::{corrupt, decodable, from_diesel};
+use crate::error::{corrupt, from_diesel, skipped};
 use crate::models::{BatchRow, BlobRow, BucketRow, NamespaceRow, ObjectRow, TaskRow, UploadRow};
 use crate::pool::PgRepository;
 use crate::schema::{batch_items, batches, blobs, buckets, content_claims, namespaces, objects, tasks, uploads};
@@ -16,6 +16,7 @@ use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::Sha256Hex;
 use stowage_domain::dedup::ClaimScope;
 use stowage_domain::error::RepoError;
+use stowage_domain::error::decodable;
 use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
@@ -280,7 +281,7 @@ impl UploadRepo for PgRepository {
             .load(&mut conn)
             .await
             .map_err(from_diesel)?;
-        Ok(decodable("buckets", rows, Bucket::try_from))
+        Ok(decodable("buckets", rows, Bucket::try_from, skipped))
     }
 
     async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
@@ -391,7 +392,7 @@ impl UploadRepo for PgRepository {
         let next = more
             .then(|| rows.last().and_then(|r| Some(UploadCursor { created_at: r.created_at, id: r.id.parse().ok()? })))
             .flatten();
-        let uploads = decodable("uploads", rows, Upload::try_from);
+        let uploads = decodable("uploads", rows, Upload::try_from, skipped);
         Ok(UploadPage { uploads, next })
     }
 
@@ -488,7 +489,7 @@ impl UploadRepo for PgRepository {
             .load(&mut conn)
             .await
             .map_err(from_diesel)?;
-        Ok(decodable("uploads", rows, Upload::try_from))
+        Ok(decodable("uploads", rows, Upload::try_from, skipped))
     }
 
     async fn update_blob_details(
@@ -549,7 +550,7 @@ impl UploadRepo for PgRepository {
             blob_rows = rest;
             (row, own)
         });
-        Ok(decodable("objects", rows.collect::<Vec<_>>(), |(row, own)| row.into_domain(own)))
+        Ok(decodable("objects", rows.collect::<Vec<_>>(), |(row, own)| row.into_domain(own), skipped))
     }
 
     async fn delete_object(

@@ -79,25 +79,6 @@ pub(crate) fn corrupt(what: &str, e: impl std::fmt::Display) -> RepoError {
 }
 
 /// Timestamps are stored as unix microseconds (ordered, exact at the precision stowage keeps).
-/// The rows of a list page, a sweep or a claim that decode; each one that does not is logged and
-/// counted in `stowage_undecodable_rows_total{table}` and left out, so one corrupt row never
-/// stops a page, a sweep or a worker for everyone else.
-pub(crate) fn decodable<R, T>(
-    table: &'static str,
-    rows: impl IntoIterator<Item = R>,
-    decode: impl Fn(R) -> Result<T, RepoError>,
-) -> Vec<T> {
-    rows.into_iter()
-        .filter_map(|row| match decode(row) {
-            Ok(value) => Some(value),
-            Err(e) => {
-                skipped(table, &e);
-                None
-            }
-        })
-        .collect()
-}
-
 /// Logs and counts one undecodable row.
 pub(crate) fn skipped(table: &'static str, e: &RepoError) {
     tracing::error!(table, error = %e, "skipping a row that does not decode");

@@ -2,13 +2,14 @@
 //! else the oldest due task, and lease it — so with the database's single write lock no two
 //! workers (threads or processes) get the same task. Long polls re-read every 100 ms.
 
-use crate::{Fail, SqliteRepository, corrupt, decodable, from_micros, micros, now_micros, skipped};
+use crate::{Fail, SqliteRepository, corrupt, from_micros, micros, now_micros, skipped};
 use async_trait::async_trait;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text};
 use diesel::sqlite::SqliteConnection;
 use diesel::{OptionalExtension, QueryableByName, RunQueryDsl};
 use std::time::Duration;
 use stowage_domain::error::RepoError;
+use stowage_domain::error::decodable;
 use stowage_domain::ids::{NamespaceId, TaskId};
 use stowage_domain::ports::{QueueStats, TaskQueue};
 use stowage_domain::status::TaskStatus;
@@ -317,7 +318,7 @@ impl TaskQueue for SqliteRepository {
                 query = query.bind::<Text, _>(bind);
             }
             let rows: Vec<TaskRow> = query.load(conn).map_err(|e| crate::from_diesel(&e))?;
-            Ok(decodable("tasks", rows, Task::try_from))
+            Ok(decodable("tasks", rows, Task::try_from, skipped))
         })
         .await
     }

@@ -2,7 +2,7 @@
 //! immediate transactions that re-read and compare the status, exactly as on PostgreSQL.
 
 use crate::queue::{insert_task, load_task};
-use crate::{Fail, SqliteRepository, corrupt, decodable, from_micros, micros};
+use crate::{Fail, SqliteRepository, corrupt, from_micros, micros, skipped};
 use async_trait::async_trait;
 use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel::sqlite::{Sqlite, SqliteConnection};
@@ -15,6 +15,7 @@ use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::Sha256Hex;
 use stowage_domain::dedup::ClaimScope;
 use stowage_domain::error::RepoError;
+use stowage_domain::error::decodable;
 use stowage_domain::ids::{BatchId, BlobId, BucketId, KeyId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
@@ -89,7 +90,7 @@ fn one<T: DeserializeOwned>(
 /// The documents of a list page or a sweep that decode (the others are logged, counted and
 /// skipped).
 fn many<T: DeserializeOwned>(what: &'static str, rows: Vec<Doc>) -> Vec<T> {
-    decodable(what, rows, |r| parse(what, &r.doc))
+    decodable(what, rows, |r| parse(what, &r.doc), skipped)
 }
 
 fn load_upload(conn: &mut SqliteConnection, id: &UploadId) -> Result<Upload, Fail> {
@@ -446,7 +447,7 @@ impl UploadRepo for SqliteRepository {
                     .and_then(|r| Some(UploadCursor { created_at: from_micros(r.created_at), id: r.id.parse().ok()? }))
             })
             .flatten();
-        let uploads = decodable("uploads", rows, |r| parse("upload", &r.doc));
+        let uploads = decodable("uploads", rows, |r| parse("upload", &r.doc), skipped);
         Ok(UploadPage { uploads, next })
     }
 
