@@ -1,6 +1,7 @@
 //! `cargo xtask fuzz`: the real `stowage` binary under schemathesis (pinned from PyPI, in a
 //! virtualenv in the tools cache), once on the embedded default (SQLite + disk) and once on
-//! PostgreSQL + Garage. Every check (`--checks all`, spelled out in `xtask/fuzz/schemathesis.toml`
+//! PostgreSQL + Garage; before it, the published Mixpeek SDK runs its compatibility suite
+//! (`tests/sdk`, pytest) against the same server. Every check (`--checks all`, spelled out in `xtask/fuzz/schemathesis.toml`
 //! with the few exclusions and their reasons), a fixed seed, at least [`MIN_CASES`]
 //! generated cases per backend; the run fails on any failed check (a 5xx, a dropped connection,
 //! a response that breaks the document, a positive case refused...) and on any `panicked` in the
@@ -19,6 +20,9 @@ const SCHEMATHESIS: &str = "4.32.5";
 const CONFIG: &str = "xtask/fuzz/schemathesis.toml";
 /// The OpenAPI validator release the document is checked with (installed beside schemathesis).
 const SPEC_VALIDATOR: &str = "0.9.0";
+/// The published Mixpeek SDK the compatibility suite (`tests/sdk`) drives, and its test runner.
+const MIXPEEK_SDK: &str = "1.3.783";
+const PYTEST: &str = "9.2.0";
 /// The seed of every run, so a failure replays.
 const SEED: &str = "20261202";
 /// Examples per operation and phase; with the API's operations this is well over [`MIN_CASES`].
@@ -144,6 +148,22 @@ fn fuzz_one(
             problems.push("/openapi.json is not a valid OpenAPI document (openapi-spec-validator)".to_owned());
         }
     }
+    // The published SDK parses every answer, with the values stowage means (tests/sdk).
+    let namespace = if let Backend::Embedded = backend { "default" } else { "fuzz" };
+    let python = ensure_sdk()?;
+    let suite = std::fs::canonicalize("tests/sdk/test_mixpeek_sdk.py").map_err(|e| format!("tests/sdk: {e}"))?;
+    eprintln!("fuzz: {name}: the Mixpeek SDK {MIXPEEK_SDK} compatibility suite");
+    let sdk = Command::new(&python)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(&suite)
+        .env("STOWAGE_URL", format!("http://{bind}"))
+        .env("STOWAGE_KEY", &key)
+        .env("STOWAGE_NAMESPACE", namespace)
+        .status()
+        .map_err(|e| format!("cannot run pytest: {e}"))?;
+    if !sdk.success() {
+        problems.push(format!("the Mixpeek SDK compatibility suite failed ({sdk})"));
+    }
     let report_dir = out.join(name);
     let base = format!("http://{bind}");
     eprintln!(
@@ -263,6 +283,23 @@ fn wait_healthy(bind: &str, log: &Path) -> Result<(), String> {
 fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// The Python of a virtualenv (in the tools cache) holding the pinned Mixpeek SDK and pytest.
+fn ensure_sdk() -> Result<PathBuf, String> {
+    let venv = crate::services::tools_dir().join(format!("mixpeek-{MIXPEEK_SDK}"));
+    let python = venv.join("bin/python");
+    if venv.join("bin/pytest").exists() {
+        return Ok(python);
+    }
+    eprintln!("xtask: installing the Mixpeek SDK {MIXPEEK_SDK} into {} (once)", venv.display());
+    if !python.exists() {
+        crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
+    }
+    let pip = venv.join("bin/pip").display().to_string();
+    let packages = [format!("mixpeek=={MIXPEEK_SDK}"), format!("pytest=={PYTEST}")];
+    crate::run(&pip, &["install", "--disable-pip-version-check", "-q", &packages[0], &packages[1]])?;
+    Ok(python)
 }
 
 /// The schemathesis executable, installed once into a virtualenv in the tools cache.

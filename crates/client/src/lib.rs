@@ -431,7 +431,7 @@ impl Client {
                 Some("FAILED" | "CANCELED") => {
                     let message =
                         task["error"]["message"].as_str().or(task["error"].as_str()).unwrap_or("the task failed");
-                    let upload_id = task["inputs"]["upload_id"].as_str().unwrap_or(task_id).to_owned();
+                    let upload_id = task["inputs"][0]["upload_id"].as_str().unwrap_or(task_id).to_owned();
                     return Err(ClientError::Failed { upload_id, message: message.to_owned() });
                 }
                 _ if tokio::time::Instant::now() >= deadline => {

@@ -552,6 +552,21 @@ pub async fn a_claim_is_released_only_by_its_holder(repo: Subject) {
     assert!(matches!(repo.apply_confirmation(&next).await.expect("confirm"), ConfirmationOutcome::Original(_)));
 }
 
+/// Tenants list their confirms and batches, never the internal webhook deliveries.
+pub async fn webhook_deliveries_are_not_listed_to_tenants(repo: Subject) {
+    let b = bucket(&repo, BucketSettings::default()).await;
+    let of_namespace = |n, task_type| NewTask {
+        task_type: TaskType::new(task_type),
+        inputs: serde_json::json!({"n": n, "namespace_id": b.namespace_id}),
+        ..task(n)
+    };
+    let (confirm, delivery) = (of_namespace(1, TaskType::CONFIRM_UPLOAD), of_namespace(2, TaskType::WEBHOOK_DELIVERY));
+    repo.enqueue(&confirm).await.expect("enqueue");
+    repo.enqueue(&delivery).await.expect("enqueue");
+    let listed = TaskQueue::list(&*repo, &b.namespace_id, None, None, 100).await.expect("list");
+    assert_eq!(listed.into_iter().map(|t| t.id).collect::<Vec<_>>(), vec![confirm.id]);
+}
+
 /// A stored row damaged under the ports, the way a bug in an older version or a hand edit would.
 #[derive(Debug, Clone)]
 pub enum Damage {
@@ -631,6 +646,7 @@ macro_rules! conformance_suite {
             deleting_an_object_releases_its_content_and_detaches_its_uploads,
             each_lane_claims_only_its_own_tasks,
             a_claim_is_released_only_by_its_holder,
+            webhook_deliveries_are_not_listed_to_tenants,
         );
     };
     ($fresh:expr, corrupt: $corrupt:expr) => {

@@ -17,8 +17,12 @@ impl TaskType {
     pub const CONFIRM_UPLOAD: &'static str = "api_buckets_uploads_confirm";
     /// Processing of a submitted batch.
     pub const PROCESS_BATCH: &'static str = "api_buckets_batches_submit";
-    /// Delivering one webhook event.
+    /// Delivering one webhook event (internal: tenants do not see these tasks).
     pub const WEBHOOK_DELIVERY: &'static str = "webhook_delivery";
+    /// Confirming up to 100 uploads (Mixpeek's name for it).
+    pub const CONFIRM_BATCH: &'static str = "api_buckets_uploads_batch_confirm";
+    /// The name batch confirms were stored under before they took Mixpeek's; still run.
+    pub const LEGACY_CONFIRM_BATCH: &'static str = "api_buckets_uploads_confirm_batch";
 
     /// A task type by name.
     #[must_use]
@@ -53,6 +57,12 @@ pub struct NewTask {
     pub inputs: serde_json::Value,
     /// Attempts before it ends `FAILED`.
     pub max_attempts: u32,
+}
+
+/// The name a stored task type is shown under (Mixpeek's `TaskType` values).
+#[must_use]
+pub fn public_type_name(stored: &str) -> &str {
+    if stored == TaskType::LEGACY_CONFIRM_BATCH { TaskType::CONFIRM_BATCH } else { stored }
 }
 
 /// The error code of a task whose stored row the worker could not read: the queue fails it where

@@ -615,23 +615,57 @@ impl From<Bucket> for BucketResponse {
     }
 }
 
-/// A page of buckets.
+/// Paging of a list answer, in the shape Mixpeek's `PaginationResponse` has. stowage pages by
+/// cursor: `next_cursor` is the one that matters; `page_size` is the page's limit; the counts
+/// and page links stowage does not compute are null.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct Pagination {
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+    /// The page size asked for.
+    pub page_size: Option<u32>,
+    /// Not computed (null).
+    pub total: Option<u64>,
+    /// Not computed (null).
+    pub page: Option<u32>,
+    /// Not computed (null).
+    pub total_pages: Option<u32>,
+    /// Not computed (null).
+    pub next_page: Option<String>,
+    /// Not computed (null).
+    pub previous_page: Option<String>,
+}
+
+impl Pagination {
+    /// A cursor page of `page_size`.
+    #[must_use]
+    pub fn cursor(next_cursor: Option<String>, page_size: u32) -> Self {
+        Self { next_cursor, page_size: Some(page_size), ..Self::default() }
+    }
+}
+
+/// A page of buckets (every bucket of the namespace).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct BucketListResponse {
     pub results: Vec<BucketResponse>,
+    /// How many buckets (all of them are in `results`).
+    pub total_count: usize,
+    /// The same number, under its earlier name.
     pub total: usize,
+    pub pagination: Pagination,
 }
 
-/// A task.
+/// A task, in the shape of Mixpeek's `TaskResponse`: `inputs` and `outputs` are arrays (one
+/// element holding the task's inputs; one result per item for a batch, else one element).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct TaskResponse {
     pub task_id: String,
     pub task_type: String,
     pub status: TaskStatusEnum,
-    #[schema(value_type = Object)]
-    pub inputs: serde_json::Value,
-    #[schema(value_type = Option<Object>)]
-    pub outputs: Option<serde_json::Value>,
+    #[schema(value_type = Vec<Object>)]
+    pub inputs: Vec<serde_json::Value>,
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub outputs: Option<Vec<serde_json::Value>>,
     #[schema(value_type = Option<Object>)]
     pub additional_data: Option<serde_json::Value>,
     /// Why it failed.
@@ -645,14 +679,30 @@ pub struct TaskResponse {
     pub updated_at: String,
 }
 
+/// A task's outputs as an array: a batch's per-item `results`, or the one output.
+fn outputs_array(outputs: Option<serde_json::Value>) -> Option<Vec<serde_json::Value>> {
+    use serde_json::Value;
+    match outputs? {
+        Value::Null => None,
+        Value::Array(items) => Some(items),
+        Value::Object(mut fields) if fields.get("results").is_some_and(Value::is_array) => {
+            match fields.remove("results") {
+                Some(Value::Array(items)) => Some(items),
+                _ => None,
+            }
+        }
+        other => Some(vec![other]),
+    }
+}
+
 impl From<Task> for TaskResponse {
     fn from(t: Task) -> Self {
         Self {
             task_id: t.id.to_string(),
-            task_type: t.task_type.as_str().to_owned(),
+            task_type: stowage_domain::task::public_type_name(t.task_type.as_str()).to_owned(),
             status: t.status.into(),
-            inputs: t.inputs,
-            outputs: t.outputs,
+            inputs: if t.inputs.is_null() { Vec::new() } else { vec![t.inputs] },
+            outputs: outputs_array(t.outputs),
             additional_data: t.additional_data,
             error: t.error.as_ref().map(|e| e.message.clone()),
             error_code: t.error.map(|e| e.code),
@@ -707,7 +757,7 @@ impl ObjectResponse {
                 .map(|b| BlobResponse {
                     blob_id: b.id.to_string(),
                     property: b.property,
-                    blob_type: b.blob_type,
+                    blob_type: schema_field_type(&b.blob_type, &b.details.mime_type).to_owned(),
                     url: b.url,
                     details: serde_json::to_value(&b.details).unwrap_or_default(),
                     presigned_url: urls.next().flatten(),
@@ -716,6 +766,26 @@ impl ObjectResponse {
             metadata: o.metadata,
             created_at: rfc3339(o.created_at),
         }
+    }
+}
+
+/// A blob's `type` as one of Mixpeek's `BucketSchemaFieldType` values (lower case): the kind
+/// stowage recorded (`IMAGE`, `VIDEO`, `AUDIO`, `TEXT`, ...), else what the media type says (PDF,
+/// spreadsheets), else `object` for an opaque file.
+fn schema_field_type(blob_type: &str, mime: &str) -> &'static str {
+    const TYPES: [&str; 15] = [
+        "string", "number", "integer", "float", "boolean", "object", "array", "date", "datetime", "text", "image",
+        "audio", "video", "pdf", "excel",
+    ];
+    let lower = blob_type.to_ascii_lowercase();
+    if let Some(known) = TYPES.iter().find(|t| **t == lower) {
+        return known;
+    }
+    match mime {
+        "application/pdf" => "pdf",
+        "application/vnd.ms-excel" | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => "excel",
+        m if m.starts_with("text/") => "text",
+        _ => "object",
     }
 }
 

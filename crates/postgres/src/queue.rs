@@ -20,7 +20,7 @@ use stowage_domain::error::decodable;
 use stowage_domain::ids::TaskId;
 use stowage_domain::ports::{QueueStats, TaskQueue};
 use stowage_domain::status::TaskStatus;
-use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure, UNDECODABLE_TASK};
+use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure, TaskType, UNDECODABLE_TASK};
 use time::OffsetDateTime;
 use tokio::sync::broadcast;
 
@@ -289,6 +289,7 @@ impl TaskQueue for PgRepository {
         let mut conn = self.conn().await?;
         let mut q = tasks::table
             .filter(sql::<Bool>("tasks.inputs ->> 'namespace_id' = ").bind::<Text, _>(namespace.to_string()))
+            .filter(tasks::task_type.ne(TaskType::WEBHOOK_DELIVERY))
             .select(TaskRow::as_select())
             .into_boxed();
         if let Some(status) = status {

@@ -179,10 +179,12 @@ impl Loop {
                 Ok(input) => run_confirm_task(self.state.deps(), &input, last_attempt).await,
                 Err(e) => failed("invalid_task_inputs", &e.to_string()),
             },
-            CONFIRM_BATCH => match serde_json::from_value::<ConfirmBatchInput>(task.inputs.clone()) {
-                Ok(input) => run_confirm_batch_task(self.state.deps(), &input, last_attempt).await,
-                Err(e) => failed("invalid_task_inputs", &e.to_string()),
-            },
+            CONFIRM_BATCH | TaskType::LEGACY_CONFIRM_BATCH => {
+                match serde_json::from_value::<ConfirmBatchInput>(task.inputs.clone()) {
+                    Ok(input) => run_confirm_batch_task(self.state.deps(), &input, last_attempt).await,
+                    Err(e) => failed("invalid_task_inputs", &e.to_string()),
+                }
+            }
             TaskType::PROCESS_BATCH => match serde_json::from_value::<BatchTaskInput>(task.inputs.clone()) {
                 Ok(input) => {
                     let s = &self.state;

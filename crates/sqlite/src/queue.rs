@@ -301,8 +301,8 @@ impl TaskQueue for SqliteRepository {
         after: Option<TaskId>,
         limit: u32,
     ) -> Result<Vec<Task>, RepoError> {
-        let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE namespace_id = ?");
-        let mut binds = vec![namespace.to_string()];
+        let mut sql = format!("SELECT {COLUMNS} FROM tasks WHERE namespace_id = ? AND task_type <> ?");
+        let mut binds = vec![namespace.to_string(), TaskType::WEBHOOK_DELIVERY.to_owned()];
         if let Some(status) = status {
             sql.push_str(" AND status = ?");
             binds.push(status.as_str().to_owned());

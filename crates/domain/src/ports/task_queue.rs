@@ -108,7 +108,8 @@ pub trait TaskQueue: Send + Sync {
     ) -> Result<Option<Task>, RepoError>;
 
     /// Up to `limit` tasks of `namespace` (named in their inputs), newest first, optionally only
-    /// those in `status`, starting after the task `after` (keyset pagination).
+    /// those in `status`, starting after the task `after` (keyset pagination). Webhook deliveries
+    /// are not listed (their type is not one of Mixpeek's task types); they are read by id.
     ///
     /// # Errors
     /// `Unavailable` when the database is down.

@@ -1,5 +1,5 @@
 //! Batch confirm (`POST .../uploads/confirm/batch`): up to 100 confirmations run as one task
-//! (`api_buckets_uploads_confirm_batch`). Each upload is confirmed exactly as a single confirm
+//! (`api_buckets_uploads_batch_confirm`). Each upload is confirmed exactly as a single confirm
 //! would be; the task's `outputs.results` hold one result per upload, in request order. Re-running
 //! after a crash is harmless: a confirmed upload answers with its recorded result.
 
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_CONFIRMATIONS: usize = 100;
 
 /// The task type of a batch confirm.
-pub const CONFIRM_BATCH: &str = "api_buckets_uploads_confirm_batch";
+pub const CONFIRM_BATCH: &str = crate::task::TaskType::CONFIRM_BATCH;
 
 /// One confirmation of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -32,6 +32,14 @@ pub(crate) struct BatchModel {
     created_at: String,
     #[schema(format = DateTime)]
     updated_at: String,
+    /// Mixpeek resubmits batches after node loss; stowage never does (0).
+    max_node_death_resubmits: u32,
+    /// Mixpeek resubmits batches after a deploy; stowage never does (0).
+    max_deploy_resubmits: u32,
+    /// Where the batch is, in one word: `accepted` (DRAFT), `running`, `finished`.
+    lifecycle: Option<String>,
+    /// Not given (null).
+    lifecycle_reason: Option<String>,
 }
 
 impl From<Batch> for BatchModel {
@@ -42,8 +50,19 @@ impl From<Batch> for BatchModel {
             status: b.status.into(),
             object_ids: b.object_ids.iter().map(ToString::to_string).collect(),
             task_id: b.task_id.map(|t| t.to_string()),
+            lifecycle: Some(
+                match b.status {
+                    stowage_domain::status::TaskStatus::Draft => "accepted",
+                    s if s.is_terminal() => "finished",
+                    _ => "running",
+                }
+                .to_owned(),
+            ),
             created_at: rfc3339(b.created_at),
             updated_at: rfc3339(b.updated_at),
+            max_node_death_resubmits: 0,
+            max_deploy_resubmits: 0,
+            lifecycle_reason: None,
         }
     }
 }

@@ -50,7 +50,13 @@ pub(crate) async fn list(
 ) -> Result<web::Json<BucketListResponse>, ApiError> {
     let buckets = state.repo.list_buckets(&tenant.namespace.id).await?;
     let results: Vec<BucketResponse> = buckets.into_iter().map(Into::into).collect();
-    Ok(web::Json(BucketListResponse { total: results.len(), results }))
+    let count = results.len();
+    Ok(web::Json(BucketListResponse {
+        total_count: count,
+        total: count,
+        pagination: crate::dto::Pagination { page_size: u32::try_from(count).ok(), ..Default::default() },
+        results,
+    }))
 }
 
 /// A bucket by id or name.

@@ -39,6 +39,8 @@ pub(crate) struct ListObjectsResponse {
     results: Vec<ObjectResponse>,
     /// Pass as `cursor` for the next page; null on the last page.
     next_cursor: Option<String>,
+    /// The same cursor, in Mixpeek's `PaginationResponse`.
+    pagination: crate::dto::Pagination,
 }
 
 /// Lists a bucket's objects.
@@ -69,6 +71,7 @@ pub(crate) async fn list(
     let next_cursor = (objects.len() == limit as usize).then(|| objects.last().map(|o| o.id.to_string())).flatten();
     Ok(web::Json(ListObjectsResponse {
         results: objects.into_iter().map(|o| ObjectResponse::new(o, Vec::new())).collect(),
+        pagination: crate::dto::Pagination::cursor(next_cursor.clone(), limit),
         next_cursor,
     }))
 }

@@ -67,6 +67,8 @@ pub(crate) struct ListTasksResponse {
     results: Vec<TaskResponse>,
     /// Pass as `cursor` for the next page; null on the last page.
     next_cursor: Option<String>,
+    /// The same cursor, in Mixpeek's `PaginationResponse`.
+    pagination: crate::dto::Pagination,
 }
 
 /// The namespace's tasks, newest first.
@@ -94,7 +96,11 @@ pub(crate) async fn list(
         .transpose()?;
     let tasks = state.queue.list(&tenant.namespace.id, status, after, limit).await?;
     let next_cursor = (tasks.len() == limit as usize).then(|| tasks.last().map(|t| t.id.to_string())).flatten();
-    Ok(web::Json(ListTasksResponse { results: tasks.into_iter().map(Into::into).collect(), next_cursor }))
+    Ok(web::Json(ListTasksResponse {
+        results: tasks.into_iter().map(Into::into).collect(),
+        pagination: crate::dto::Pagination::cursor(next_cursor.clone(), limit),
+        next_cursor,
+    }))
 }
 
 /// Cancels a task that has not finished.

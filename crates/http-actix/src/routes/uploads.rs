@@ -9,6 +9,7 @@ use crate::extract::{Json, OptionalJson, Tenant};
 use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use stowage_domain::auth::Role;
 use stowage_domain::ports::{UploadCursor, UploadQuery};
 use stowage_domain::status::UploadStatus;
@@ -414,6 +415,41 @@ pub(crate) struct ListUploadsResponse {
     results: Vec<UploadResponse>,
     /// Pass as `cursor` to get the next page; null on the last page.
     next_cursor: Option<String>,
+    /// The same cursor, in Mixpeek's `PaginationResponse`.
+    pagination: crate::dto::Pagination,
+    /// Counts over this page.
+    stats: UploadListStats,
+}
+
+/// Mixpeek's `UploadListStats`, computed over the page returned.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub(crate) struct UploadListStats {
+    total_uploads: usize,
+    total_size_bytes: i64,
+    uploads_by_status: BTreeMap<String, usize>,
+    avg_file_size_bytes: f64,
+    unique_buckets: usize,
+}
+
+impl UploadListStats {
+    fn of(uploads: &[UploadResponse]) -> Self {
+        let total_size_bytes: i64 = uploads.iter().filter_map(|u| u.file_size_bytes).sum();
+        let mut uploads_by_status = BTreeMap::new();
+        for u in uploads {
+            let status = serde_json::to_value(u.status).ok().and_then(|v| v.as_str().map(str::to_owned));
+            *uploads_by_status.entry(status.unwrap_or_default()).or_insert(0) += 1;
+        }
+        let buckets: std::collections::BTreeSet<&str> = uploads.iter().map(|u| u.bucket_id.as_str()).collect();
+        #[expect(clippy::cast_precision_loss, reason = "an average for display")]
+        let avg_file_size_bytes = if uploads.is_empty() { 0.0 } else { total_size_bytes as f64 / uploads.len() as f64 };
+        Self {
+            total_uploads: uploads.len(),
+            total_size_bytes,
+            uploads_by_status,
+            avg_file_size_bytes,
+            unique_buckets: buckets.len(),
+        }
+    }
 }
 
 fn encode_cursor(c: &UploadCursor) -> String {
@@ -466,9 +502,14 @@ pub(crate) async fn list(
         after: req.cursor.as_deref().map(decode_cursor).transpose()?,
         limit: u32::try_from(req.limit).unwrap_or(20),
     };
+    let page_size = query.limit;
     let page = state.repo.list_uploads(&bucket.id, &query).await?;
+    let results: Vec<UploadResponse> = page.uploads.into_iter().map(|u| UploadResponse::new(u, None, false)).collect();
+    let next_cursor = page.next.as_ref().map(encode_cursor);
     Ok(web::Json(ListUploadsResponse {
-        results: page.uploads.into_iter().map(|u| UploadResponse::new(u, None, false)).collect(),
-        next_cursor: page.next.as_ref().map(encode_cursor),
+        stats: UploadListStats::of(&results),
+        pagination: crate::dto::Pagination::cursor(next_cursor.clone(), page_size),
+        results,
+        next_cursor,
     }))
 }

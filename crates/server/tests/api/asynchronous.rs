@@ -23,7 +23,7 @@ async fn async_true_answers_processing_then_the_worker_completes_the_upload() {
     let (_, upload) = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await;
     assert_eq!(upload["status"], "COMPLETED");
     assert_eq!(upload["file_hash"], sha256_hex(&bytes));
-    assert_eq!(done["outputs"]["object_id"], upload["object_id"]);
+    assert_eq!(done["outputs"][0]["object_id"], upload["object_id"]);
     // Confirming again replays the completed result.
     assert_eq!(app.confirm(&bucket, &id, &json!({})).await.1["status"], "COMPLETED");
 }

@@ -64,7 +64,7 @@ async fn a_batch_with_one_deleted_blob_completes_with_errors_and_says_which() {
     let done = app.wait_task(task["task_id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "COMPLETED_WITH_ERRORS", "{done}");
     assert_eq!(done["additional_data"]["success_rate"], 0.5);
-    let results = done["outputs"]["results"].as_array().unwrap();
+    let results = done["outputs"].as_array().unwrap();
     assert_eq!(results[0]["status"], "COMPLETED");
     assert_eq!(
         (results[1]["object_id"].as_str(), results[1]["error"]["code"].as_str()),
@@ -195,7 +195,7 @@ async fn a_batch_confirm_of_twenty_uploads_reports_each_result_in_one_task() {
     assert_eq!(queued["confirmations_count"], 20);
     let done = app.wait_task(queued["task_id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "COMPLETED_WITH_ERRORS", "{done}");
-    let results = done["outputs"]["results"].as_array().unwrap();
+    let results = done["outputs"].as_array().unwrap();
     assert_eq!(results.len(), 20);
     for (i, (result, asked)) in results.iter().zip(&confirmations).enumerate() {
         assert_eq!(result["upload_id"], asked["upload_id"], "results keep request order");

@@ -43,7 +43,7 @@ async fn two_confirmed_uploads_become_one_object_with_two_blobs() {
     let blobs = object["blobs"].as_array().unwrap();
     assert_eq!(
         blobs.iter().map(|b| (b["property"].as_str().unwrap(), b["type"].as_str().unwrap())).collect::<Vec<_>>(),
-        [("video", "VIDEO"), ("thumbnail", "IMAGE")]
+        [("video", "video"), ("thumbnail", "image")]
     );
     assert_eq!(blobs[0]["details"]["hash"], sha256_hex(b"pretend this is a video"));
     assert_eq!(blobs[1]["details"]["size_bytes"], 22);
