@@ -165,3 +165,23 @@ def test_a_task_is_killed(client, bucket):
     confirmed = BucketUploadsApi(client).confirm_upload_buckets(bucket, upload.upload_id, var_async=True)
     killed = TasksApi(client).kill_task(confirmed.task_id)
     assert killed is not None
+
+
+def test_uploads_are_paged_with_the_sdks_parameters(client, bucket):
+    uploads = BucketUploadsApi(client)
+    pageable = uploads.create_upload_buckets  # a fresh bucket keeps the count exact
+    name = f"sdk-pages-{uuid.uuid4().hex[:8]}"
+    paged = BucketsApi(client).create_bucket(m.BucketCreateRequest(bucket_name=name, bucket_schema=m.BucketSchemaInput(properties={}))).bucket_id
+    created = [pageable(paged, m.CreateUploadRequest(filename=f"p{i}.txt", content_type="text/plain")).upload_id for i in range(5)]
+    seen, cursor = [], None
+    for _ in range(5):
+        page = uploads.list_uploads_buckets(paged, page_size=2, next_cursor=cursor)
+        assert len(page.results) <= 2
+        seen += [u.upload_id for u in page.results]
+        cursor = page.pagination.next_cursor
+        if cursor is None:
+            break
+    assert seen == created  # oldest first, each once
+    with pytest.raises(mixpeek.exceptions.ApiException) as refused:
+        uploads.list_uploads_buckets(paged, offset=2)
+    assert refused.value.status == 422

@@ -837,3 +837,69 @@ pub struct ListApiKeysResponse {
     pub results: Vec<ApiKeyResponse>,
     pub total: usize,
 }
+
+/// The paging parameters of every list route, accepted in the query and in the body (the body
+/// wins), with the Mixpeek SDK's aliases: `page_size` for `limit`, `next_cursor` and `after` for
+/// `cursor`. stowage pages by cursor: `offset` must be 0 and `page` 1 (any other value is a 422
+/// saying so); `include_total` is accepted and `pagination.total` stays null.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(default)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// Page size, 1–100 (default 20).
+    #[schema(minimum = 1, maximum = 100)]
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// The same as `limit` (which wins).
+    #[schema(minimum = 1, maximum = 100)]
+    #[param(minimum = 1, maximum = 100)]
+    pub page_size: Option<i64>,
+    /// Only 0: stowage pages by cursor.
+    #[schema(minimum = 0, maximum = 0)]
+    #[param(minimum = 0, maximum = 0)]
+    pub offset: Option<i64>,
+    /// Only 1: stowage pages by cursor.
+    #[schema(minimum = 1, maximum = 1)]
+    #[param(minimum = 1, maximum = 1)]
+    pub page: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// The same as `cursor`.
+    pub next_cursor: Option<String>,
+    /// The same as `cursor`.
+    pub after: Option<String>,
+    /// Accepted; stowage does not count (`pagination.total` is null).
+    pub include_total: Option<bool>,
+}
+
+impl Paging {
+    /// The page size and the cursor `body` and `query` ask for (the body's values win).
+    ///
+    /// # Errors
+    /// A 422 naming the parameter for a page size outside 1–100, an offset or a page number.
+    pub fn resolve(body: &Self, query: &Self) -> Result<(u32, Option<String>), ApiError> {
+        for (source, paging) in [("body", body), ("query", query)] {
+            for (name, value) in [("limit", paging.limit), ("page_size", paging.page_size)] {
+                if value.is_some_and(|n| !(1..=100).contains(&n)) {
+                    return Err(ApiError::invalid(&[source, name], "Input should be between 1 and 100", "value_error"));
+                }
+            }
+            if paging.offset.is_some_and(|n| n != 0) || paging.page.is_some_and(|n| n != 1) {
+                let name = if paging.offset.is_some_and(|n| n != 0) { "offset" } else { "page" };
+                return Err(ApiError::invalid(
+                    &[source, name],
+                    "stowage pages by cursor: pass the previous page's next_cursor as cursor",
+                    "value_error",
+                ));
+            }
+        }
+        let limit =
+            [body.limit, body.page_size, query.limit, query.page_size].into_iter().flatten().next().unwrap_or(20);
+        let cursor = [&body.cursor, &body.next_cursor, &body.after, &query.cursor, &query.next_cursor, &query.after]
+            .into_iter()
+            .flatten()
+            .next()
+            .cloned();
+        Ok((u32::try_from(limit).unwrap_or(20), cursor))
+    }
+}

@@ -183,8 +183,16 @@ fn request_constraints_are_declared_from_the_servers_own_rules() {
     assert_eq!((blobs["minItems"].as_u64(), blobs["maxItems"].as_u64()), (Some(1), Some(20)));
     let parts = &schemas["PartUrlsRequest"]["properties"]["part_numbers"];
     assert_eq!((parts["maxItems"].as_u64(), parts["items"]["maximum"].as_u64()), (Some(1000), Some(10000)));
-    for list in ["ListObjectsRequest", "ListTasksRequest", "ListUploadsRequest"] {
-        assert_eq!(schemas[list]["properties"]["limit"]["maximum"].as_u64(), Some(100), "{list}");
+    assert_eq!(schemas["Paging"]["properties"]["limit"]["maximum"].as_u64(), Some(100));
+    let doc = serde_json::to_value(stowage_http_actix::openapi::document()).unwrap();
+    for list in [
+        "/v1/buckets/{bucket_identifier}/uploads/list",
+        "/v1/buckets/{bucket_identifier}/objects/list",
+        "/v1/tasks/list",
+    ] {
+        let params = doc["paths"][list]["post"]["parameters"].as_array().unwrap();
+        let limit = params.iter().find(|p| p["in"] == "query" && p["name"] == "limit").unwrap();
+        assert_eq!(limit["schema"]["maximum"].as_u64(), Some(100), "{list}");
     }
 }
 

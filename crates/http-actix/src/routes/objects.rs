@@ -27,10 +27,8 @@ pub(crate) struct ObjectQuery {
 #[derive(Debug, Default, Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(default)]
 pub(crate) struct ListObjectsRequest {
-    /// Page size, 1–100 (default 20).
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    paging: crate::dto::Paging,
 }
 
 /// A page of objects, oldest first.
@@ -44,22 +42,19 @@ pub(crate) struct ListObjectsResponse {
 }
 
 /// Lists a bucket's objects.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/objects/list", operation_id = "list_objects", tag = "Bucket Objects", request_body = Option<ListObjectsRequest>,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/objects/list", operation_id = "list_objects", tag = "Bucket Objects", request_body = Option<ListObjectsRequest>, params(crate::dto::Paging),
     responses((status = 200, body = ListObjectsResponse), (status = 404, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
 #[actix_web::post("/v1/buckets/{bucket_identifier}/objects/list")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
     tenant: Tenant,
     path: web::Path<String>,
+    query: web::Query<crate::dto::Paging>,
     body: crate::extract::OptionalJson<ListObjectsRequest>,
 ) -> Result<web::Json<ListObjectsResponse>, ApiError> {
     let req = body.0.unwrap_or_default();
-    let limit = req.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid(&["body", "limit"], "Input should be between 1 and 100", "value_error"));
-    }
-    let after = req
-        .cursor
+    let (limit, cursor) = crate::dto::Paging::resolve(&req.paging, &query)?;
+    let after = cursor
         .as_deref()
         .map(|c| {
             ObjectId::parse(c)

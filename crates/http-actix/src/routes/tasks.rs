@@ -55,10 +55,8 @@ pub(crate) async fn get(
 pub(crate) struct ListTasksRequest {
     /// Only tasks in this status.
     status: Option<crate::dto::TaskStatusEnum>,
-    /// Page size, 1–100 (default 20).
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    paging: crate::dto::Paging,
 }
 
 /// A page of tasks, newest first.
@@ -72,22 +70,19 @@ pub(crate) struct ListTasksResponse {
 }
 
 /// The namespace's tasks, newest first.
-#[utoipa::path(post, path = "/v1/tasks/list", operation_id = "list_tasks", tag = "Tasks", request_body = Option<ListTasksRequest>,
+#[utoipa::path(post, path = "/v1/tasks/list", operation_id = "list_tasks", tag = "Tasks", request_body = Option<ListTasksRequest>, params(crate::dto::Paging),
     responses((status = 200, body = ListTasksResponse), (status = 422, body = crate::dto::HttpValidationError)))]
 #[actix_web::post("/v1/tasks/list")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
     tenant: Tenant,
+    query: web::Query<crate::dto::Paging>,
     body: crate::extract::OptionalJson<ListTasksRequest>,
 ) -> Result<web::Json<ListTasksResponse>, ApiError> {
     let req = body.0.unwrap_or_default();
-    let limit = req.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::invalid(&["body", "limit"], "Input should be between 1 and 100", "value_error"));
-    }
+    let (limit, cursor) = crate::dto::Paging::resolve(&req.paging, &query)?;
     let status = req.status.map(stowage_domain::status::TaskStatus::from);
-    let after = req
-        .cursor
+    let after = cursor
         .as_deref()
         .map(|c| {
             TaskId::parse(c)

@@ -391,23 +391,15 @@ pub(crate) struct UploadSort {
 }
 
 /// Request to list uploads.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
 #[serde(default)]
 pub(crate) struct ListUploadsRequest {
     filters: UploadFilters,
     sort: UploadSort,
-    /// Page size, 1–100.
-    #[schema(minimum = 1, maximum = 100, default = 20)]
-    limit: i64,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
+    #[serde(flatten)]
+    paging: crate::dto::Paging,
 }
 
-impl Default for ListUploadsRequest {
-    fn default() -> Self {
-        Self { filters: UploadFilters::default(), sort: UploadSort::default(), limit: 20, cursor: None }
-    }
-}
 
 /// A page of uploads.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -464,19 +456,18 @@ fn decode_cursor(s: &str) -> Result<UploadCursor, ApiError> {
 }
 
 /// Lists a bucket's uploads with keyset pagination.
-#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/list", operation_id = "list_uploads", tag = "Bucket Uploads", request_body = Option<ListUploadsRequest>,
+#[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/uploads/list", operation_id = "list_uploads", tag = "Bucket Uploads", request_body = Option<ListUploadsRequest>, params(crate::dto::Paging),
     responses((status = 200, body = ListUploadsResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
 #[post("/v1/buckets/{bucket_identifier}/uploads/list")]
 pub(crate) async fn list(
     state: web::Data<AppState>,
     tenant: Tenant,
     path: web::Path<String>,
+    paging: web::Query<crate::dto::Paging>,
     body: OptionalJson<ListUploadsRequest>,
 ) -> Result<web::Json<ListUploadsResponse>, ApiError> {
     let req = body.0.unwrap_or_default();
-    if !(1..=100).contains(&req.limit) {
-        return Err(ApiError::invalid(&["body", "limit"], "Input should be between 1 and 100", "value_error"));
-    }
+    let (limit, cursor) = crate::dto::Paging::resolve(&req.paging, &paging)?;
     let newest_first = match req.sort.direction.as_deref() {
         None | Some("asc") => false,
         Some("desc") => true,
@@ -493,14 +484,15 @@ pub(crate) async fn list(
         })
         .transpose()?;
     let bucket = tenant.bucket(&state, &path).await?;
+    let after = cursor.as_deref().map(decode_cursor).transpose()?;
     let query = UploadQuery {
         status,
         metadata: req.filters.metadata,
         created_from: req.filters.created_after,
         created_before: req.filters.created_before,
         newest_first,
-        after: req.cursor.as_deref().map(decode_cursor).transpose()?,
-        limit: u32::try_from(req.limit).unwrap_or(20),
+        after,
+        limit,
     };
     let page_size = query.limit;
     let page = state.repo.list_uploads(&bucket.id, &query).await?;
