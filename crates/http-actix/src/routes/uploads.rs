@@ -400,7 +400,6 @@ pub(crate) struct ListUploadsRequest {
     paging: crate::dto::Paging,
 }
 
-
 /// A page of uploads.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub(crate) struct ListUploadsResponse {
