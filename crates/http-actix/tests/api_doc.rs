@@ -1,6 +1,5 @@
 //! docs/api.md stays true to the API: every route its table lists is an operation of the OpenAPI
 //! document, and every operation of the document is in the table.
-#![expect(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
 
 use std::collections::BTreeSet;
 
