@@ -23,6 +23,8 @@ const SPEC_VALIDATOR: &str = "0.9.0";
 /// The published Mixpeek SDK the compatibility suite (`tests/sdk`) drives, and its test runner.
 const MIXPEEK_SDK: &str = "1.3.783";
 const PYTEST: &str = "9.2.0";
+/// The client generator the document must work with, and the smoke test of its client.
+const GENERATOR: &str = "0.29.1";
 /// The seed of every run, so a failure replays.
 const SEED: &str = "20261202";
 /// Examples per operation and phase; with the API's operations this is well over [`MIN_CASES`].
@@ -146,6 +148,10 @@ fn fuzz_one(
             .map_err(|e| format!("cannot run {}: {e}", validator.display()))?;
         if !valid.success() {
             problems.push("/openapi.json is not a valid OpenAPI document (openapi-spec-validator)".to_owned());
+        }
+        // A real generator makes a client of it, and that client creates, PUTs and confirms.
+        if let Err(e) = generated_client_smoke(&document, out, &bind, &key) {
+            problems.push(e);
         }
     }
     // The published SDK parses every answer, with the values stowage means (tests/sdk).
@@ -283,6 +289,46 @@ fn wait_healthy(bind: &str, log: &Path) -> Result<(), String> {
 fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Generates a Python client from `document` with openapi-python-client (pinned, virtualenv in
+/// the tools cache) and runs `tests/generated-client/smoke.py` with it against the server.
+fn generated_client_smoke(document: &Path, out: &Path, bind: &str, key: &str) -> Result<(), String> {
+    let venv = crate::services::tools_dir().join(format!("openapi-python-client-{GENERATOR}"));
+    let generator = venv.join("bin/openapi-python-client");
+    if !generator.exists() {
+        eprintln!("xtask: installing openapi-python-client {GENERATOR} into {} (once)", venv.display());
+        crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
+        let pip = venv.join("bin/pip").display().to_string();
+        crate::run(
+            &pip,
+            &["install", "--disable-pip-version-check", "-q", &format!("openapi-python-client=={GENERATOR}")],
+        )?;
+    }
+    let generated = std::fs::canonicalize(out).map_err(|e| e.to_string())?.join("generated");
+    let _ = std::fs::remove_dir_all(&generated);
+    std::fs::create_dir_all(&generated).map_err(|e| e.to_string())?;
+    let status = Command::new(&generator)
+        .args(["generate", "--meta", "none", "--overwrite", "--path"])
+        .arg(document)
+        .arg("--output-path")
+        .arg(generated.join("stowage_client"))
+        .arg("--config")
+        .arg(std::fs::canonicalize("tests/generated-client/config.yaml").map_err(|e| e.to_string())?)
+        .status()
+        .map_err(|e| format!("cannot run openapi-python-client: {e}"))?;
+    if !status.success() {
+        return Err(format!("openapi-python-client could not generate a client from /openapi.json ({status})"));
+    }
+    let smoke = std::fs::canonicalize("tests/generated-client/smoke.py").map_err(|e| e.to_string())?;
+    let status = Command::new(venv.join("bin/python"))
+        .arg(&smoke)
+        .arg(&generated)
+        .env("STOWAGE_URL", format!("http://{bind}"))
+        .env("STOWAGE_KEY", key)
+        .status()
+        .map_err(|e| format!("cannot run the generated client's smoke test: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("the generated client's smoke test failed ({status})")) }
 }
 
 /// The Python of a virtualenv (in the tools cache) holding the pinned Mixpeek SDK and pytest.
