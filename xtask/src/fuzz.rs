@@ -153,6 +153,10 @@ fn fuzz_one(
         if let Err(e) = generated_client_smoke(&document, out, &bind, &key) {
             problems.push(e);
         }
+        // /docs renders every operation with the network cut off (no CDN).
+        if let Err(e) = docs_work_offline(&bind, out) {
+            problems.push(e);
+        }
     }
     // The published SDK parses every answer, with the values stowage means (tests/sdk).
     let namespace = if let Backend::Embedded = backend { "default" } else { "fuzz" };
@@ -289,6 +293,49 @@ fn wait_healthy(bind: &str, log: &Path) -> Result<(), String> {
 fn free_port() -> Result<u16, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
     listener.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+/// Loads `/docs` in headless Chromium (Debian's `chromium`, installed with apt when missing)
+/// with every host but 127.0.0.1 unresolvable, and checks that the operations are rendered; the
+/// screenshot is left at `target/fuzz/docs.png`.
+fn docs_work_offline(bind: &str, out: &Path) -> Result<(), String> {
+    let chromium = Path::new("/usr/bin/chromium");
+    if !chromium.exists() {
+        eprintln!("xtask: installing Debian's chromium for the offline /docs check");
+        crate::run("apt-get", &["update", "-qq"])?;
+        crate::run("apt-get", &["install", "-y", "-qq", "chromium"])?;
+    }
+    let url = format!("http://{bind}/docs");
+    let offline = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+        "--virtual-time-budget=15000",
+    ];
+    let dom = Command::new(chromium)
+        .args(offline)
+        .arg("--dump-dom")
+        .arg(&url)
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run chromium: {e}"))?;
+    let rendered = String::from_utf8_lossy(&dom.stdout);
+    let screenshot = std::fs::canonicalize(out).map_err(|e| e.to_string())?.join("docs.png");
+    let _ = Command::new(chromium)
+        .args(offline)
+        .arg("--window-size=1280,1600")
+        .arg(format!("--screenshot={}", screenshot.display()))
+        .arg(&url)
+        .stderr(Stdio::null())
+        .status();
+    // The confirm operation's summary and path, as Redoc renders them.
+    if rendered.contains("Verify S3 upload completion") && rendered.contains("uploads/{upload_id}/confirm") {
+        eprintln!("fuzz: /docs renders offline (screenshot {})", screenshot.display());
+        Ok(())
+    } else {
+        Err(format!("/docs rendered no operations with the network cut off (screenshot {})", screenshot.display()))
+    }
 }
 
 /// Generates a Python client from `document` with openapi-python-client (pinned, virtualenv in

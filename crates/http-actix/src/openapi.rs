@@ -1,11 +1,10 @@
 //! The OpenAPI document, generated from the handlers and DTOs, served at `/openapi.json`, with
-//! interactive documentation at `/docs`.
+//! documentation at `/docs` (Redoc, vendored: no CDN).
 
 use crate::dto::*;
 use crate::routes::{batches, buckets, health, keys, namespaces, objects, tasks, uploads};
 use actix_web::{HttpResponse, get, web};
 use utoipa::OpenApi;
-use utoipa_scalar::{Scalar, Servable};
 
 /// The API's OpenAPI document.
 #[derive(OpenApi)]
@@ -245,6 +244,37 @@ async fn openapi_json() -> HttpResponse {
     HttpResponse::Ok().json(document())
 }
 
+/// The docs UI (Redoc 2.5.4), vendored and embedded: `/docs` needs no CDN and works offline.
+const REDOC_JS: &str = include_str!("../assets/redoc-2.5.4/redoc.standalone.js");
+
+/// The page at `/docs`: Redoc rendering `/openapi.json`, every asset served by stowage itself.
+const DOCS_HTML: &str = r#"<!doctype html>
+<html>
+<head>
+  <title>stowage API</title>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+</head>
+<body>
+  <redoc spec-url="/openapi.json"></redoc>
+  <script src="/docs/redoc.standalone.js"></script>
+</body>
+</html>
+"#;
+
+#[get("/docs")]
+async fn docs() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_HTML)
+}
+
+#[get("/docs/redoc.standalone.js")]
+async fn redoc_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(REDOC_JS)
+}
+
 pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(openapi_json).service(Scalar::with_url("/docs", document()));
+    cfg.service(openapi_json).service(docs).service(redoc_js);
 }
