@@ -185,3 +185,14 @@ def test_uploads_are_paged_with_the_sdks_parameters(client, bucket):
     with pytest.raises(mixpeek.exceptions.ApiException) as refused:
         uploads.list_uploads_buckets(paged, offset=2)
     assert refused.value.status == 422
+
+
+def test_namespaces_are_created_and_read(client):
+    from mixpeek.api.namespaces_api import NamespacesApi
+
+    namespaces = NamespacesApi(client)
+    name = f"sdk-ns-{uuid.uuid4().hex[:8]}"
+    made = namespaces.create_namespace(m.CreateNamespaceRequest(namespace_name=name, description="from the sdk"))
+    assert made.namespace_name == name and made.namespace_id.startswith("ns_")
+    got = namespaces.get_namespace(name)
+    assert (got.namespace_id, got.description) == (made.namespace_id, "from the sdk")
