@@ -341,17 +341,12 @@ fn docs_work_offline(bind: &str, out: &Path) -> Result<(), String> {
 /// Generates a Python client from `document` with openapi-python-client (pinned, virtualenv in
 /// the tools cache) and runs `tests/generated-client/smoke.py` with it against the server.
 fn generated_client_smoke(document: &Path, out: &Path, bind: &str, key: &str) -> Result<(), String> {
-    let venv = crate::services::tools_dir().join(format!("openapi-python-client-{GENERATOR}"));
-    let generator = venv.join("bin/openapi-python-client");
-    if !generator.exists() {
-        eprintln!("xtask: installing openapi-python-client {GENERATOR} into {} (once)", venv.display());
-        crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
-        let pip = venv.join("bin/pip").display().to_string();
-        crate::run(
-            &pip,
-            &["install", "--disable-pip-version-check", "-q", &format!("openapi-python-client=={GENERATOR}")],
-        )?;
-    }
+    let bin = crate::services::ensure_python_tools(
+        &format!("openapi-python-client-{GENERATOR}"),
+        &[format!("openapi-python-client=={GENERATOR}")],
+        &["openapi-python-client"],
+    )?;
+    let generator = bin.join("openapi-python-client");
     let generated = std::fs::canonicalize(out).map_err(|e| e.to_string())?.join("generated");
     let _ = std::fs::remove_dir_all(&generated);
     std::fs::create_dir_all(&generated).map_err(|e| e.to_string())?;
@@ -368,7 +363,7 @@ fn generated_client_smoke(document: &Path, out: &Path, bind: &str, key: &str) ->
         return Err(format!("openapi-python-client could not generate a client from /openapi.json ({status})"));
     }
     let smoke = std::fs::canonicalize("tests/generated-client/smoke.py").map_err(|e| e.to_string())?;
-    let status = Command::new(venv.join("bin/python"))
+    let status = Command::new(bin.join("python"))
         .arg(&smoke)
         .arg(&generated)
         .env("STOWAGE_URL", format!("http://{bind}"))
@@ -380,35 +375,15 @@ fn generated_client_smoke(document: &Path, out: &Path, bind: &str, key: &str) ->
 
 /// The Python of a virtualenv (in the tools cache) holding the pinned Mixpeek SDK and pytest.
 fn ensure_sdk() -> Result<PathBuf, String> {
-    let venv = crate::services::tools_dir().join(format!("mixpeek-{MIXPEEK_SDK}"));
-    let python = venv.join("bin/python");
-    if venv.join("bin/pytest").exists() {
-        return Ok(python);
-    }
-    eprintln!("xtask: installing the Mixpeek SDK {MIXPEEK_SDK} into {} (once)", venv.display());
-    if !python.exists() {
-        crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
-    }
-    let pip = venv.join("bin/pip").display().to_string();
     let packages = [format!("mixpeek=={MIXPEEK_SDK}"), format!("pytest=={PYTEST}")];
-    crate::run(&pip, &["install", "--disable-pip-version-check", "-q", &packages[0], &packages[1]])?;
-    Ok(python)
+    Ok(crate::services::ensure_python_tools(&format!("mixpeek-{MIXPEEK_SDK}"), &packages, &["pytest"])?.join("python"))
 }
 
-/// The schemathesis executable, installed once into a virtualenv in the tools cache.
+/// The schemathesis executable, installed once (with openapi-spec-validator beside it) into a
+/// virtualenv in the tools cache.
 fn ensure_schemathesis() -> Result<PathBuf, String> {
-    let venv = crate::services::tools_dir().join(format!("schemathesis-{SCHEMATHESIS}"));
-    let bin = venv.join("bin/schemathesis");
-    if bin.exists() && venv.join("bin/openapi-spec-validator").exists() {
-        return Ok(bin);
-    }
-    eprintln!("xtask: installing schemathesis {SCHEMATHESIS} into {} (once)", venv.display());
-    let venv_str = venv.display().to_string();
-    if !venv.join("bin/pip").exists() {
-        crate::run("python3", &["-m", "venv", &venv_str])?;
-    }
-    let pip = venv.join("bin/pip").display().to_string();
     let packages = [format!("schemathesis=={SCHEMATHESIS}"), format!("openapi-spec-validator=={SPEC_VALIDATOR}")];
-    crate::run(&pip, &["install", "--disable-pip-version-check", "-q", &packages[0], &packages[1]])?;
-    if bin.exists() { Ok(bin) } else { Err(format!("schemathesis was not installed at {}", bin.display())) }
+    let executables = ["schemathesis", "openapi-spec-validator"];
+    let bin = crate::services::ensure_python_tools(&format!("schemathesis-{SCHEMATHESIS}"), &packages, &executables)?;
+    Ok(bin.join("schemathesis"))
 }

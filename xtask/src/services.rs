@@ -29,6 +29,29 @@ pub fn ensure_tool(binary: &str, install: &[&str]) -> Result<PathBuf, String> {
     if path.exists() { Ok(path) } else { Err(format!("{binary} was not installed at {}", path.display())) }
 }
 
+/// The `bin` directory of a virtualenv `name` in the tools cache holding the pinned Python
+/// `packages` (`pkg==version`), created and installed once — again only when one of the
+/// `executables` it must provide is missing.
+pub fn ensure_python_tools(name: &str, packages: &[String], executables: &[&str]) -> Result<PathBuf, String> {
+    let venv = tools_dir().join(name);
+    let bin = venv.join("bin");
+    if executables.iter().all(|e| bin.join(e).exists()) {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing {} into {} (once; later runs reuse it)", packages.join(" "), venv.display());
+    if !bin.join("pip").exists() {
+        crate::run("python3", &["-m", "venv", &venv.display().to_string()])?;
+    }
+    let pip = bin.join("pip").display().to_string();
+    let mut args = vec!["install", "--disable-pip-version-check", "-q"];
+    args.extend(packages.iter().map(String::as_str));
+    crate::run(&pip, &args)?;
+    match executables.iter().find(|e| !bin.join(e).exists()) {
+        None => Ok(bin),
+        Some(missing) => Err(format!("{missing} was not installed into {}", bin.display())),
+    }
+}
+
 /// The server URL the tests use: `DATABASE_URL`, else the local default.
 pub fn database_url() -> String {
     std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())

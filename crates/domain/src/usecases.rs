@@ -60,9 +60,18 @@ pub(crate) fn webhook_for(deps: Deps<'_>, bucket: &crate::bucket::Bucket) -> Opt
     crate::webhook::WebhookTarget::for_bucket(bucket, deps.ids, deps.policy.webhook_max_attempts)
 }
 
-/// Implements [`crate::Coded`] and `From` for the two port-error variants every operation has.
+/// Implements `From` for the two port-error variants every operation has, and for a failed
+/// integrity check (which is one of the two).
 macro_rules! port_errors {
     ($err:ident) => {
+        impl From<$crate::usecases::integrity::CheckError> for $err {
+            fn from(e: $crate::usecases::integrity::CheckError) -> Self {
+                match e {
+                    $crate::usecases::integrity::CheckError::Storage(e) => Self::Storage(e),
+                    $crate::usecases::integrity::CheckError::Repo(e) => Self::Repo(e),
+                }
+            }
+        }
         impl From<$crate::error::RepoError> for $err {
             fn from(e: $crate::error::RepoError) -> Self {
                 Self::Repo(e)

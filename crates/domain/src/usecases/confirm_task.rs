@@ -27,24 +27,8 @@ impl From<VerificationFailure> for Interrupted {
         Self::Check(e)
     }
 }
-impl From<StorageError> for Interrupted {
-    fn from(e: StorageError) -> Self {
-        Self::Storage(e)
-    }
-}
-impl From<RepoError> for Interrupted {
-    fn from(e: RepoError) -> Self {
-        Self::Repo(e)
-    }
-}
-impl From<super::integrity::CheckError> for Interrupted {
-    fn from(e: super::integrity::CheckError) -> Self {
-        match e {
-            super::integrity::CheckError::Storage(e) => Self::Storage(e),
-            super::integrity::CheckError::Repo(e) => Self::Repo(e),
-        }
-    }
-}
+
+super::port_errors!(Interrupted);
 
 /// Runs one attempt of a confirm task. `last_attempt` tells whether the queue will retry.
 /// Idempotent: a re-run after a crash finds the upload COMPLETED and reports it.

@@ -148,21 +148,3 @@ pub async fn trusted_original(
     deps.repo.release_claim(scope, sha256, &original.id).await?;
     Ok(None)
 }
-
-impl From<CheckError> for super::confirm::ConfirmError {
-    fn from(e: CheckError) -> Self {
-        match e {
-            CheckError::Storage(e) => Self::Storage(e),
-            CheckError::Repo(e) => Self::Repo(e),
-        }
-    }
-}
-
-impl From<CheckError> for super::create_upload::CreateUploadError {
-    fn from(e: CheckError) -> Self {
-        match e {
-            CheckError::Storage(e) => Self::Storage(e),
-            CheckError::Repo(e) => Self::Repo(e),
-        }
-    }
-}

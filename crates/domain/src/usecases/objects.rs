@@ -55,15 +55,6 @@ impl Coded for GetObjectError {
     }
 }
 
-impl From<super::integrity::CheckError> for GetObjectError {
-    fn from(e: super::integrity::CheckError) -> Self {
-        match e {
-            super::integrity::CheckError::Storage(e) => Self::Storage(e),
-            super::integrity::CheckError::Repo(e) => Self::Repo(e),
-        }
-    }
-}
-
 /// An object of `bucket` (id or name) and, with `url_lifetime`, a download URL per blob — each
 /// only after the store shows the bytes verified at confirm (see `usecases::integrity`).
 ///
