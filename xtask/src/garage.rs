@@ -64,9 +64,14 @@ fn garage(binary: &Path, config: &Path, args: &[&str]) -> Result<String, String>
     }
 }
 
+/// The pinned Garage binary, installed into the tools cache once.
+pub fn binary() -> Result<PathBuf, String> {
+    crate::services::ensure_tool("garage", &["garage", "--version", VERSION])
+}
+
 /// Installs (once) and starts a bootstrapped single-node Garage.
 pub fn start() -> Result<Garage, String> {
-    let binary = crate::services::ensure_tool("garage", &["garage", "--version", VERSION])?;
+    let binary = binary()?;
     let dir = std::env::temp_dir().join(format!("stowage-garage-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;

@@ -4,7 +4,10 @@
 //! - `cargo xtask test` — formatting, clippy, dependency invariants, every test (nextest), then
 //!   the fuzz step (`cargo xtask fuzz`: schemathesis against the real binary on both backends).
 //! - `cargo xtask deps` — the architecture's dependency invariants.
+//! - `cargo xtask deploy-test` — the image, `deploy/compose.yaml` on a real Docker engine, and the
+//!   Kubernetes manifests validated offline (`deploy-test k8s` for the manifests alone).
 
+mod deploy;
 mod deps;
 mod fuzz;
 mod garage;
@@ -20,10 +23,12 @@ fn main() -> ExitCode {
         Some("lint") => lint(),
         Some("services") => services(),
         Some("fuzz") => fuzz(),
+        Some("deploy-test") if args.get(1).is_some_and(|a| a == "k8s") => deploy::k8s(),
+        Some("deploy-test") => deploy::test(),
         Some("bench") => bench(args.get(1).map_or("all", String::as_str)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  bench [confirm|create|hash|scale|all]  benchmarks against same-run ceilings; writes docs/benchmarks.md"
+                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|create|hash|scale|all]  benchmarks against same-run ceilings; writes docs/benchmarks.md"
             );
             return ExitCode::from(2);
         }

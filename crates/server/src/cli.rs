@@ -1,5 +1,5 @@
-//! The client commands of the `stowage` binary: `upload`, `buckets create`, `uploads get`. They
-//! talk to a running server over HTTP, like any other client.
+//! The client commands of the `stowage` binary: `upload`, `buckets create`, `uploads get`,
+//! `healthcheck`. They talk to a running server over HTTP, like any other client.
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::path::PathBuf;
@@ -177,6 +177,17 @@ pub async fn create_bucket(connection: &Connection, name: &str) -> Result<(), St
     let bucket = client.create_bucket(name).await.map_err(|e| explain(&e, &connection.url))?;
     say(&format!("{}\t{}", bucket["bucket_id"].as_str().unwrap_or_default(), name));
     Ok(())
+}
+
+/// `stowage healthcheck [--url URL]`: succeeds when `GET {url}/healthz` answers 200 within 5 s.
+///
+/// # Errors
+/// Another status, or no answer in time.
+pub async fn healthcheck(url: &str) -> Result<(), String> {
+    let url = format!("{}/healthz", url.trim_end_matches('/'));
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().map_err(|e| e.to_string())?;
+    let response = client.get(&url).send().await.map_err(|e| format!("{url}: {e}"))?;
+    if response.status() == reqwest::StatusCode::OK { Ok(()) } else { Err(format!("{url}: {}", response.status())) }
 }
 
 /// `stowage uploads get ID [--bucket NAME]`: prints the upload as JSON. Without a bucket, the

@@ -62,6 +62,13 @@ enum Command {
         #[command(subcommand)]
         command: UploadCommand,
     },
+    /// Exit 0 when a server answers `GET /healthz` with 200 (a container's HEALTHCHECK: the
+    /// image has no curl).
+    Healthcheck {
+        /// The server's base URL.
+        #[arg(long, env = "STOWAGE_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -143,6 +150,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Uploads { command: UploadCommand::Get { id, bucket, connection } } => {
             return cli::get_upload(connection, id, bucket.as_deref()).await;
         }
+        Command::Healthcheck { url } => return cli::healthcheck(url).await,
         _ => {}
     }
     let settings = Settings::load(cli.config.as_deref())?;
@@ -197,7 +205,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => keys_command(&settings, command).await,
-        Command::Upload { .. } | Command::Buckets { .. } | Command::Uploads { .. } => Ok(()),
+        Command::Upload { .. } | Command::Buckets { .. } | Command::Uploads { .. } | Command::Healthcheck { .. } => {
+            Ok(())
+        }
     }
 }
 
