@@ -67,7 +67,9 @@ base_image() {
     cp /usr/local/share/ca-certificates/*.crt "$rootfs/usr/local/share/ca-certificates/"
     chroot "$rootfs" update-ca-certificates >/dev/null
   fi
-  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  # What Debian's official -slim images also leave out: documentation, manual pages, locales.
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/lib/apt/lists/* \
+    "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/* "$rootfs"/usr/share/info/* "$rootfs"/usr/share/locale/*
   tar -C "$rootfs" -c . | "$DOCKER" import -c 'CMD ["/bin/bash"]' - docker.io/library/debian:bookworm >/dev/null
   "$DOCKER" tag debian:bookworm debian:bookworm-slim
   rm -rf "$rootfs"
