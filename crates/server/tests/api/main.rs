@@ -19,5 +19,6 @@ mod multipart;
 mod objects;
 mod outage;
 mod process;
+mod replicas;
 mod store;
 mod webhooks;

@@ -8,7 +8,7 @@ use stowage_testkit::TestDb;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-fn env(db: &TestDb, storage: &stowage_s3::S3Config) -> Vec<(String, String)> {
+pub(crate) fn env(db: &TestDb, storage: &stowage_s3::S3Config) -> Vec<(String, String)> {
     [
         ("STOWAGE__DATABASE__URL", db.url.clone()),
         ("STOWAGE__STORAGE__ENDPOINT", storage.endpoint.clone().unwrap()),
@@ -28,7 +28,7 @@ fn env(db: &TestDb, storage: &stowage_s3::S3Config) -> Vec<(String, String)> {
     .collect()
 }
 
-async fn cli(vars: &[(String, String)], args: &[&str]) -> String {
+pub(crate) async fn cli(vars: &[(String, String)], args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_stowage")).args(args).envs(vars.iter().cloned()).output().await.unwrap();
     assert!(out.status.success(), "stowage {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
@@ -115,7 +115,7 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_cleanly() {
     assert!(client.get(format!("{base}/healthz")).send().await.is_err(), "no longer accepting");
 }
 
-async fn start_worker(vars: &[(String, String)]) -> tokio::process::Child {
+pub(crate) async fn start_worker(vars: &[(String, String)]) -> tokio::process::Child {
     Command::new(env!("CARGO_BIN_EXE_stowage"))
         .arg("worker")
         .envs(vars.iter().cloned())
