@@ -63,10 +63,10 @@ engine_start
 base_image
 
 step "building the stand-ins for postgres:17 and dxflrs/garage:v2.5.0"
-docker build -q -t postgres:17 deploy/test/standins/postgres >/dev/null
+DOCKER_BUILDKIT=1 "$DOCKER" build -q -t postgres:17 deploy/test/standins/postgres >/dev/null
 mkdir -p "$WORK/garage"
 cp "$GARAGE_BIN" "$WORK/garage/garage"
-docker build -q -t dxflrs/garage:v2.5.0 -f deploy/test/standins/garage/Dockerfile "$WORK/garage" >/dev/null
+DOCKER_BUILDKIT=1 "$DOCKER" build -q -t dxflrs/garage:v2.5.0 -f deploy/test/standins/garage/Dockerfile "$WORK/garage" >/dev/null
 
 step "building the stowage image (deploy/Dockerfile, prebuilt binary)"
 mkdir -p deploy/.bin
@@ -100,7 +100,7 @@ step "stowage upload from the host, then download through a presigned URL"
 head -c 3000000 /dev/urandom >"$WORK/small.bin"
 out=$("$STOWAGE_BIN" upload "$WORK/small.bin" --bucket deploy)
 echo "  $out" >&2
-object=$(grep -oE 'obj_[A-Za-z0-9]+' <<<"$out" | head -1)
+object=$(grep -oE 'obj_[A-Za-z0-9_-]+' <<<"$out" | head -1)
 [ -n "$object" ] || fail "stowage upload printed no object id: $out"
 want=$(sha256sum "$WORK/small.bin" | cut -d' ' -f1)
 check_object() {
@@ -134,10 +134,10 @@ docker kill "$(container worker)" >/dev/null
 state=$(api GET "/v1/tasks/$task")
 [ "$(json '["status"]' <<<"$state")" = IN_PROGRESS ] || fail "the task was no longer running when its worker died: $state"
 "${COMPOSE[@]}" up -d --no-build worker
-done_task=$(api GET "/v1/tasks/$task?wait_seconds=60")
+done_task=$(api GET "/v1/tasks/$task?wait_seconds=20")
 for _ in $(seq 1 10); do
   [ "$(json '["status"]' <<<"$done_task")" = COMPLETED ] && break
-  done_task=$(api GET "/v1/tasks/$task?wait_seconds=60")
+  done_task=$(api GET "/v1/tasks/$task?wait_seconds=20")
 done
 [ "$(json '["status"]' <<<"$done_task")" = COMPLETED ] || fail "task $task did not complete: $done_task"
 [ "$(json '["attempts"]' <<<"$done_task")" = 2 ] || fail "task $task was not delivered exactly twice: $done_task"
