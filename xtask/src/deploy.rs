@@ -91,8 +91,7 @@ fn check_kustomization(path: &Path) -> Result<(), String> {
 
 /// Builds the release binary and runs `deploy/test/run.sh` with it and Garage.
 fn compose() -> Result<(), String> {
-    crate::run(&crate::cargo(), &["build", "--release", "--locked", "-p", "stowage-server"])?;
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
+    let target = crate::release_build()?;
     let stowage = std::fs::canonicalize(format!("{target}/release/stowage"))
         .map_err(|e| format!("no release binary in {target}/release: {e}"))?;
     let garage = crate::garage::binary()?;

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("deps") if args.get(1).is_some_and(|a| a == "--write") => deps::write(),
         Some("deps") => deps::check(),
         Some("lint") => lint(),
         Some("services") => services(),
@@ -110,14 +111,13 @@ fn bench(which: &str) -> Result<(), String> {
     let pg_log = std::env::var("STOWAGE_BENCH_PG_LOG").ok().or_else(services::postgres_log).ok_or(
         "cannot find PostgreSQL's log file (the confirm ceiling is captured from it); set STOWAGE_BENCH_PG_LOG",
     )?;
-    run(&cargo(), &["build", "--release", "--locked", "-p", "stowage-server", "-p", "stowage-bench"])?;
+    let target = release_build()?;
     let (garage, mut env) = start_s3()?;
     let bucket = "stowage-bench";
     match &garage {
         Some(g) => g.create_bucket(bucket)?,
         None => return Err("cargo xtask bench starts its own Garage: unset STOWAGE_TEST_S3_ENDPOINT".to_owned()),
     }
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
     env.extend([
         ("DATABASE_URL".to_owned(), database),
         ("STOWAGE_BENCH_PG_LOG".to_owned(), pg_log),
@@ -130,6 +130,14 @@ fn bench(which: &str) -> Result<(), String> {
         .status()
         .map_err(|e| format!("cannot run stowage-bench: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("the benchmark failed ({status})")) }
+}
+
+/// The release build `bench` and `deploy-test` share: the same packages every time, so cargo's
+/// feature unification gives the same artifacts and neither rebuilds the dependency tree after
+/// the other. Returns the target directory.
+pub(crate) fn release_build() -> Result<String, String> {
+    run(&cargo(), &["build", "--release", "--locked", "-p", "stowage-server", "-p", "stowage-bench"])?;
+    Ok(std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned()))
 }
 
 /// Starts what the tests need and prints the environment to run them by hand, until killed.

@@ -109,6 +109,8 @@ impl Server {
                 break port.trim().parse().expect("port");
             }
         };
+        // Keep reading: a server writing to a pipe nobody reads would block, or die of EPIPE.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { child, port, pid, key }
     }
 
