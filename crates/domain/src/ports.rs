@@ -7,6 +7,7 @@ mod clock;
 mod key_repo;
 mod object_store;
 mod task_queue;
+mod unit_of_work;
 mod upload_repo;
 mod webhook_sender;
 
@@ -15,5 +16,6 @@ pub use clock::*;
 pub use key_repo::*;
 pub use object_store::*;
 pub use task_queue::*;
+pub use unit_of_work::*;
 pub use upload_repo::*;
 pub use webhook_sender::*;

@@ -15,18 +15,19 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::Sha256Hex;
 use stowage_domain::dedup::ClaimScope;
+use stowage_domain::dedup::ContentClaim;
 use stowage_domain::error::RepoError;
 use stowage_domain::error::decodable;
 use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, ConfirmationOutcome, ConfirmationPlan, InsertUpload, Transition, UploadCursor, UploadPage,
-    UploadQuery, UploadRepo,
+    AttachOutcome, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, Step, Transition, TransitionPlan,
+    UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork,
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
-use stowage_domain::upload::{Completion, Failure, TransitionError, Upload};
-use stowage_domain::webhook::{self, EventType, WebhookTarget};
+use stowage_domain::upload::{Failure, TransitionError, Upload};
+use stowage_domain::webhook::WebhookTarget;
 use time::OffsetDateTime;
 
 /// An error inside a transaction: either diesel's (rolls back, mapped later) or a row the domain
@@ -86,30 +87,12 @@ async fn save_upload(conn: &mut AsyncPgConnection, upload: &Upload) -> Result<()
     Ok(())
 }
 
-/// Runs `transition` on the locked upload if it is still `expected`, saves the result and, with
-/// an `event`, writes its delivery task.
-async fn transition(
-    repo: &PgRepository,
-    id: &UploadId,
-    expected: UploadStatus,
-    next: impl FnOnce(&Upload) -> Result<Upload, TransitionError> + Send,
-    event: Option<(WebhookTarget, EventType)>,
-) -> Result<Transition, RepoError> {
+/// Applies a transition plan (the rule is the domain's) in one transaction.
+async fn transition(repo: &PgRepository, plan: TransitionPlan) -> Result<Transition, RepoError> {
     let mut conn = repo.conn().await?;
-    conn.transaction::<_, TxError, _>(async |conn| {
-        let upload = lock_upload(conn, id).await?;
-        if upload.status != expected {
-            return Ok(Transition::Stale(upload));
-        }
-        let changed = next(&upload)?;
-        save_upload(conn, &changed).await?;
-        if let Some((target, event)) = &event {
-            notify(conn, Some(target), *event, &changed, changed.updated_at).await?;
-        }
-        Ok(Transition::Applied(changed))
-    })
-    .await
-    .map_err(RepoError::from)
+    conn.transaction::<_, TxError, _>(async |conn| Ok(plan.apply(&mut PgWork { conn }).await?))
+        .await
+        .map_err(RepoError::from)
 }
 
 pub(crate) async fn insert_task(
@@ -151,11 +134,12 @@ async fn insert_object(
     Ok(())
 }
 
-/// Adds one object of `size` bytes to the bucket's and the namespace's usage counters.
+/// Adds one object of `size` bytes to the bucket's usage counters. (The namespace's columns of
+/// the same name are no longer written: nothing reads them, SQLite never kept them, and they made
+/// every confirm update one more hot row. They stay in the schema for rolling upgrades.)
 async fn add_usage(
     conn: &mut AsyncPgConnection,
     bucket: &BucketId,
-    namespace: &NamespaceId,
     size: u64,
     now: OffsetDateTime,
 ) -> Result<(), DieselError> {
@@ -167,80 +151,76 @@ async fn add_usage(
             buckets::updated_at.eq(now),
         ))
         .execute(conn)
-        .await?;
-    diesel::update(namespaces::table.find(namespace.as_str()))
-        .set((
-            namespaces::object_count.eq(namespaces::object_count + 1),
-            namespaces::total_size_bytes.eq(namespaces::total_size_bytes + size),
-        ))
-        .execute(conn)
         .await
         .map(drop)
 }
 
-/// Writes the delivery task of an event about `upload`, when its bucket has a webhook (the outbox:
-/// same transaction as the change it reports).
-async fn notify(
-    conn: &mut AsyncPgConnection,
-    webhook: Option<&WebhookTarget>,
-    event: EventType,
-    upload: &Upload,
-    now: OffsetDateTime,
-) -> Result<(), DieselError> {
-    match webhook {
-        Some(target) => insert_task(conn, &webhook::upload_event(target, event, upload, now), now).await,
-        None => Ok(()),
-    }
+/// A confirmation's primitives on one PostgreSQL transaction (the rule that combines them is
+/// [`ConfirmationPlan::apply`], in the domain).
+struct PgWork<'c> {
+    conn: &'c mut AsyncPgConnection,
 }
 
-/// The confirmation transaction: claim, then original or duplicate writes.
-async fn confirm_in_tx(conn: &mut AsyncPgConnection, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, TxError> {
-    let upload = lock_upload(conn, &plan.upload_id).await?;
-    if upload.status != plan.expected {
-        return Ok(ConfirmationOutcome::Stale(upload));
+#[async_trait]
+impl UploadWork for PgWork<'_> {
+    async fn lock_upload(&mut self, id: &UploadId) -> Result<Upload, RepoError> {
+        lock_upload(self.conn, id).await.map_err(RepoError::from)
     }
-    let object_id = plan.object.as_ref().map(|o| o.id.clone());
-    if let Some(claim) = &plan.claim {
+
+    async fn claim_content(
+        &mut self,
+        claim: &ContentClaim,
+        upload: &UploadId,
+        object: Option<&ObjectId>,
+        now: OffsetDateTime,
+    ) -> Result<Option<ClaimHolder>, RepoError> {
+        // ON CONFLICT DO NOTHING waits for a concurrent claimer's commit, then sees its row.
         let claimed = diesel::insert_into(content_claims::table)
             .values((
                 content_claims::scope.eq(claim.scope.as_str()),
                 content_claims::sha256.eq(claim.sha256.as_str()),
-                content_claims::upload_id.eq(plan.upload_id.as_str()),
-                content_claims::object_id.eq(object_id.as_ref().map(ObjectId::as_str)),
-                content_claims::created_at.eq(plan.now),
+                content_claims::upload_id.eq(upload.as_str()),
+                content_claims::object_id.eq(object.map(ObjectId::as_str)),
+                content_claims::created_at.eq(now),
             ))
             .on_conflict_do_nothing()
-            .execute(conn)
-            .await?;
-        if claimed == 0 {
-            let (holder, holder_object): (String, Option<String>) = content_claims::table
-                .find((claim.scope.as_str(), claim.sha256.as_str()))
-                .select((content_claims::upload_id, content_claims::object_id))
-                .first(conn)
-                .await?;
-            let of = UploadId::parse(&holder).map_err(|e| corrupt("claim holder", e))?;
-            let object =
-                holder_object.map(|o| ObjectId::parse(&o).map_err(|e| corrupt("claim object", e))).transpose()?;
-            let duplicate = upload.complete(plan.verified.clone(), Completion::Duplicate { of, object }, plan.now)?;
-            save_upload(conn, &duplicate).await?;
-            notify(conn, plan.webhook.as_ref(), EventType::UploadCompleted, &duplicate, plan.now).await?;
-            return Ok(ConfirmationOutcome::Duplicate(duplicate));
+            .execute(self.conn)
+            .await
+            .map_err(from_diesel)?;
+        if claimed == 1 {
+            return Ok(None);
         }
+        let (holder, holder_object): (String, Option<String>) = content_claims::table
+            .find((claim.scope.as_str(), claim.sha256.as_str()))
+            .select((content_claims::upload_id, content_claims::object_id))
+            .first(self.conn)
+            .await
+            .map_err(from_diesel)?;
+        Ok(Some(ClaimHolder {
+            upload: UploadId::parse(&holder).map_err(|e| corrupt("claim holder", e))?,
+            object: holder_object.map(|o| ObjectId::parse(&o).map_err(|e| corrupt("claim object", e))).transpose()?,
+        }))
     }
-    if let Some(object) = &plan.object {
-        insert_object(conn, object, plan.now).await?;
-        add_usage(conn, &plan.bucket_id, &plan.namespace_id, plan.verified.size, plan.now).await?;
+
+    async fn insert_object(&mut self, object: &BucketObject, now: OffsetDateTime) -> Result<(), RepoError> {
+        insert_object(self.conn, object, now).await.map_err(RepoError::from)
     }
-    if let Some((batch, task)) = &plan.batch {
-        insert_batch(conn, batch).await?;
-        insert_task(conn, task, plan.now).await?;
+
+    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, now: OffsetDateTime) -> Result<(), RepoError> {
+        add_usage(self.conn, bucket, bytes, now).await.map_err(from_diesel)
     }
-    let batch = plan.batch.as_ref().map(|(b, t)| (b.id.clone(), t.id.clone()));
-    let original =
-        upload.complete(plan.verified.clone(), Completion::Original { object: object_id, batch }, plan.now)?;
-    save_upload(conn, &original).await?;
-    notify(conn, plan.webhook.as_ref(), EventType::UploadCompleted, &original, plan.now).await?;
-    Ok(ConfirmationOutcome::Original(original))
+
+    async fn insert_batch(&mut self, batch: &stowage_domain::batch::Batch) -> Result<(), RepoError> {
+        insert_batch(self.conn, batch).await.map_err(from_diesel)
+    }
+
+    async fn enqueue(&mut self, task: &NewTask, now: OffsetDateTime) -> Result<(), RepoError> {
+        insert_task(self.conn, task, now).await.map_err(from_diesel)
+    }
+
+    async fn save_upload(&mut self, upload: &Upload) -> Result<(), RepoError> {
+        save_upload(self.conn, upload).await.map_err(RepoError::from)
+    }
 }
 
 #[async_trait]
@@ -436,24 +416,15 @@ impl UploadRepo for PgRepository {
         task: &NewTask,
         now: OffsetDateTime,
     ) -> Result<Transition, RepoError> {
-        let mut conn = self.conn().await?;
-        conn.transaction::<_, TxError, _>(async |conn| {
-            let upload = lock_upload(conn, id).await?;
-            if upload.status != expected {
-                return Ok(Transition::Stale(upload));
-            }
-            let processing = upload.begin_processing(task.id.clone(), now)?;
-            insert_task(conn, task, now).await?;
-            save_upload(conn, &processing).await?;
-            Ok(Transition::Applied(processing))
-        })
-        .await
-        .map_err(RepoError::from)
+        let step = Step::BeginProcessing(task.clone());
+        transition(self, TransitionPlan { upload_id: id.clone(), expected, step, now }).await
     }
 
     async fn apply_confirmation(&self, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, RepoError> {
         let mut conn = self.conn().await?;
-        conn.transaction::<_, TxError, _>(async |conn| confirm_in_tx(conn, plan).await).await.map_err(RepoError::from)
+        conn.transaction::<_, TxError, _>(async |conn| Ok(plan.apply(&mut PgWork { conn }).await?))
+            .await
+            .map_err(RepoError::from)
     }
 
     async fn record_failure(
@@ -464,9 +435,8 @@ impl UploadRepo for PgRepository {
         now: OffsetDateTime,
         webhook: Option<WebhookTarget>,
     ) -> Result<Transition, RepoError> {
-        let failure = failure.clone();
-        let next = move |upload: &Upload| upload.record_failure(failure, now);
-        transition(self, id, expected, next, webhook.map(|w| (w, EventType::UploadFailed))).await
+        let step = Step::Fail(failure.clone(), webhook);
+        transition(self, TransitionPlan { upload_id: id.clone(), expected, step, now }).await
     }
 
     async fn cancel_upload(
@@ -475,7 +445,7 @@ impl UploadRepo for PgRepository {
         expected: UploadStatus,
         now: OffsetDateTime,
     ) -> Result<Transition, RepoError> {
-        transition(self, id, expected, move |upload| upload.cancel(now), None).await
+        transition(self, TransitionPlan { upload_id: id.clone(), expected, step: Step::Cancel, now }).await
     }
 
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError> {
@@ -560,7 +530,7 @@ impl UploadRepo for PgRepository {
     ) -> Result<Option<Vec<stowage_domain::names::ObjectKey>>, RepoError> {
         let mut conn = self.conn().await?;
         conn.transaction::<_, TxError, _>(async |conn| {
-            let Some(row) = objects::table
+            let Some(_) = objects::table
                 .filter(objects::id.eq(id.as_str()))
                 .filter(objects::bucket_id.eq(bucket.as_str()))
                 .for_update()
@@ -599,13 +569,6 @@ impl UploadRepo for PgRepository {
                 .set((
                     buckets::object_count.eq(buckets::object_count - 1),
                     buckets::total_size_bytes.eq(buckets::total_size_bytes - size),
-                ))
-                .execute(conn)
-                .await?;
-            diesel::update(namespaces::table.find(&row.namespace_id))
-                .set((
-                    namespaces::object_count.eq(namespaces::object_count - 1),
-                    namespaces::total_size_bytes.eq(namespaces::total_size_bytes - size),
                 ))
                 .execute(conn)
                 .await?;
@@ -651,7 +614,7 @@ impl UploadRepo for PgRepository {
             .execute(conn)
             .await?;
             let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
-            add_usage(conn, &object.bucket_id, &object.namespace_id, size, object.created_at).await?;
+            add_usage(conn, &object.bucket_id, size, object.created_at).await?;
             Ok(AttachOutcome::Created)
         })
         .await

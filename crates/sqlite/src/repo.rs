@@ -14,19 +14,20 @@ use stowage_domain::batch::Batch;
 use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::Sha256Hex;
 use stowage_domain::dedup::ClaimScope;
+use stowage_domain::dedup::ContentClaim;
 use stowage_domain::error::RepoError;
 use stowage_domain::error::decodable;
 use stowage_domain::ids::{BatchId, BlobId, BucketId, KeyId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, BatchService, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo, SubmitOutcome,
-    Transition, UploadCursor, UploadPage, UploadQuery, UploadRepo,
+    AttachOutcome, BatchService, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo, Step,
+    SubmitOutcome, Transition, TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::NewTask;
-use stowage_domain::upload::{Completion, Failure, TransitionError, Upload};
-use stowage_domain::webhook::{self, EventType, WebhookTarget};
+use stowage_domain::upload::{Failure, Upload};
+use stowage_domain::webhook::WebhookTarget;
 use time::OffsetDateTime;
 
 #[derive(QueryableByName)]
@@ -107,19 +108,6 @@ fn save_upload(conn: &mut SqliteConnection, upload: &Upload) -> Result<(), Fail>
     Ok(())
 }
 
-/// Writes the delivery task of an event about `upload` (the outbox).
-fn notify(
-    conn: &mut SqliteConnection,
-    webhook: Option<&WebhookTarget>,
-    event: EventType,
-    upload: &Upload,
-) -> Result<(), Fail> {
-    if let Some(target) = webhook {
-        insert_task(conn, &webhook::upload_event(target, event, upload, upload.updated_at), upload.updated_at)?;
-    }
-    Ok(())
-}
-
 fn load_bucket(conn: &mut SqliteConnection, id: &BucketId) -> Result<Bucket, Fail> {
     one(conn, "bucket", "SELECT doc FROM buckets WHERE id = ?", &[id.as_str()])?
         .ok_or_else(|| Fail(RepoError::Unexpected(format!("bucket {id} vanished"))))
@@ -190,48 +178,74 @@ struct ClaimRow {
     object_id: Option<String>,
 }
 
-fn confirm_in_tx(conn: &mut SqliteConnection, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, Fail> {
-    let upload = load_upload(conn, &plan.upload_id)?;
-    if upload.status != plan.expected {
-        return Ok(ConfirmationOutcome::Stale(upload));
+/// A confirmation's primitives on one SQLite transaction (the rule that combines them is
+/// [`ConfirmationPlan::apply`], in the domain). Every method is synchronous on the connection.
+struct SqliteWork<'c> {
+    conn: &'c mut SqliteConnection,
+}
+
+#[async_trait]
+impl UploadWork for SqliteWork<'_> {
+    async fn lock_upload(&mut self, id: &UploadId) -> Result<Upload, RepoError> {
+        // The immediate transaction already holds SQLite's write lock.
+        load_upload(self.conn, id).map_err(|e| e.0)
     }
-    let object_id = plan.object.as_ref().map(|o| o.id.clone());
-    if let Some(c) = &plan.claim
-        && !claim(
-            conn,
-            c.scope.as_str(),
-            c.sha256.as_str(),
-            plan.upload_id.as_str(),
-            object_id.as_ref().map(ObjectId::as_str),
-        )?
-    {
+
+    async fn claim_content(
+        &mut self,
+        claim: &ContentClaim,
+        upload: &UploadId,
+        object: Option<&ObjectId>,
+        _now: OffsetDateTime,
+    ) -> Result<Option<ClaimHolder>, RepoError> {
+        let (scope, sha) = (claim.scope.as_str(), claim.sha256.as_str());
+        if self::claim(self.conn, scope, sha, upload.as_str(), object.map(ObjectId::as_str)).map_err(|e| e.0)? {
+            return Ok(None);
+        }
         let holder: ClaimRow =
             diesel::sql_query("SELECT upload_id, object_id FROM content_claims WHERE scope = ? AND sha256 = ?")
-                .bind::<Text, _>(c.scope.as_str())
-                .bind::<Text, _>(c.sha256.as_str())
-                .get_result(conn)?;
-        let of = UploadId::parse(&holder.upload_id).map_err(|e| corrupt("claim holder", e))?;
-        let object =
-            holder.object_id.map(|o| ObjectId::parse(&o).map_err(|e| corrupt("claim object", e))).transpose()?;
-        let duplicate = upload.complete(plan.verified.clone(), Completion::Duplicate { of, object }, plan.now)?;
-        save_upload(conn, &duplicate)?;
-        notify(conn, plan.webhook.as_ref(), EventType::UploadCompleted, &duplicate)?;
-        return Ok(ConfirmationOutcome::Duplicate(duplicate));
+                .bind::<Text, _>(scope)
+                .bind::<Text, _>(sha)
+                .get_result(self.conn)
+                .map_err(|e| crate::from_diesel(&e))?;
+        Ok(Some(ClaimHolder {
+            upload: UploadId::parse(&holder.upload_id).map_err(|e| corrupt("claim holder", e))?,
+            object: holder
+                .object_id
+                .map(|o| ObjectId::parse(&o).map_err(|e| corrupt("claim object", e)))
+                .transpose()?,
+        }))
     }
-    if let Some(object) = &plan.object {
-        insert_object(conn, object)?;
-        usage(conn, &plan.bucket_id, plan.verified.size, 1, plan.now)?;
+
+    async fn insert_object(&mut self, object: &BucketObject, _now: OffsetDateTime) -> Result<(), RepoError> {
+        insert_object(self.conn, object).map_err(|e| e.0)
     }
-    if let Some((batch, task)) = &plan.batch {
-        insert_batch(conn, batch)?;
-        insert_task(conn, task, plan.now)?;
+
+    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, now: OffsetDateTime) -> Result<(), RepoError> {
+        usage(self.conn, bucket, bytes, 1, now).map_err(|e| e.0)
     }
-    let batch = plan.batch.as_ref().map(|(b, t)| (b.id.clone(), t.id.clone()));
-    let original =
-        upload.complete(plan.verified.clone(), Completion::Original { object: object_id, batch }, plan.now)?;
-    save_upload(conn, &original)?;
-    notify(conn, plan.webhook.as_ref(), EventType::UploadCompleted, &original)?;
-    Ok(ConfirmationOutcome::Original(original))
+
+    async fn insert_batch(&mut self, batch: &Batch) -> Result<(), RepoError> {
+        insert_batch(self.conn, batch).map_err(|e| e.0)
+    }
+
+    async fn enqueue(&mut self, task: &NewTask, now: OffsetDateTime) -> Result<(), RepoError> {
+        insert_task(self.conn, task, now).map_err(|e| e.0)
+    }
+
+    async fn save_upload(&mut self, upload: &Upload) -> Result<(), RepoError> {
+        save_upload(self.conn, upload).map_err(|e| e.0)
+    }
+}
+
+/// Runs a future that never waits — [`SqliteWork`]'s methods are synchronous — to its end in one
+/// poll, on the blocking thread that holds the connection.
+fn run_now<T>(future: impl std::future::Future<Output = Result<T, RepoError>>) -> Result<T, Fail> {
+    let mut future = std::pin::pin!(future);
+    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(result) => result.map_err(Fail),
+        std::task::Poll::Pending => Err(Fail(RepoError::Unexpected("a SQLite unit of work tried to wait".to_owned()))),
+    }
 }
 
 fn insert_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), Fail> {
@@ -254,28 +268,9 @@ fn save_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), Fail> {
 }
 
 impl SqliteRepository {
-    /// Runs `next` on the upload if it is still `expected`, saves it and writes its event.
-    async fn transition(
-        &self,
-        id: &UploadId,
-        expected: UploadStatus,
-        next: impl FnOnce(&Upload) -> Result<Upload, TransitionError> + Send + 'static,
-        event: Option<(WebhookTarget, EventType)>,
-    ) -> Result<Transition, RepoError> {
-        let id = id.clone();
-        self.tx(move |conn| {
-            let upload = load_upload(conn, &id)?;
-            if upload.status != expected {
-                return Ok(Transition::Stale(upload));
-            }
-            let changed = next(&upload)?;
-            save_upload(conn, &changed)?;
-            if let Some((target, event)) = &event {
-                notify(conn, Some(target), *event, &changed)?;
-            }
-            Ok(Transition::Applied(changed))
-        })
-        .await
+    /// Applies a transition plan (the rule is the domain's) in one transaction.
+    async fn transition(&self, plan: TransitionPlan) -> Result<Transition, RepoError> {
+        self.tx(move |conn| run_now(plan.apply(&mut SqliteWork { conn }))).await
     }
 
     /// Reads documents.
@@ -483,23 +478,13 @@ impl UploadRepo for SqliteRepository {
         task: &NewTask,
         now: OffsetDateTime,
     ) -> Result<Transition, RepoError> {
-        let (id, task) = (id.clone(), task.clone());
-        self.tx(move |conn| {
-            let upload = load_upload(conn, &id)?;
-            if upload.status != expected {
-                return Ok(Transition::Stale(upload));
-            }
-            let processing = upload.begin_processing(task.id.clone(), now)?;
-            save_upload(conn, &processing)?;
-            insert_task(conn, &task, now)?;
-            Ok(Transition::Applied(processing))
-        })
-        .await
+        let step = Step::BeginProcessing(task.clone());
+        self.transition(TransitionPlan { upload_id: id.clone(), expected, step, now }).await
     }
 
     async fn apply_confirmation(&self, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, RepoError> {
         let plan = plan.clone();
-        self.tx(move |conn| confirm_in_tx(conn, &plan)).await
+        self.tx(move |conn| run_now(plan.apply(&mut SqliteWork { conn }))).await
     }
 
     async fn record_failure(
@@ -510,9 +495,8 @@ impl UploadRepo for SqliteRepository {
         now: OffsetDateTime,
         webhook: Option<WebhookTarget>,
     ) -> Result<Transition, RepoError> {
-        let failure = failure.clone();
-        let next = move |upload: &Upload| upload.record_failure(failure, now);
-        self.transition(id, expected, next, webhook.map(|w| (w, EventType::UploadFailed))).await
+        let step = Step::Fail(failure.clone(), webhook);
+        self.transition(TransitionPlan { upload_id: id.clone(), expected, step, now }).await
     }
 
     async fn cancel_upload(
@@ -521,7 +505,7 @@ impl UploadRepo for SqliteRepository {
         expected: UploadStatus,
         now: OffsetDateTime,
     ) -> Result<Transition, RepoError> {
-        self.transition(id, expected, move |upload| upload.cancel(now), None).await
+        self.transition(TransitionPlan { upload_id: id.clone(), expected, step: Step::Cancel, now }).await
     }
 
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError> {

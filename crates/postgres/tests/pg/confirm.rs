@@ -77,7 +77,6 @@ async fn sixty_four_concurrent_confirms_of_one_upload_create_one_object_and_agre
     assert_eq!(db.count("SELECT count(*) AS n FROM blobs").await, 1);
     assert_eq!(db.count("SELECT object_count AS n FROM buckets").await, 1);
     assert_eq!(db.count("SELECT total_size_bytes AS n FROM buckets").await, 4096);
-    assert_eq!(db.count("SELECT object_count AS n FROM namespaces").await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

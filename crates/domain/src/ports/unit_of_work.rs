@@ -1,0 +1,326 @@
+//! The unit of work of an upload's transaction: the few writes a confirmation or a transition is
+//! made of, each a primitive the database adapters implement inside one transaction
+//! ([`UploadWork`]), and the one place that decides which of them run:
+//!
+//! - [`ConfirmationPlan::apply`]: claim the content, then either complete the upload as a
+//!   duplicate of the claim's holder, or write the object, its usage, the auto-submitted batch
+//!   and complete it as the original; the `upload.completed` event either way;
+//! - [`TransitionPlan::apply`]: begin processing (with its task), fail (with the `upload.failed`
+//!   event) or cancel.
+//!
+//! Both start by locking the upload and do nothing but report it when it is no longer in the
+//! status the use case read. See docs/domain.md ("Confirm, step by step").
+
+use crate::batch::Batch;
+use crate::dedup::ContentClaim;
+use crate::error::RepoError;
+use crate::ids::{BucketId, ObjectId, UploadId};
+use crate::object::BucketObject;
+use crate::ports::{ConfirmationOutcome, ConfirmationPlan, Transition};
+use crate::status::UploadStatus;
+use crate::task::NewTask;
+use crate::upload::{Completion, Failure, TransitionError, Upload};
+use crate::webhook::{self, EventType, WebhookTarget};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+/// Who holds a content claim another upload tried to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimHolder {
+    /// The original upload.
+    pub upload: UploadId,
+    /// Its object, if it created one.
+    pub object: Option<ObjectId>,
+}
+
+/// The primitives of an upload's transaction. Every method runs inside the same
+/// transaction; an error from any of them rolls everything back.
+#[async_trait]
+pub trait UploadWork: Send {
+    /// Reads the upload and keeps it locked until the transaction ends.
+    async fn lock_upload(&mut self, id: &UploadId) -> Result<Upload, RepoError>;
+    /// Claims the content for `upload` (and its `object`): `None` when this call made the claim,
+    /// else who held it already (waiting for a concurrent claimer's commit first).
+    async fn claim_content(
+        &mut self,
+        claim: &ContentClaim,
+        upload: &UploadId,
+        object: Option<&ObjectId>,
+        now: OffsetDateTime,
+    ) -> Result<Option<ClaimHolder>, RepoError>;
+    /// Inserts an object and its blobs.
+    async fn insert_object(&mut self, object: &BucketObject, now: OffsetDateTime) -> Result<(), RepoError>;
+    /// Adds one object of `bytes` to the bucket's usage counters.
+    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, now: OffsetDateTime) -> Result<(), RepoError>;
+    /// Inserts a batch.
+    async fn insert_batch(&mut self, batch: &Batch) -> Result<(), RepoError>;
+    /// Writes a task (the queue's outbox: it runs once the transaction commits).
+    async fn enqueue(&mut self, task: &NewTask, now: OffsetDateTime) -> Result<(), RepoError>;
+    /// Writes the upload's new state.
+    async fn save_upload(&mut self, upload: &Upload) -> Result<(), RepoError>;
+}
+
+impl ConfirmationPlan {
+    /// Applies the plan through `work`, all of it or (on an error) none of it: the rule both
+    /// databases follow, written once.
+    ///
+    /// # Errors
+    /// The first primitive that fails, or a stored upload the state machine refuses to complete.
+    pub async fn apply(&self, work: &mut dyn UploadWork) -> Result<ConfirmationOutcome, RepoError> {
+        let upload = work.lock_upload(&self.upload_id).await?;
+        if upload.status != self.expected {
+            return Ok(ConfirmationOutcome::Stale(upload));
+        }
+        let object_id = self.object.as_ref().map(|o| o.id.clone());
+        if let Some(claim) = &self.claim
+            && let Some(holder) = work.claim_content(claim, &self.upload_id, object_id.as_ref(), self.now).await?
+        {
+            let completion = Completion::Duplicate { of: holder.upload, object: holder.object };
+            let duplicate = self.complete(&upload, completion)?;
+            self.save_and_notify(work, &duplicate).await?;
+            return Ok(ConfirmationOutcome::Duplicate(duplicate));
+        }
+        if let Some(object) = &self.object {
+            work.insert_object(object, self.now).await?;
+            work.add_object_usage(&self.bucket_id, self.verified.size, self.now).await?;
+        }
+        if let Some((batch, task)) = &self.batch {
+            work.insert_batch(batch).await?;
+            work.enqueue(task, self.now).await?;
+        }
+        let batch = self.batch.as_ref().map(|(b, t)| (b.id.clone(), t.id.clone()));
+        let original = self.complete(&upload, Completion::Original { object: object_id, batch })?;
+        self.save_and_notify(work, &original).await?;
+        Ok(ConfirmationOutcome::Original(original))
+    }
+
+    fn complete(&self, upload: &Upload, completion: Completion) -> Result<Upload, RepoError> {
+        upload.complete(self.verified.clone(), completion, self.now).map_err(|e| {
+            RepoError::Unexpected(format!("the state machine refused to complete upload {}: {e}", upload.id))
+        })
+    }
+
+    /// Saves the completed upload and, when the bucket has a webhook, writes its event's delivery
+    /// task in the same transaction.
+    async fn save_and_notify(&self, work: &mut dyn UploadWork, upload: &Upload) -> Result<(), RepoError> {
+        work.save_upload(upload).await?;
+        if let Some(target) = &self.webhook {
+            work.enqueue(&webhook::upload_event(target, EventType::UploadCompleted, upload, self.now), self.now)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// One state-machine step on one upload — begin processing (with its task), record a failure
+/// (expiry included; with its `upload.failed` event when the bucket has a webhook) or cancel —
+/// applied only if the upload is still in the status the use case read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransitionPlan {
+    /// The upload.
+    pub upload_id: UploadId,
+    /// The status read before deciding; the step applies only if the upload is still in it.
+    pub expected: UploadStatus,
+    /// What happens.
+    pub step: Step,
+    /// When.
+    pub now: OffsetDateTime,
+}
+
+/// The step of a [`TransitionPlan`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// PROCESSING, with the task that will verify it (written in the same transaction).
+    BeginProcessing(NewTask),
+    /// FAILED, and the `upload.failed` event's delivery task when the bucket has a webhook.
+    Fail(Failure, Option<WebhookTarget>),
+    /// CANCELED.
+    Cancel,
+}
+
+impl TransitionPlan {
+    /// Applies the step through `work`, all of it or none of it: the rule both databases follow,
+    /// written once.
+    ///
+    /// # Errors
+    /// The first primitive that fails, or a stored upload the state machine refuses to move.
+    pub async fn apply(&self, work: &mut dyn UploadWork) -> Result<Transition, RepoError> {
+        let upload = work.lock_upload(&self.upload_id).await?;
+        if upload.status != self.expected {
+            return Ok(Transition::Stale(upload));
+        }
+        let refused = |e: TransitionError| {
+            RepoError::Unexpected(format!("the state machine refused a stored transition of {}: {e}", upload.id))
+        };
+        let next = match &self.step {
+            Step::BeginProcessing(task) => {
+                let processing = upload.begin_processing(task.id.clone(), self.now).map_err(refused)?;
+                work.enqueue(task, self.now).await?;
+                processing
+            }
+            Step::Fail(failure, _) => upload.record_failure(failure.clone(), self.now).map_err(refused)?,
+            Step::Cancel => upload.cancel(self.now).map_err(refused)?,
+        };
+        work.save_upload(&next).await?;
+        if let Step::Fail(_, Some(target)) = &self.step {
+            work.enqueue(&webhook::upload_event(target, EventType::UploadFailed, &next, self.now), self.now).await?;
+        }
+        Ok(Transition::Applied(next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::UploadStatus;
+    use crate::upload::Verified;
+    use crate::usecases::confirm::plan_confirmation;
+    use crate::usecases::testkit::*;
+
+    /// Records each primitive called, in order; the claim is held by `holder` when set.
+    struct Recorder {
+        upload: Upload,
+        holder: Option<ClaimHolder>,
+        calls: Vec<String>,
+    }
+
+    #[async_trait]
+    impl UploadWork for Recorder {
+        async fn lock_upload(&mut self, _: &UploadId) -> Result<Upload, RepoError> {
+            self.calls.push("lock".into());
+            Ok(self.upload.clone())
+        }
+        async fn claim_content(
+            &mut self,
+            _: &ContentClaim,
+            _: &UploadId,
+            _: Option<&ObjectId>,
+            _: OffsetDateTime,
+        ) -> Result<Option<ClaimHolder>, RepoError> {
+            self.calls.push("claim".into());
+            Ok(self.holder.clone())
+        }
+        async fn insert_object(&mut self, _: &BucketObject, _: OffsetDateTime) -> Result<(), RepoError> {
+            self.calls.push("object".into());
+            Ok(())
+        }
+        async fn add_object_usage(&mut self, _: &BucketId, bytes: u64, _: OffsetDateTime) -> Result<(), RepoError> {
+            self.calls.push(format!("usage {bytes}"));
+            Ok(())
+        }
+        async fn insert_batch(&mut self, _: &Batch) -> Result<(), RepoError> {
+            self.calls.push("batch".into());
+            Ok(())
+        }
+        async fn enqueue(&mut self, task: &NewTask, _: OffsetDateTime) -> Result<(), RepoError> {
+            self.calls.push(format!("enqueue {}", task.task_type.as_str()));
+            Ok(())
+        }
+        async fn save_upload(&mut self, upload: &Upload) -> Result<(), RepoError> {
+            self.calls.push(format!("save {}", upload.status.as_str()));
+            Ok(())
+        }
+    }
+
+    fn plan(auto_submit_batch: bool) -> ConfirmationPlan {
+        let world = World::new();
+        let verified = Verified { etag: etag("0123456789abcdef0123456789abcdef"), size: 7, sha256: sha(7) };
+        plan_confirmation(world.deps(), &bucket(), &pending_upload(), verified, auto_submit_batch)
+    }
+
+    fn recorder(holder: Option<ClaimHolder>) -> Recorder {
+        Recorder { upload: pending_upload(), holder, calls: Vec::new() }
+    }
+
+    fn run(plan: &ConfirmationPlan, work: &mut Recorder) -> ConfirmationOutcome {
+        futures_executor_free::block_on(plan.apply(work)).expect("applies")
+    }
+
+    mod futures_executor_free {
+        /// The recorder never waits: one poll finishes the future.
+        pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
+            let mut future = std::pin::pin!(future);
+            match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+                std::task::Poll::Ready(value) => value,
+                std::task::Poll::Pending => panic!("the recorder waited"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_claimant_writes_object_usage_batch_and_completes_as_the_original() {
+        let plan = plan(true);
+        assert!(plan.claim.is_some() && plan.object.is_some() && plan.batch.is_some());
+        let mut work = recorder(None);
+        let ConfirmationOutcome::Original(done) = run(&plan, &mut work) else { panic!("not the original") };
+        assert_eq!(done.status, UploadStatus::Completed);
+        assert_eq!(
+            work.calls,
+            ["lock", "claim", "object", "usage 7", "batch", "enqueue api_buckets_batches_submit", "save COMPLETED"]
+        );
+    }
+
+    #[test]
+    fn a_held_claim_completes_the_upload_as_a_duplicate_and_writes_nothing_else() {
+        let plan = plan(true);
+        let holder = ClaimHolder { upload: upload_id(9), object: None };
+        let mut work = recorder(Some(holder));
+        let ConfirmationOutcome::Duplicate(done) = run(&plan, &mut work) else { panic!("not a duplicate") };
+        assert_eq!(done.status, UploadStatus::Completed);
+        assert_eq!(work.calls, ["lock", "claim", "save COMPLETED"]);
+    }
+
+    #[test]
+    fn an_upload_that_moved_on_is_stale_and_nothing_is_written() {
+        let plan = plan(false);
+        let mut work = recorder(None);
+        work.upload.status = UploadStatus::Processing;
+        assert!(matches!(run(&plan, &mut work), ConfirmationOutcome::Stale(_)));
+        assert_eq!(work.calls, ["lock"]);
+    }
+
+    fn transition(step: Step) -> TransitionPlan {
+        TransitionPlan { upload_id: upload_id(1), expected: UploadStatus::Pending, step, now: NOW }
+    }
+
+    #[test]
+    fn beginning_to_process_writes_the_task_with_the_upload() {
+        let task = NewTask {
+            id: crate::ids::TaskId::parse("task_tttttttttttttttt").unwrap(),
+            task_type: crate::task::TaskType::new(crate::task::TaskType::CONFIRM_UPLOAD),
+            inputs: serde_json::json!({}),
+            max_attempts: 3,
+        };
+        let mut work = recorder(None);
+        let out = futures_executor_free::block_on(transition(Step::BeginProcessing(task)).apply(&mut work));
+        assert!(matches!(out, Ok(Transition::Applied(u)) if u.status == UploadStatus::Processing));
+        assert_eq!(work.calls, ["lock", "enqueue api_buckets_uploads_confirm", "save PROCESSING"]);
+    }
+
+    #[test]
+    fn a_failure_writes_its_event_after_the_upload_and_a_cancel_writes_none() {
+        let target = WebhookTarget {
+            url: "https://example.com/hook".to_owned(),
+            task_id: crate::ids::TaskId::parse("task_wwwwwwwwwwwwwwww").unwrap(),
+            max_attempts: 3,
+        };
+        let mut work = recorder(None);
+        let out =
+            futures_executor_free::block_on(transition(Step::Fail(Failure::expired(), Some(target))).apply(&mut work));
+        assert!(matches!(out, Ok(Transition::Applied(u)) if u.status == UploadStatus::Failed));
+        assert_eq!(work.calls, ["lock", "save FAILED", "enqueue webhook_delivery"]);
+
+        let mut work = recorder(None);
+        futures_executor_free::block_on(transition(Step::Cancel).apply(&mut work)).unwrap();
+        assert_eq!(work.calls, ["lock", "save CANCELED"]);
+    }
+
+    #[test]
+    fn a_transition_of_an_upload_that_moved_on_writes_nothing() {
+        let mut work = recorder(None);
+        work.upload.status = UploadStatus::Completed;
+        let out = futures_executor_free::block_on(transition(Step::Cancel).apply(&mut work));
+        assert!(matches!(out, Ok(Transition::Stale(_))));
+        assert_eq!(work.calls, ["lock"]);
+    }
+}
