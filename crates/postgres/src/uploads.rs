@@ -19,10 +19,11 @@ use stowage_domain::dedup::ContentClaim;
 use stowage_domain::error::RepoError;
 use stowage_domain::error::decodable;
 use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
+use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, Step, Transition, TransitionPlan,
-    UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork,
+    AttachOutcome, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ObjectDeletion, Step, Transition,
+    TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork,
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
@@ -220,6 +221,86 @@ impl UploadWork for PgWork<'_> {
 
     async fn save_upload(&mut self, upload: &Upload) -> Result<(), RepoError> {
         save_upload(self.conn, upload).await.map_err(RepoError::from)
+    }
+
+    async fn lock_object(&mut self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
+        let Some(row) = objects::table
+            .filter(objects::id.eq(id.as_str()))
+            .filter(objects::bucket_id.eq(bucket.as_str()))
+            .for_update()
+            .select(ObjectRow::as_select())
+            .first(self.conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?
+        else {
+            return Ok(None);
+        };
+        let blob_rows = blobs::table
+            .filter(blobs::object_id.eq(id.as_str()))
+            .order((blobs::created_at.asc(), blobs::id.asc()))
+            .select(BlobRow::as_select())
+            .load(self.conn)
+            .await
+            .map_err(from_diesel)?;
+        row.into_domain(blob_rows).map(Some)
+    }
+
+    async fn release_claims_of(&mut self, object: &ObjectId) -> Result<(), RepoError> {
+        diesel::delete(content_claims::table.filter(content_claims::object_id.eq(object.as_str())))
+            .execute(self.conn)
+            .await
+            .map(drop)
+            .map_err(from_diesel)
+    }
+
+    async fn uploads_pointing_at(&mut self, object: &ObjectId) -> Result<Vec<Upload>, RepoError> {
+        let rows: Vec<UploadRow> = uploads::table
+            .filter(uploads::object_id.eq(object.as_str()))
+            .for_update()
+            .select(UploadRow::as_select())
+            .load(self.conn)
+            .await
+            .map_err(from_diesel)?;
+        // Strict: a write must not skip an upload it cannot read.
+        rows.into_iter().map(Upload::try_from).collect()
+    }
+
+    async fn delete_object(&mut self, object: &ObjectId) -> Result<(), RepoError> {
+        diesel::delete(blobs::table.filter(blobs::object_id.eq(object.as_str())))
+            .execute(self.conn)
+            .await
+            .map_err(from_diesel)?;
+        diesel::delete(objects::table.find(object.as_str())).execute(self.conn).await.map(drop).map_err(from_diesel)
+    }
+
+    async fn remove_object_usage(
+        &mut self,
+        bucket: &BucketId,
+        bytes: u64,
+        now: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        diesel::update(buckets::table.find(bucket.as_str()))
+            .set((
+                buckets::object_count.eq(buckets::object_count - 1),
+                buckets::total_size_bytes.eq(buckets::total_size_bytes - bytes),
+                buckets::updated_at.eq(now),
+            ))
+            .execute(self.conn)
+            .await
+            .map(drop)
+            .map_err(from_diesel)
+    }
+
+    async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError> {
+        let n: i64 = blobs::table
+            .filter(blobs::s3_key.eq(key.as_str()))
+            .count()
+            .get_result(self.conn)
+            .await
+            .map_err(from_diesel)?;
+        Ok(n > 0)
     }
 }
 
@@ -528,63 +609,12 @@ impl UploadRepo for PgRepository {
         bucket: &BucketId,
         id: &ObjectId,
     ) -> Result<Option<Vec<stowage_domain::names::ObjectKey>>, RepoError> {
+        let deletion =
+            ObjectDeletion { bucket_id: bucket.clone(), object_id: id.clone(), now: OffsetDateTime::now_utc() };
         let mut conn = self.conn().await?;
-        conn.transaction::<_, TxError, _>(async |conn| {
-            let Some(_) = objects::table
-                .filter(objects::id.eq(id.as_str()))
-                .filter(objects::bucket_id.eq(bucket.as_str()))
-                .for_update()
-                .select(ObjectRow::as_select())
-                .first(conn)
-                .await
-                .optional()?
-            else {
-                return Ok(None);
-            };
-            let blob_rows: Vec<BlobRow> =
-                blobs::table.filter(blobs::object_id.eq(id.as_str())).select(BlobRow::as_select()).load(conn).await?;
-            let size: i64 =
-                blob_rows.iter().filter_map(|b| b.details.get("size_bytes").and_then(serde_json::Value::as_i64)).sum();
-            diesel::delete(blobs::table.filter(blobs::object_id.eq(id.as_str()))).execute(conn).await?;
-            // Release the content: later uploads of the same bytes are originals again, never
-            // duplicates of an object that is gone.
-            diesel::delete(content_claims::table.filter(content_claims::object_id.eq(id.as_str())))
-                .execute(conn)
-                .await?;
-            // The uploads that pointed at it (its original and its duplicates) no longer do.
-            let now = OffsetDateTime::now_utc();
-            let pointing: Vec<UploadRow> = uploads::table
-                .filter(uploads::object_id.eq(id.as_str()))
-                .for_update()
-                .select(UploadRow::as_select())
-                .load(conn)
-                .await?;
-            for row in pointing {
-                let mut upload = Upload::try_from(row)?;
-                upload.detach_deleted_object(id, now);
-                save_upload(conn, &upload).await?;
-            }
-            diesel::delete(objects::table.find(id.as_str())).execute(conn).await?;
-            diesel::update(buckets::table.find(bucket.as_str()))
-                .set((
-                    buckets::object_count.eq(buckets::object_count - 1),
-                    buckets::total_size_bytes.eq(buckets::total_size_bytes - size),
-                ))
-                .execute(conn)
-                .await?;
-            let mut unreferenced = Vec::new();
-            for blob in blob_rows {
-                let still_used: i64 =
-                    blobs::table.filter(blobs::s3_key.eq(&blob.s3_key)).count().get_result(conn).await?;
-                if still_used == 0 {
-                    unreferenced
-                        .push(stowage_domain::names::ObjectKey::parse(&blob.s3_key).map_err(|e| corrupt("key", e))?);
-                }
-            }
-            Ok(Some(unreferenced))
-        })
-        .await
-        .map_err(RepoError::from)
+        conn.transaction::<_, TxError, _>(async |conn| Ok(deletion.apply(&mut PgWork { conn }).await?))
+            .await
+            .map_err(RepoError::from)
     }
 
     async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError> {

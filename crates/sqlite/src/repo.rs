@@ -21,8 +21,9 @@ use stowage_domain::ids::{BatchId, BlobId, BucketId, KeyId, NamespaceId, ObjectI
 use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, BatchService, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo, Step,
-    SubmitOutcome, Transition, TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork,
+    AttachOutcome, BatchService, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo,
+    ObjectDeletion, Step, SubmitOutcome, Transition, TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo,
+    UploadWork,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::NewTask;
@@ -235,6 +236,55 @@ impl UploadWork for SqliteWork<'_> {
 
     async fn save_upload(&mut self, upload: &Upload) -> Result<(), RepoError> {
         save_upload(self.conn, upload).map_err(|e| e.0)
+    }
+
+    async fn lock_object(&mut self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
+        let sql = "SELECT doc FROM objects WHERE id = ? AND bucket_id = ?";
+        one::<BucketObject>(self.conn, "object", sql, &[id.as_str(), bucket.as_str()]).map_err(|e| e.0)
+    }
+
+    async fn release_claims_of(&mut self, object: &ObjectId) -> Result<(), RepoError> {
+        diesel::sql_query("DELETE FROM content_claims WHERE object_id = ?")
+            .bind::<Text, _>(object.as_str())
+            .execute(self.conn)
+            .map(drop)
+            .map_err(|e| crate::from_diesel(&e))
+    }
+
+    async fn uploads_pointing_at(&mut self, object: &ObjectId) -> Result<Vec<Upload>, RepoError> {
+        let rows: Vec<Doc> = diesel::sql_query("SELECT doc FROM uploads WHERE json_extract(doc, '$.object_id') = ?")
+            .bind::<Text, _>(object.as_str())
+            .load(self.conn)
+            .map_err(|e| crate::from_diesel(&e))?;
+        // Strict: a write must not skip an upload it cannot read.
+        rows.iter().map(|r| parse::<Upload>("upload", &r.doc)).collect()
+    }
+
+    async fn delete_object(&mut self, object: &ObjectId) -> Result<(), RepoError> {
+        for sql in ["DELETE FROM blobs WHERE object_id = ?", "DELETE FROM objects WHERE id = ?"] {
+            diesel::sql_query(sql)
+                .bind::<Text, _>(object.as_str())
+                .execute(self.conn)
+                .map_err(|e| crate::from_diesel(&e))?;
+        }
+        Ok(())
+    }
+
+    async fn remove_object_usage(
+        &mut self,
+        bucket: &BucketId,
+        bytes: u64,
+        now: OffsetDateTime,
+    ) -> Result<(), RepoError> {
+        usage(self.conn, bucket, bytes, -1, now).map_err(|e| e.0)
+    }
+
+    async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError> {
+        let used: Count = diesel::sql_query("SELECT count(*) AS n FROM blobs WHERE s3_key = ?")
+            .bind::<Text, _>(key.as_str())
+            .get_result(self.conn)
+            .map_err(|e| crate::from_diesel(&e))?;
+        Ok(used.n > 0)
     }
 }
 
@@ -577,50 +627,9 @@ impl UploadRepo for SqliteRepository {
     }
 
     async fn delete_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<Vec<ObjectKey>>, RepoError> {
-        let (bucket, id) = (bucket.clone(), id.clone());
-        self.tx(move |conn| {
-            let Some(object) = one::<BucketObject>(
-                conn,
-                "object",
-                "SELECT doc FROM objects WHERE id = ? AND bucket_id = ?",
-                &[id.as_str(), bucket.as_str()],
-            )?
-            else {
-                return Ok(None);
-            };
-            diesel::sql_query("DELETE FROM blobs WHERE object_id = ?").bind::<Text, _>(id.as_str()).execute(conn)?;
-            // Release the content: later uploads of the same bytes are originals again, never
-            // duplicates of an object that is gone.
-            diesel::sql_query("DELETE FROM content_claims WHERE object_id = ?")
-                .bind::<Text, _>(id.as_str())
-                .execute(conn)?;
-            // The uploads that pointed at it (its original and its duplicates) no longer do.
-            let now = OffsetDateTime::now_utc();
-            let pointing: Vec<Doc> =
-                diesel::sql_query("SELECT doc FROM uploads WHERE json_extract(doc, '$.object_id') = ?")
-                    .bind::<Text, _>(id.as_str())
-                    .load(conn)?;
-            // Strict: a write must not skip an upload it cannot read.
-            let pointing = pointing.iter().map(|r| parse::<Upload>("upload", &r.doc)).collect::<Result<Vec<_>, _>>()?;
-            for mut upload in pointing {
-                upload.detach_deleted_object(&id, now);
-                save_upload(conn, &upload)?;
-            }
-            diesel::sql_query("DELETE FROM objects WHERE id = ?").bind::<Text, _>(id.as_str()).execute(conn)?;
-            let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
-            usage(conn, &bucket, size, -1, OffsetDateTime::now_utc())?;
-            let mut unreferenced = Vec::new();
-            for blob in &object.blobs {
-                let used: Count = diesel::sql_query("SELECT count(*) AS n FROM blobs WHERE s3_key = ?")
-                    .bind::<Text, _>(blob.key.as_str())
-                    .get_result(conn)?;
-                if used.n == 0 {
-                    unreferenced.push(blob.key.clone());
-                }
-            }
-            Ok(Some(unreferenced))
-        })
-        .await
+        let deletion =
+            ObjectDeletion { bucket_id: bucket.clone(), object_id: id.clone(), now: OffsetDateTime::now_utc() };
+        self.tx(move |conn| run_now(deletion.apply(&mut SqliteWork { conn }))).await
     }
 
     async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError> {

@@ -6,15 +6,18 @@
 //!   duplicate of the claim's holder, or write the object, its usage, the auto-submitted batch
 //!   and complete it as the original; the `upload.completed` event either way;
 //! - [`TransitionPlan::apply`]: begin processing (with its task), fail (with the `upload.failed`
-//!   event) or cancel.
+//!   event) or cancel;
+//! - [`ObjectDeletion::apply`]: release the content, detach the uploads, delete the rows, shrink
+//!   the usage, and say which storage keys nothing uses any more.
 //!
-//! Both start by locking the upload and do nothing but report it when it is no longer in the
+//! Plans on an upload start by locking it and do nothing but report it when it is no longer in the
 //! status the use case read. See docs/domain.md ("Confirm, step by step").
 
 use crate::batch::Batch;
 use crate::dedup::ContentClaim;
 use crate::error::RepoError;
 use crate::ids::{BucketId, ObjectId, UploadId};
+use crate::names::ObjectKey;
 use crate::object::BucketObject;
 use crate::ports::{ConfirmationOutcome, ConfirmationPlan, Transition};
 use crate::status::UploadStatus;
@@ -58,6 +61,23 @@ pub trait UploadWork: Send {
     async fn enqueue(&mut self, task: &NewTask, now: OffsetDateTime) -> Result<(), RepoError>;
     /// Writes the upload's new state.
     async fn save_upload(&mut self, upload: &Upload) -> Result<(), RepoError>;
+    /// Reads the bucket's object (with its blobs) and keeps it locked until the transaction ends.
+    async fn lock_object(&mut self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError>;
+    /// Deletes the content claims that name the object.
+    async fn release_claims_of(&mut self, object: &ObjectId) -> Result<(), RepoError>;
+    /// The uploads whose object is `object`, locked.
+    async fn uploads_pointing_at(&mut self, object: &ObjectId) -> Result<Vec<Upload>, RepoError>;
+    /// Deletes the object and its blobs.
+    async fn delete_object(&mut self, object: &ObjectId) -> Result<(), RepoError>;
+    /// Removes one object of `bytes` from the bucket's usage counters.
+    async fn remove_object_usage(
+        &mut self,
+        bucket: &BucketId,
+        bytes: u64,
+        now: OffsetDateTime,
+    ) -> Result<(), RepoError>;
+    /// Whether a blob still stores its bytes under `key`.
+    async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError>;
 }
 
 impl ConfirmationPlan {
@@ -169,6 +189,48 @@ impl TransitionPlan {
     }
 }
 
+/// Deleting an object: its rows go, the content it held is released (a later upload of the same
+/// bytes is an original again, never a duplicate of something gone), the uploads that pointed at
+/// it (its original and its duplicates) are detached, the bucket's usage shrinks, and the keys
+/// no other blob uses are returned for the caller to delete from storage after the commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectDeletion {
+    /// The bucket it must be in.
+    pub bucket_id: BucketId,
+    /// The object.
+    pub object_id: ObjectId,
+    /// When.
+    pub now: OffsetDateTime,
+}
+
+impl ObjectDeletion {
+    /// Applies the deletion through `work`: `None` when the bucket has no such object (nothing
+    /// written), else the storage keys no remaining blob uses.
+    ///
+    /// # Errors
+    /// The first primitive that fails.
+    pub async fn apply(&self, work: &mut dyn UploadWork) -> Result<Option<Vec<ObjectKey>>, RepoError> {
+        let Some(object) = work.lock_object(&self.bucket_id, &self.object_id).await? else {
+            return Ok(None);
+        };
+        work.release_claims_of(&self.object_id).await?;
+        for mut upload in work.uploads_pointing_at(&self.object_id).await? {
+            upload.detach_deleted_object(&self.object_id, self.now);
+            work.save_upload(&upload).await?;
+        }
+        work.delete_object(&self.object_id).await?;
+        let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
+        work.remove_object_usage(&self.bucket_id, size, self.now).await?;
+        let mut unreferenced = Vec::new();
+        for blob in &object.blobs {
+            if !work.key_in_use(&blob.key).await? && !unreferenced.contains(&blob.key) {
+                unreferenced.push(blob.key.clone());
+            }
+        }
+        Ok(Some(unreferenced))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +243,9 @@ mod tests {
     struct Recorder {
         upload: Upload,
         holder: Option<ClaimHolder>,
+        object: Option<BucketObject>,
+        pointing: Vec<Upload>,
+        keys_in_use: Vec<ObjectKey>,
         calls: Vec<String>,
     }
 
@@ -220,6 +285,29 @@ mod tests {
             self.calls.push(format!("save {}", upload.status.as_str()));
             Ok(())
         }
+        async fn lock_object(&mut self, _: &BucketId, _: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
+            self.calls.push("lock object".into());
+            Ok(self.object.clone())
+        }
+        async fn release_claims_of(&mut self, _: &ObjectId) -> Result<(), RepoError> {
+            self.calls.push("release claims".into());
+            Ok(())
+        }
+        async fn uploads_pointing_at(&mut self, _: &ObjectId) -> Result<Vec<Upload>, RepoError> {
+            self.calls.push("pointing".into());
+            Ok(self.pointing.clone())
+        }
+        async fn delete_object(&mut self, _: &ObjectId) -> Result<(), RepoError> {
+            self.calls.push("delete object".into());
+            Ok(())
+        }
+        async fn remove_object_usage(&mut self, _: &BucketId, bytes: u64, _: OffsetDateTime) -> Result<(), RepoError> {
+            self.calls.push(format!("usage -{bytes}"));
+            Ok(())
+        }
+        async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError> {
+            Ok(self.keys_in_use.contains(key))
+        }
     }
 
     fn plan(auto_submit_batch: bool) -> ConfirmationPlan {
@@ -229,7 +317,14 @@ mod tests {
     }
 
     fn recorder(holder: Option<ClaimHolder>) -> Recorder {
-        Recorder { upload: pending_upload(), holder, calls: Vec::new() }
+        Recorder {
+            upload: pending_upload(),
+            holder,
+            object: None,
+            pointing: Vec::new(),
+            keys_in_use: Vec::new(),
+            calls: Vec::new(),
+        }
     }
 
     fn run(plan: &ConfirmationPlan, work: &mut Recorder) -> ConfirmationOutcome {
@@ -322,5 +417,41 @@ mod tests {
         let out = futures_executor_free::block_on(transition(Step::Cancel).apply(&mut work));
         assert!(matches!(out, Ok(Transition::Stale(_))));
         assert_eq!(work.calls, ["lock"]);
+    }
+
+    fn deletion() -> ObjectDeletion {
+        let object = plan(false).object.expect("the plan creates an object");
+        ObjectDeletion { bucket_id: object.bucket_id, object_id: object.id, now: NOW }
+    }
+
+    #[test]
+    fn deleting_releases_detaches_shrinks_and_returns_the_keys_nothing_else_uses() {
+        let object = plan(false).object.expect("an object");
+        let key = object.blobs[0].key.clone();
+        let mut work = recorder(None);
+        work.object = Some(object.clone());
+        let mut original = pending_upload();
+        original.status = UploadStatus::Completed;
+        original.object_id = Some(object.id.clone());
+        work.pointing = vec![original];
+        let keys = futures_executor_free::block_on(deletion().apply(&mut work)).unwrap();
+        assert_eq!(keys, Some(vec![key]));
+        assert_eq!(
+            work.calls,
+            ["lock object", "release claims", "pointing", "save COMPLETED", "delete object", "usage -7"]
+        );
+    }
+
+    #[test]
+    fn a_key_another_blob_uses_is_kept_and_a_missing_object_writes_nothing() {
+        let object = plan(false).object.expect("an object");
+        let mut work = recorder(None);
+        work.keys_in_use = vec![object.blobs[0].key.clone()];
+        work.object = Some(object);
+        assert_eq!(futures_executor_free::block_on(deletion().apply(&mut work)).unwrap(), Some(vec![]));
+
+        let mut work = recorder(None);
+        assert_eq!(futures_executor_free::block_on(deletion().apply(&mut work)).unwrap(), None);
+        assert_eq!(work.calls, ["lock object"]);
     }
 }
