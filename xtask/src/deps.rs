@@ -10,7 +10,6 @@
 
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
-use std::process::Command;
 
 /// The domain must not reach any crate whose name starts with one of these.
 pub const DOMAIN_FORBIDDEN: &[&str] =
@@ -92,7 +91,7 @@ pub fn diagram(graph: &Graph) -> String {
 
 fn metadata() -> Result<Value, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = Command::new(cargo)
+    let output = crate::command(cargo)
         .args(["metadata", "--format-version", "1", "--locked"])
         .output()
         .map_err(|e| format!("cannot run cargo metadata: {e}"))?;

@@ -43,10 +43,44 @@ fn main() -> ExitCode {
     }
 }
 
+/// The variables cargo sets for xtask itself (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...). A
+/// nested cargo must not inherit them: build scripts such as ring's declare
+/// `rerun-if-env-changed` on exactly these, so builds started from xtask (whose values name the
+/// xtask crate, at whatever path the checkout has) and builds started from a shell would keep
+/// invalidating each other, recompiling ring and everything above it (rustls, hyper, the AWS
+/// SDK) in every profile.
+fn xtask_own_cargo_vars() -> Vec<String> {
+    std::env::vars_os()
+        .filter_map(|(k, _)| k.into_string().ok())
+        .filter(|k| {
+            k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_BIN_")
+                || matches!(
+                    k.as_str(),
+                    "CARGO_MANIFEST_DIR"
+                        | "CARGO_MANIFEST_PATH"
+                        | "CARGO_MANIFEST_LINKS"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_CRATE_NAME"
+                )
+        })
+        .collect()
+}
+
+/// A command for `program` without the variables cargo set for xtask (see
+/// [`xtask_own_cargo_vars`]).
+pub(crate) fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    for name in xtask_own_cargo_vars() {
+        command.env_remove(name);
+    }
+    command
+}
+
 /// Runs a command, inheriting stdio; fails with its command line when it fails.
 pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
     eprintln!("$ {program} {}", args.join(" "));
-    let status = Command::new(program).args(args).status().map_err(|e| format!("cannot run {program}: {e}"))?;
+    let status = command(program).args(args).status().map_err(|e| format!("cannot run {program}: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("`{program} {}` failed ({status})", args.join(" "))) }
 }
 
@@ -71,7 +105,7 @@ fn test(extra: &[String]) -> Result<(), String> {
     let mut args = vec!["nextest", "run", "--workspace", "--locked", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
     eprintln!("$ {} {}", nextest.display(), args.join(" "));
-    let status = Command::new(&nextest).args(&args).envs(env).env("DATABASE_URL", &database).status();
+    let status = command(&nextest).args(&args).envs(env).env("DATABASE_URL", &database).status();
     let tests = match status {
         Ok(s) if s.success() => Ok(()),
         Ok(s) => Err(format!("tests failed ({s})")),
@@ -93,7 +127,7 @@ const NEXTEST: &str = "0.9.143";
 /// installed once (pinned) into the tools cache — the README's test command needs only Rust.
 fn nextest() -> Result<std::path::PathBuf, String> {
     let cargo = cargo();
-    if Command::new(&cargo).args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success()) {
+    if command(&cargo).args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success()) {
         return Ok(cargo.into());
     }
     services::ensure_tool("cargo-nextest", &["cargo-nextest", "--version", NEXTEST])
