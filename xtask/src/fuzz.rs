@@ -35,7 +35,10 @@ const MIN_CASES: usize = 1000;
 /// Runs the fuzz step on both backends (Garage is started unless one is given).
 pub fn run(database: &str, garage: Option<&Garage>) -> Result<(), String> {
     let schemathesis = ensure_schemathesis()?;
-    crate::run(&crate::cargo(), &["build", "--locked", "-p", "stowage-server"])?;
+    // The same build nextest makes (every workspace target, dev features unified), so after the
+    // tests this builds nothing; `build -p stowage-server` alone resolves features differently and
+    // recompiled part of the dependency tree.
+    crate::run(&crate::cargo(), &["test", "--no-run", "--workspace", "--locked"])?;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
     let binary = PathBuf::from(format!("{target}/debug/stowage"));
     let out = PathBuf::from("target/fuzz");

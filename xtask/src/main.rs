@@ -3,6 +3,7 @@
 //!
 //! - `cargo xtask test` — formatting, clippy, dependency invariants, every test (nextest), then
 //!   the fuzz step (`cargo xtask fuzz`: schemathesis against the real binary on both backends).
+//!   `cargo xtask test --fast`: the tests that need no PostgreSQL and no S3 server.
 //! - `cargo xtask deps` — the architecture's dependency invariants.
 //! - `cargo xtask deploy-test` — the image, `deploy/compose.yaml` on a real Docker engine, and the
 //!   Kubernetes manifests validated offline (`deploy-test k8s` for the manifests alone).
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
         Some("bench") => bench(args.get(1).map_or("all", String::as_str)),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|create|hash|scale|all]  benchmarks against same-run ceilings; writes docs/benchmarks.md"
+                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  test --fast  the tests that need neither PostgreSQL nor an S3 server\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|create|hash|scale|all]  benchmarks against same-run ceilings; writes docs/benchmarks.md"
             );
             return ExitCode::from(2);
         }
@@ -94,7 +95,38 @@ fn lint() -> Result<(), String> {
     run(&cargo, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])
 }
 
+/// The fast tier's tests: everything that needs neither PostgreSQL nor an S3 server — the domain,
+/// the SQLite adapter and the conformance suite on SQLite, the disk store, the HTTP layer, the
+/// client, xtask, and the API tests on the embedded default (`spawn_embedded`, named
+/// `*embedded*`).
+const FAST_TIER: &str = "package(stowage-domain) | package(stowage-sqlite) | package(stowage-disk) \
+    | package(stowage-http-actix) | package(stowage-client) | package(xtask) \
+    | (package(stowage-conformance) & binary(sqlite)) \
+    | (package(stowage-server) & (kind(lib) | kind(bin) | test(/embedded/)))";
+
+/// `cargo xtask test --fast`: formatting, then the fast tier with `DATABASE_URL` and the S3
+/// variables pointing at nothing, so that a test which does need a server fails loudly instead
+/// of slipping into the tier.
+fn fast() -> Result<(), String> {
+    run(&cargo(), &["fmt", "--all", "--", "--check"])?;
+    let nextest = nextest()?;
+    let args = ["nextest", "run", "--workspace", "--locked", "--no-fail-fast", "-E", FAST_TIER];
+    eprintln!("$ {} {}", nextest.display(), args.join(" "));
+    let mut command = command(&nextest);
+    command.args(args).env("DATABASE_URL", "postgres://fast-tier-has-no-database@127.0.0.1:9/none");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("STOWAGE_TEST_S3_") {
+            command.env_remove(name);
+        }
+    }
+    let status = command.status().map_err(|e| format!("cannot run cargo nextest: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("fast tier failed ({status})")) }
+}
+
 fn test(extra: &[String]) -> Result<(), String> {
+    if extra.iter().any(|a| a == "--fast") {
+        return fast();
+    }
     lint()?;
     deps::check()?;
     let database = services::ensure_postgres()?;

@@ -37,6 +37,53 @@ impl TaskType {
     }
 }
 
+/// The kinds of work the worker runs, one per handler; stored tasks carry their [`TaskType`] name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TaskKind {
+    /// [`TaskType::CONFIRM_UPLOAD`].
+    ConfirmUpload,
+    /// [`TaskType::CONFIRM_BATCH`] (and the legacy name of it).
+    ConfirmBatch,
+    /// [`TaskType::PROCESS_BATCH`].
+    ProcessBatch,
+    /// [`TaskType::WEBHOOK_DELIVERY`].
+    WebhookDelivery,
+}
+
+impl TaskKind {
+    /// Every kind.
+    pub const ALL: [Self; 4] = [Self::ConfirmUpload, Self::ConfirmBatch, Self::ProcessBatch, Self::WebhookDelivery];
+
+    /// The kind of a stored task type, `None` for a name no handler runs.
+    #[must_use]
+    pub fn of(task_type: &TaskType) -> Option<Self> {
+        match task_type.as_str() {
+            TaskType::CONFIRM_UPLOAD => Some(Self::ConfirmUpload),
+            TaskType::CONFIRM_BATCH | TaskType::LEGACY_CONFIRM_BATCH => Some(Self::ConfirmBatch),
+            TaskType::PROCESS_BATCH => Some(Self::ProcessBatch),
+            TaskType::WEBHOOK_DELIVERY => Some(Self::WebhookDelivery),
+            _ => None,
+        }
+    }
+
+    /// The name new tasks of this kind are stored under.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ConfirmUpload => TaskType::CONFIRM_UPLOAD,
+            Self::ConfirmBatch => TaskType::CONFIRM_BATCH,
+            Self::ProcessBatch => TaskType::PROCESS_BATCH,
+            Self::WebhookDelivery => TaskType::WEBHOOK_DELIVERY,
+        }
+    }
+
+    /// The stored type of a new task of this kind.
+    #[must_use]
+    pub fn task_type(self) -> TaskType {
+        TaskType::new(self.name())
+    }
+}
+
 /// Why a task failed, as recorded on it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaskFailure {

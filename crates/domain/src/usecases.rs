@@ -7,6 +7,7 @@ pub mod confirm_batch;
 pub mod confirm_task;
 pub mod create_upload;
 pub mod deliver_webhook;
+pub mod dispatch;
 pub mod expire;
 pub mod get_upload;
 pub mod integrity;

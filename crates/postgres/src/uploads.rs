@@ -156,8 +156,34 @@ async fn add_usage(
         .map(drop)
 }
 
-/// A confirmation's primitives on one PostgreSQL transaction (the rule that combines them is
-/// [`ConfirmationPlan::apply`], in the domain).
+/// The bucket's object with its blobs in order; `lock` keeps its row locked until the
+/// transaction ends.
+async fn find_object(
+    conn: &mut AsyncPgConnection,
+    bucket: &BucketId,
+    id: &ObjectId,
+    lock: bool,
+) -> Result<Option<BucketObject>, RepoError> {
+    let query = objects::table
+        .filter(objects::id.eq(id.as_str()))
+        .filter(objects::bucket_id.eq(bucket.as_str()))
+        .select(ObjectRow::as_select());
+    let row = if lock { query.for_update().first(conn).await } else { query.first(conn).await };
+    let Some(row) = row.optional().map_err(from_diesel)? else {
+        return Ok(None);
+    };
+    let blob_rows = blobs::table
+        .filter(blobs::object_id.eq(id.as_str()))
+        .order((blobs::created_at.asc(), blobs::id.asc()))
+        .select(BlobRow::as_select())
+        .load(conn)
+        .await
+        .map_err(from_diesel)?;
+    row.into_domain(blob_rows).map(Some)
+}
+
+/// The unit of work's primitives on one PostgreSQL transaction (the rules that combine them are
+/// the plans of `stowage_domain::ports::unit_of_work`).
 struct PgWork<'c> {
     conn: &'c mut AsyncPgConnection,
 }
@@ -224,26 +250,7 @@ impl UploadWork for PgWork<'_> {
     }
 
     async fn lock_object(&mut self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
-        let Some(row) = objects::table
-            .filter(objects::id.eq(id.as_str()))
-            .filter(objects::bucket_id.eq(bucket.as_str()))
-            .for_update()
-            .select(ObjectRow::as_select())
-            .first(self.conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?
-        else {
-            return Ok(None);
-        };
-        let blob_rows = blobs::table
-            .filter(blobs::object_id.eq(id.as_str()))
-            .order((blobs::created_at.asc(), blobs::id.asc()))
-            .select(BlobRow::as_select())
-            .load(self.conn)
-            .await
-            .map_err(from_diesel)?;
-        row.into_domain(blob_rows).map(Some)
+        find_object(self.conn, bucket, id, true).await
     }
 
     async fn release_claims_of(&mut self, object: &ObjectId) -> Result<(), RepoError> {
@@ -653,24 +660,6 @@ impl UploadRepo for PgRepository {
 
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
         let mut conn = self.conn().await?;
-        let Some(row) = objects::table
-            .filter(objects::id.eq(id.as_str()))
-            .filter(objects::bucket_id.eq(bucket.as_str()))
-            .select(ObjectRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?
-        else {
-            return Ok(None);
-        };
-        let blob_rows = blobs::table
-            .filter(blobs::object_id.eq(id.as_str()))
-            .order((blobs::created_at.asc(), blobs::id.asc()))
-            .select(BlobRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-        row.into_domain(blob_rows).map(Some)
+        find_object(&mut conn, bucket, id, false).await
     }
 }

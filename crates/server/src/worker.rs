@@ -7,13 +7,12 @@ use crate::config::WorkerSettings;
 use std::sync::Arc;
 use std::time::Duration;
 use stowage_domain::ports::WebhookSender;
-use stowage_domain::task::{Lane, RetryPolicy, Task, TaskFailure, TaskResult, TaskType};
-use stowage_domain::usecases::confirm::ConfirmTaskInput;
-use stowage_domain::usecases::confirm_batch::{CONFIRM_BATCH, ConfirmBatchInput, run_confirm_batch_task};
+use stowage_domain::task::{Lane, RetryPolicy, Task, TaskFailure, TaskResult};
+use stowage_domain::usecases::confirm_batch::run_confirm_batch_task;
 use stowage_domain::usecases::confirm_task::run_confirm_task;
 use stowage_domain::usecases::deliver_webhook::{DeliveryDeps, deliver};
-use stowage_domain::usecases::process_batch::{BatchTaskInput, ProcessDeps, run_batch_task};
-use stowage_domain::webhook::DeliveryInput;
+use stowage_domain::usecases::dispatch::{self, TaskInput};
+use stowage_domain::usecases::process_batch::{ProcessDeps, run_batch_task};
 use stowage_http_actix::AppState;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -174,49 +173,37 @@ impl Loop {
 
     async fn dispatch(&self, task: &Task) -> TaskResult {
         let last_attempt = task.attempts >= task.max_attempts;
-        match task.task_type.as_str() {
-            TaskType::CONFIRM_UPLOAD => match serde_json::from_value::<ConfirmTaskInput>(task.inputs.clone()) {
-                Ok(input) => run_confirm_task(self.state.deps(), &input, last_attempt).await,
-                Err(e) => failed("invalid_task_inputs", &e.to_string()),
-            },
-            CONFIRM_BATCH | TaskType::LEGACY_CONFIRM_BATCH => {
-                match serde_json::from_value::<ConfirmBatchInput>(task.inputs.clone()) {
-                    Ok(input) => run_confirm_batch_task(self.state.deps(), &input, last_attempt).await,
-                    Err(e) => failed("invalid_task_inputs", &e.to_string()),
-                }
+        let input = match dispatch::decode(task) {
+            Ok(input) => input,
+            Err(failure) => return TaskResult::Failed(failure),
+        };
+        match input {
+            TaskInput::ConfirmUpload(input) => run_confirm_task(self.state.deps(), &input, last_attempt).await,
+            TaskInput::ConfirmBatch(input) => run_confirm_batch_task(self.state.deps(), &input, last_attempt).await,
+            TaskInput::ProcessBatch(input) => {
+                let s = &self.state;
+                let deps = ProcessDeps {
+                    repo: &*s.repo,
+                    batches: &*s.batches,
+                    store: &*s.store,
+                    clock: &*s.clock,
+                    ids: &*s.ids,
+                    policy: &s.policy,
+                };
+                run_batch_task(deps, &input, last_attempt).await
             }
-            TaskType::PROCESS_BATCH => match serde_json::from_value::<BatchTaskInput>(task.inputs.clone()) {
-                Ok(input) => {
-                    let s = &self.state;
-                    let deps = ProcessDeps {
-                        repo: &*s.repo,
-                        batches: &*s.batches,
-                        store: &*s.store,
-                        clock: &*s.clock,
-                        ids: &*s.ids,
-                        policy: &s.policy,
-                    };
-                    run_batch_task(deps, &input, last_attempt).await
-                }
-                Err(e) => failed("invalid_task_inputs", &e.to_string()),
-            },
-            TaskType::WEBHOOK_DELIVERY => match serde_json::from_value::<DeliveryInput>(task.inputs.clone()) {
-                Ok(input) => {
-                    let deps =
-                        DeliveryDeps { repo: &*self.state.repo, sender: &*self.webhooks, clock: &*self.state.clock };
-                    let result = deliver(deps, &input).await;
-                    let outcome = match &result {
-                        TaskResult::Done { .. } => "delivered",
-                        TaskResult::Retry(_) if last_attempt => "gave_up",
-                        TaskResult::Retry(_) => "retried",
-                        TaskResult::Failed(_) => "dropped",
-                    };
-                    metrics::counter!("stowage_webhook_deliveries_total", "event" => input.event_type().to_owned(), "outcome" => outcome).increment(1);
-                    result
-                }
-                Err(e) => failed("invalid_task_inputs", &e.to_string()),
-            },
-            other => failed("unsupported_task_type", &format!("no handler for task type `{other}`")),
+            TaskInput::WebhookDelivery(input) => {
+                let deps = DeliveryDeps { repo: &*self.state.repo, sender: &*self.webhooks, clock: &*self.state.clock };
+                let result = deliver(deps, &input).await;
+                let outcome = match &result {
+                    TaskResult::Done { .. } => "delivered",
+                    TaskResult::Retry(_) if last_attempt => "gave_up",
+                    TaskResult::Retry(_) => "retried",
+                    TaskResult::Failed(_) => "dropped",
+                };
+                metrics::counter!("stowage_webhook_deliveries_total", "event" => input.event_type().to_owned(), "outcome" => outcome).increment(1);
+                result
+            }
         }
     }
 }
@@ -275,10 +262,6 @@ async fn reconcile(state: AppState, delete: bool) {
         }
         Err(e) => tracing::warn!(error = %e, "orphan reconciliation failed; retrying next interval"),
     }
-}
-
-fn failed(code: &str, message: &str) -> TaskResult {
-    TaskResult::Failed(TaskFailure { code: code.to_owned(), message: message.to_owned() })
 }
 
 fn outcome(result: &TaskResult) -> &'static str {

@@ -179,8 +179,8 @@ struct ClaimRow {
     object_id: Option<String>,
 }
 
-/// A confirmation's primitives on one SQLite transaction (the rule that combines them is
-/// [`ConfirmationPlan::apply`], in the domain). Every method is synchronous on the connection.
+/// The unit of work's primitives on one SQLite transaction (the rules that combine them are the
+/// plans of `stowage_domain::ports::unit_of_work`). Every method is synchronous on the connection.
 struct SqliteWork<'c> {
     conn: &'c mut SqliteConnection,
 }

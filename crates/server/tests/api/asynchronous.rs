@@ -81,7 +81,7 @@ async fn the_long_poll_returns_as_soon_as_the_task_changes() {
         })
     };
     tokio::time::sleep(Duration::from_millis(700)).await;
-    app.db.count(&format!("WITH t AS (UPDATE tasks SET status = 'CANCELED', updated_at = now() WHERE id = '{task}' RETURNING 1) SELECT count(*) AS n FROM t")).await;
+    app.db().count(&format!("WITH t AS (UPDATE tasks SET status = 'CANCELED', updated_at = now() WHERE id = '{task}' RETURNING 1) SELECT count(*) AS n FROM t")).await;
     let ((status, body), waited) = poll.await.unwrap();
     assert_eq!(status, 200);
     assert_eq!(body["status"], "CANCELED");

@@ -41,7 +41,7 @@ async fn a_key_of_another_namespace_sees_404_on_every_bucket_route() {
     let task = processing["task_id"].as_str().unwrap().to_owned();
 
     // A second namespace with its own write key.
-    let repo = PgRepository::new(app.db.config()).unwrap();
+    let repo = PgRepository::new(app.db().config()).unwrap();
     let other =
         tenancy::create_namespace(&repo, &SystemClock, &RandomIds, NamespaceName::parse("other").unwrap(), None)
             .await

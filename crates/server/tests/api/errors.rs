@@ -66,7 +66,7 @@ async fn every_confirm_400_is_typed_and_leaves_the_upload_pending() {
 
     // Expired: its URL lapsed more than the grace period ago.
     let (id, _) = app.upload(&bucket, b"too late").await;
-    app.db.count(&format!("WITH u AS (UPDATE uploads SET expires_at = now() - interval '3 days' WHERE id = '{id}' RETURNING 1) SELECT count(*) AS n FROM u")).await;
+    app.db().count(&format!("WITH u AS (UPDATE uploads SET expires_at = now() - interval '3 days' WHERE id = '{id}' RETURNING 1) SELECT count(*) AS n FROM u")).await;
     let (s, b) = app.confirm(&bucket, &id, &json!({})).await;
     assert_error(s, &b, 400, "BadRequestError", "upload_expired");
     let (_, got) = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await;
@@ -91,7 +91,7 @@ async fn create_refuses_what_the_bucket_does_not_accept_before_issuing_a_url() {
     assert_error(s, &b, 400, "BadRequestError", "content_type_not_allowed");
     let (s, b) = app.post(&path, &json!({"filename": "../a.png", "content_type": "image/png"})).await;
     assert_error(s, &b, 400, "BadRequestError", "invalid_filename");
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM uploads").await, 0);
+    assert_eq!(app.db().count("SELECT count(*) AS n FROM uploads").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,7 +18,8 @@ use tokio::sync::Notify;
 
 pub struct TestApp {
     pub address: String,
-    pub db: TestDb,
+    /// The PostgreSQL database (`None` on the embedded default): see [`TestApp::db`].
+    db: Option<TestDb>,
     pub client: reqwest::Client,
     /// A write key of `namespace`.
     pub key: String,
@@ -46,17 +47,22 @@ pub async fn spawn_on_disk() -> TestApp {
     spawn_on_disk_with(|_| {}).await
 }
 
-/// Spawns the embedded default: SQLite and the local-disk store in a fresh data directory.
+/// Spawns the embedded default: SQLite and the local-disk store in a fresh data directory. Needs
+/// no PostgreSQL and no S3 server (the fast tier, `cargo xtask test --fast`).
 pub async fn spawn_embedded() -> TestApp {
-    spawn_on_disk_with(|s| s.database_backend = stowage_server::config::DatabaseBackend::Sqlite).await
+    spawn_in_data_dir(None, |s| s.database_backend = stowage_server::config::DatabaseBackend::Sqlite).await
 }
 
 /// Spawns the app on the local-disk store with settings adjusted by `customize` (no S3 server
 /// involved).
 pub async fn spawn_on_disk_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_in_data_dir(Some(TestDb::new().await), customize).await
+}
+
+async fn spawn_in_data_dir(db: Option<TestDb>, customize: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = std::env::temp_dir().join(format!("stowage-test-{}", uuid::Uuid::new_v4().simple()));
     let data_dir = dir.clone();
-    let mut app = spawn_configured(None, move |s| {
+    let mut app = spawn_configured(None, db, move |s| {
         s.storage_backend = stowage_server::config::StorageBackend::Disk;
         s.data_dir = data_dir;
         customize(s);
@@ -79,17 +85,24 @@ pub async fn spawn_app() -> TestApp {
 /// Spawns the app with settings adjusted by `customize` (after the test defaults), its objects
 /// in a fresh bucket of the test S3 server.
 pub async fn spawn_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
-    spawn_configured(Some(stowage_testkit::fresh_bucket().await), customize).await
+    spawn_configured(Some(stowage_testkit::fresh_bucket().await), Some(TestDb::new().await), customize).await
 }
 
-async fn spawn_configured(storage: Option<stowage_s3::S3Config>, customize: impl FnOnce(&mut Settings)) -> TestApp {
+/// The app on `db` (`None`: a settings customizer picks SQLite) and `storage` (`None`: a
+/// customizer picks the disk store).
+async fn spawn_configured(
+    storage: Option<stowage_s3::S3Config>,
+    db: Option<TestDb>,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
     log_init();
-    let db = TestDb::new().await;
     let mut settings = Settings::default();
     settings.server.bind = "127.0.0.1:0".to_owned();
     settings.server.http_workers = 2;
     settings.server.shutdown_timeout_secs = 1;
-    settings.database = db.config();
+    if let Some(db) = &db {
+        settings.database = db.config();
+    }
     if let Some(storage) = storage {
         settings.storage = storage;
     }
@@ -126,6 +139,11 @@ async fn spawn_configured(storage: Option<stowage_s3::S3Config>, customize: impl
 }
 
 impl TestApp {
+    /// The app's PostgreSQL database, to act on it behind the API's back.
+    pub fn db(&self) -> &TestDb {
+        self.db.as_ref().expect("this app runs on SQLite (spawn_embedded): it has no PostgreSQL database")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -151,7 +151,7 @@ async fn put_len(upload: &Value, len: usize) -> u16 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_write_to_the_disk_store_is_bounded_and_stops_before_the_disk_is_full() {
+async fn every_write_to_the_disk_store_is_bounded_and_stops_before_the_disk_is_full_on_the_embedded_default() {
     let app = spawn_embedded().await;
     let bucket = app.bucket("bounded", json!({"max_file_size_bytes": 1_048_576})).await;
     // No declared size: the bucket's limit bounds the PUT.
@@ -174,7 +174,7 @@ async fn every_write_to_the_disk_store_is_bounded_and_stops_before_the_disk_is_f
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_fields_and_page_sizes_are_422_naming_the_field() {
+async fn oversized_fields_and_page_sizes_are_422_naming_the_field_on_the_embedded_default() {
     let app = spawn_embedded().await;
     let bucket = app.bucket("sizes", json!({})).await;
     let big = json!({"blob": "x".repeat(17 * 1024)});

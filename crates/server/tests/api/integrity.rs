@@ -62,7 +62,7 @@ async fn dedup_after_delete_on_postgres_and_s3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn confirmed_bytes_cannot_be_replaced_through_the_disk_stores_upload_url() {
+async fn confirmed_bytes_cannot_be_replaced_through_the_disk_stores_upload_url_on_the_embedded_default() {
     let app = spawn_embedded().await;
     let bucket = app.bucket("immutable", json!({})).await;
     let original = b"the bytes that were verified".to_vec();
@@ -97,7 +97,7 @@ async fn confirmed_bytes_cannot_be_replaced_through_the_disk_stores_upload_url()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_filename_that_cannot_end_a_key_is_refused_at_create() {
+async fn a_filename_that_cannot_end_a_key_is_refused_at_create_on_the_embedded_default() {
     let app = spawn_embedded().await;
     let bucket = app.bucket("names", json!({})).await;
     for bad in [".", "..", "a/b"] {

@@ -83,7 +83,7 @@ async fn the_sweeper_expires_a_stale_upload_and_deletes_its_object() {
             .unwrap();
     let store = S3ObjectStore::new(app.storage.clone()).await;
     assert!(store.head(&key).await.unwrap().is_some());
-    app.db.count(&format!("WITH u AS (UPDATE uploads SET expires_at = now() - interval '3 days' WHERE id = '{id}' RETURNING 1) SELECT count(*) AS n FROM u")).await;
+    app.db().count(&format!("WITH u AS (UPDATE uploads SET expires_at = now() - interval '3 days' WHERE id = '{id}' RETURNING 1) SELECT count(*) AS n FROM u")).await;
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {

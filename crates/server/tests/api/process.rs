@@ -132,7 +132,7 @@ pub(crate) async fn start_worker(vars: &[(String, String)]) -> tokio::process::C
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_task_is_replaced_and_the_upload_completes_exactly_once() {
     let app = crate::helpers::spawn_with(|s| s.worker.enabled = false).await;
-    let mut vars = env(&app.db, &app.storage);
+    let mut vars = env(app.db(), &app.storage);
     vars.retain(|(k, _)| k != "STOWAGE__WORKER__ENABLED");
     let bucket = app.bucket("crash", json!({})).await;
     // Large enough that hashing it takes a while: the worker dies in the middle.
@@ -163,5 +163,5 @@ async fn a_worker_killed_mid_task_is_replaced_and_the_upload_completes_exactly_o
     let (_, upload) = app.get(&format!("/v1/buckets/{bucket}/uploads/{id}")).await;
     assert_eq!(upload["status"], "COMPLETED");
     assert_eq!(upload["file_hash"], crate::helpers::sha256_hex(&bytes));
-    assert_eq!(app.db.count("SELECT count(*) AS n FROM objects").await, 1);
+    assert_eq!(app.db().count("SELECT count(*) AS n FROM objects").await, 1);
 }

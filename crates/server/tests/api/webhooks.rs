@@ -151,7 +151,7 @@ async fn batches_and_expiries_send_their_events_and_buckets_without_webhooks_sen
     let (_, receipt) = app.confirm(&bucket, &upload, &json!({"auto_submit_batch": true})).await;
     let batch = receipt["batch_id"].as_str().unwrap().to_owned();
     let (stale, _) = app.upload(&bucket, b"never confirmed").await;
-    app.db
+    app.db()
         .count(&format!("WITH u AS (UPDATE uploads SET expires_at = now() - interval '3 days' WHERE id = '{stale}' RETURNING 1) SELECT count(*) AS n FROM u"))
         .await;
 
