@@ -183,12 +183,8 @@ async fn access_table_on_postgres_and_s3() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_read_key_gets_no_upload_url_and_a_revoked_key_stops_working() {
-    let app = spawn_on_disk_with(|s| {
-        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
-        s.server.key_cache_ttl_secs = 1;
-    })
-    .await;
+async fn a_read_key_gets_no_upload_url_and_a_revoked_key_stops_working_on_the_embedded_default() {
+    let app = spawn_embedded_with(|s| s.server.key_cache_ttl_secs = 1).await;
     let bucket = app.bucket("ro", json!({})).await;
     let pending = app.create_upload(&bucket, "a.txt", json!({})).await;
     assert!(pending["presigned_url"].is_string(), "a write key gets the URL: {pending}");

@@ -50,7 +50,16 @@ pub async fn spawn_on_disk() -> TestApp {
 /// Spawns the embedded default: SQLite and the local-disk store in a fresh data directory. Needs
 /// no PostgreSQL and no S3 server (the fast tier, `cargo xtask test --fast`).
 pub async fn spawn_embedded() -> TestApp {
-    spawn_in_data_dir(None, |s| s.database_backend = stowage_server::config::DatabaseBackend::Sqlite).await
+    spawn_embedded_with(|_| {}).await
+}
+
+/// The embedded default with settings adjusted by `customize`.
+pub async fn spawn_embedded_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_in_data_dir(None, |s| {
+        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
+        customize(s);
+    })
+    .await
 }
 
 /// Spawns the app on the local-disk store with settings adjusted by `customize` (no S3 server

@@ -163,11 +163,7 @@ async fn every_write_to_the_disk_store_is_bounded_and_stops_before_the_disk_is_f
     assert_eq!(put_len(&upload, 1 << 20).await, 200, "up to the limit is fine");
 
     // A volume below the free-space floor takes nothing.
-    let full = spawn_on_disk_with(|s| {
-        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
-        s.disk.min_free_bytes = Some(u64::MAX / 2);
-    })
-    .await;
+    let full = spawn_embedded_with(|s| s.disk.min_free_bytes = Some(u64::MAX / 2)).await;
     let bucket = full.bucket("full", json!({})).await;
     let upload = full.create_upload(&bucket, "f.bin", json!({"file_size_bytes": 10})).await;
     assert_eq!(put_len(&upload, 10).await, 507);

@@ -143,11 +143,7 @@ async fn canceling_a_task_settles_what_it_was_working_on(app: TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn canceling_tasks_on_the_embedded_default() {
-    let app = spawn_on_disk_with(|s| {
-        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
-        s.worker.enabled = false;
-    })
-    .await;
+    let app = spawn_embedded_with(|s| s.worker.enabled = false).await;
     canceling_a_task_settles_what_it_was_working_on(app).await;
 }
 
@@ -255,11 +251,7 @@ async fn a_task_that_keeps_losing_its_lease_is_abandoned_and_settled(app: TestAp
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_tasks_on_the_embedded_default() {
-    let app = spawn_on_disk_with(|s| {
-        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
-        s.worker.enabled = false;
-    })
-    .await;
+    let app = spawn_embedded_with(|s| s.worker.enabled = false).await;
     a_task_that_keeps_losing_its_lease_is_abandoned_and_settled(app).await;
 }
 

@@ -188,12 +188,8 @@ async fn a_webhook_url_that_is_not_http_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn webhook_urls_into_the_operators_network_are_refused_by_default() {
-    let app = spawn_on_disk_with(|s| {
-        s.database_backend = stowage_server::config::DatabaseBackend::Sqlite;
-        s.worker.webhook_allow_private_targets = false;
-    })
-    .await;
+async fn webhook_urls_into_the_operators_network_are_refused_by_default_on_the_embedded_default() {
+    let app = spawn_embedded_with(|s| s.worker.webhook_allow_private_targets = false).await;
     for url in [
         "http://169.254.169.254/latest/meta-data/",
         "http://127.0.0.1:5432/",
