@@ -127,18 +127,18 @@ pub(crate) const fn kind_of_storage(e: &StorageError) -> ErrorKind {
 /// The code every use case gives a port error.
 pub(crate) const fn code_of_repo(e: &RepoError) -> &'static str {
     match e {
-        RepoError::Unavailable(_) => "database_unavailable",
-        RepoError::AlreadyExists(_) => "already_exists",
-        RepoError::Unexpected(_) => "internal_error",
+        RepoError::Unavailable(_) => crate::error::codes::DATABASE_UNAVAILABLE,
+        RepoError::AlreadyExists(_) => crate::error::codes::ALREADY_EXISTS,
+        RepoError::Unexpected(_) => crate::error::codes::INTERNAL_ERROR,
     }
 }
 
 /// The code every use case gives a storage error.
 pub(crate) const fn code_of_storage(e: &StorageError) -> &'static str {
     match e {
-        StorageError::Unavailable(_) => "storage_unavailable",
-        StorageError::Misconfigured(_) => "storage_misconfigured",
-        _ => "internal_error",
+        StorageError::Unavailable(_) => crate::error::codes::STORAGE_UNAVAILABLE,
+        StorageError::Misconfigured(_) => crate::error::codes::STORAGE_MISCONFIGURED,
+        _ => crate::error::codes::INTERNAL_ERROR,
     }
 }
 
@@ -180,4 +180,139 @@ pub fn decodable<R, T>(
             }
         })
         .collect()
+}
+
+/// Every business error `code` the API answers with, as constants: the one list the domain, the
+/// HTTP layer and the server use (docs/api.md "Codes" lists the same set; a test keeps them equal).
+pub mod codes {
+    /// `already_exists`
+    pub const ALREADY_EXISTS: &str = "already_exists";
+    /// `api_key_not_found`
+    pub const API_KEY_NOT_FOUND: &str = "api_key_not_found";
+    /// `batch_already_submitted`
+    pub const BATCH_ALREADY_SUBMITTED: &str = "batch_already_submitted";
+    /// `batch_not_found`
+    pub const BATCH_NOT_FOUND: &str = "batch_not_found";
+    /// `body_too_large`
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+    /// `bucket_not_found`
+    pub const BUCKET_NOT_FOUND: &str = "bucket_not_found";
+    /// `checksum_mismatch`
+    pub const CHECKSUM_MISMATCH: &str = "checksum_mismatch";
+    /// `checksum_required`
+    pub const CHECKSUM_REQUIRED: &str = "checksum_required";
+    /// `content_type_not_allowed`
+    pub const CONTENT_TYPE_NOT_ALLOWED: &str = "content_type_not_allowed";
+    /// `database_unavailable`
+    pub const DATABASE_UNAVAILABLE: &str = "database_unavailable";
+    /// `etag_mismatch`
+    pub const ETAG_MISMATCH: &str = "etag_mismatch";
+    /// `file_too_large`
+    pub const FILE_TOO_LARGE: &str = "file_too_large";
+    /// `insufficient_role`
+    pub const INSUFFICIENT_ROLE: &str = "insufficient_role";
+    /// `internal_error`
+    pub const INTERNAL_ERROR: &str = "internal_error";
+    /// `invalid_api_key`
+    pub const INVALID_API_KEY: &str = "invalid_api_key";
+    /// `invalid_batch_size`
+    pub const INVALID_BATCH_SIZE: &str = "invalid_batch_size";
+    /// `invalid_blobs`
+    pub const INVALID_BLOBS: &str = "invalid_blobs";
+    /// `invalid_content_type`
+    pub const INVALID_CONTENT_TYPE: &str = "invalid_content_type";
+    /// `invalid_expiration`
+    pub const INVALID_EXPIRATION: &str = "invalid_expiration";
+    /// `invalid_filename`
+    pub const INVALID_FILENAME: &str = "invalid_filename";
+    /// `invalid_part_numbers`
+    pub const INVALID_PART_NUMBERS: &str = "invalid_part_numbers";
+    /// `invalid_settings`
+    pub const INVALID_SETTINGS: &str = "invalid_settings";
+    /// `invalid_upload_state`
+    pub const INVALID_UPLOAD_STATE: &str = "invalid_upload_state";
+    /// `method_not_allowed`
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    /// `multipart_incomplete`
+    pub const MULTIPART_INCOMPLETE: &str = "multipart_incomplete";
+    /// `name_taken`
+    pub const NAME_TAKEN: &str = "name_taken";
+    /// `namespace_not_found`
+    pub const NAMESPACE_NOT_FOUND: &str = "namespace_not_found";
+    /// `not_multipart`
+    pub const NOT_MULTIPART: &str = "not_multipart";
+    /// `object_not_found`
+    pub const OBJECT_NOT_FOUND: &str = "object_not_found";
+    /// `object_not_in_storage`
+    pub const OBJECT_NOT_IN_STORAGE: &str = "object_not_in_storage";
+    /// `object_tampered`
+    pub const OBJECT_TAMPERED: &str = "object_tampered";
+    /// `quota_exceeded`
+    pub const QUOTA_EXCEEDED: &str = "quota_exceeded";
+    /// `route_not_found`
+    pub const ROUTE_NOT_FOUND: &str = "route_not_found";
+    /// `size_mismatch`
+    pub const SIZE_MISMATCH: &str = "size_mismatch";
+    /// `storage_misconfigured`
+    pub const STORAGE_MISCONFIGURED: &str = "storage_misconfigured";
+    /// `storage_unavailable`
+    pub const STORAGE_UNAVAILABLE: &str = "storage_unavailable";
+    /// `task_not_found`
+    pub const TASK_NOT_FOUND: &str = "task_not_found";
+    /// `too_many_failed_authentications`
+    pub const TOO_MANY_FAILED_AUTHENTICATIONS: &str = "too_many_failed_authentications";
+    /// `upload_already_attached`
+    pub const UPLOAD_ALREADY_ATTACHED: &str = "upload_already_attached";
+    /// `upload_canceled`
+    pub const UPLOAD_CANCELED: &str = "upload_canceled";
+    /// `upload_expired`
+    pub const UPLOAD_EXPIRED: &str = "upload_expired";
+    /// `upload_not_found`
+    pub const UPLOAD_NOT_FOUND: &str = "upload_not_found";
+
+    /// All of them.
+    pub const ALL: &[&str] = &[
+        ALREADY_EXISTS,
+        API_KEY_NOT_FOUND,
+        BATCH_ALREADY_SUBMITTED,
+        BATCH_NOT_FOUND,
+        BODY_TOO_LARGE,
+        BUCKET_NOT_FOUND,
+        CHECKSUM_MISMATCH,
+        CHECKSUM_REQUIRED,
+        CONTENT_TYPE_NOT_ALLOWED,
+        DATABASE_UNAVAILABLE,
+        ETAG_MISMATCH,
+        FILE_TOO_LARGE,
+        INSUFFICIENT_ROLE,
+        INTERNAL_ERROR,
+        INVALID_API_KEY,
+        INVALID_BATCH_SIZE,
+        INVALID_BLOBS,
+        INVALID_CONTENT_TYPE,
+        INVALID_EXPIRATION,
+        INVALID_FILENAME,
+        INVALID_PART_NUMBERS,
+        INVALID_SETTINGS,
+        INVALID_UPLOAD_STATE,
+        METHOD_NOT_ALLOWED,
+        MULTIPART_INCOMPLETE,
+        NAME_TAKEN,
+        NAMESPACE_NOT_FOUND,
+        NOT_MULTIPART,
+        OBJECT_NOT_FOUND,
+        OBJECT_NOT_IN_STORAGE,
+        OBJECT_TAMPERED,
+        QUOTA_EXCEEDED,
+        ROUTE_NOT_FOUND,
+        SIZE_MISMATCH,
+        STORAGE_MISCONFIGURED,
+        STORAGE_UNAVAILABLE,
+        TASK_NOT_FOUND,
+        TOO_MANY_FAILED_AUTHENTICATIONS,
+        UPLOAD_ALREADY_ATTACHED,
+        UPLOAD_CANCELED,
+        UPLOAD_EXPIRED,
+        UPLOAD_NOT_FOUND,
+    ];
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 /// The failure code of an upload that expired before it was confirmed. Such a failure is final.
-pub const EXPIRED: &str = "upload_expired";
+pub const EXPIRED: &str = crate::error::codes::UPLOAD_EXPIRED;
 
 /// Why an upload is `FAILED`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

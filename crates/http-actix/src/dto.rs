@@ -373,10 +373,12 @@ impl CreateUploadRequest {
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
-        let filename = Filename::parse(&self.filename)
-            .map_err(|e| ApiError::new(ErrorKind::BadRequest, "invalid_filename", e.to_string()))?;
-        let content_type = ContentType::parse(&self.content_type)
-            .map_err(|e| ApiError::new(ErrorKind::BadRequest, "invalid_content_type", e.to_string()))?;
+        let filename = Filename::parse(&self.filename).map_err(|e| {
+            ApiError::new(ErrorKind::BadRequest, stowage_domain::error::codes::INVALID_FILENAME, e.to_string())
+        })?;
+        let content_type = ContentType::parse(&self.content_type).map_err(|e| {
+            ApiError::new(ErrorKind::BadRequest, stowage_domain::error::codes::INVALID_CONTENT_TYPE, e.to_string())
+        })?;
         Ok(DomainCreateUpload {
             filename,
             content_type,

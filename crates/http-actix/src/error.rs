@@ -159,7 +159,8 @@ pub(crate) fn path_config() -> web::PathConfig {
 pub async fn not_found(req: actix_web::HttpRequest) -> HttpResponse {
     let allowed = crate::openapi::methods_of(req.path());
     if allowed.is_empty() {
-        return ApiError::new(ErrorKind::NotFound, "route_not_found", "no such route").error_response();
+        return ApiError::new(ErrorKind::NotFound, stowage_domain::error::codes::ROUTE_NOT_FOUND, "no such route")
+            .error_response();
     }
     method_not_allowed(req.method(), &allowed)
 }
@@ -187,7 +188,7 @@ fn method_not_allowed(method: &actix_web::http::Method, allowed: &[&str]) -> Htt
         error: ErrorDetail {
             message: format!("{method} is not allowed here; use {allow}"),
             error_type: "MethodNotAllowedError".to_owned(),
-            code: Some("method_not_allowed".to_owned()),
+            code: Some(stowage_domain::error::codes::METHOD_NOT_ALLOWED.to_owned()),
             details: None,
         },
     };

@@ -119,7 +119,11 @@ async fn read_body(payload: &mut Payload) -> Result<web::BytesMut, ApiError> {
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| ApiError::invalid(&["body"], e.to_string(), "body_unreadable"))?;
         if body.len() + chunk.len() > MAX_BODY {
-            return Err(ApiError::new(ErrorKind::PayloadTooLarge, "body_too_large", "the body is larger than 1 MiB"));
+            return Err(ApiError::new(
+                ErrorKind::PayloadTooLarge,
+                stowage_domain::error::codes::BODY_TOO_LARGE,
+                "the body is larger than 1 MiB",
+            ));
         }
         body.extend_from_slice(&chunk);
     }
@@ -193,7 +197,7 @@ impl Caller {
         } else {
             Err(ApiError::new(
                 ErrorKind::Forbidden,
-                "insufficient_role",
+                stowage_domain::error::codes::INSUFFICIENT_ROLE,
                 "this operation needs an operator key (`stowage keys create --all-namespaces --role admin`)",
             ))
         }
@@ -203,13 +207,13 @@ impl Caller {
 fn insufficient(needed: Role, key: &ApiKey) -> ApiError {
     ApiError::new(
         ErrorKind::Forbidden,
-        "insufficient_role",
+        stowage_domain::error::codes::INSUFFICIENT_ROLE,
         format!("this operation needs a `{}` key; this key is `{}`", needed.as_str(), key.role.as_str()),
     )
 }
 
 fn unauthorized(message: &str) -> ApiError {
-    ApiError::new(ErrorKind::Unauthorized, "invalid_api_key", message)
+    ApiError::new(ErrorKind::Unauthorized, stowage_domain::error::codes::INVALID_API_KEY, message)
 }
 
 async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
@@ -218,7 +222,7 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     if client.is_some_and(|ip| state.keys.is_throttled(ip)) {
         return Err(ApiError::new(
             ErrorKind::TooManyRequests,
-            "too_many_failed_authentications",
+            stowage_domain::error::codes::TOO_MANY_FAILED_AUTHENTICATIONS,
             "too many requests with unknown keys from this address; wait a minute",
         ));
     }
@@ -270,11 +274,9 @@ impl Tenant {
     /// # Errors
     /// 404 when there is no such bucket here; 503 when the database is down.
     pub async fn bucket(&self, state: &AppState, id_or_name: &str) -> Result<stowage_domain::bucket::Bucket, ApiError> {
-        state
-            .repo
-            .find_bucket(&self.namespace.id, id_or_name)
-            .await?
-            .ok_or_else(|| ApiError::new(ErrorKind::NotFound, "bucket_not_found", "bucket not found"))
+        state.repo.find_bucket(&self.namespace.id, id_or_name).await?.ok_or_else(|| {
+            ApiError::new(ErrorKind::NotFound, stowage_domain::error::codes::BUCKET_NOT_FOUND, "bucket not found")
+        })
     }
 }
 
@@ -306,8 +308,12 @@ async fn resolve_tenant(req: HttpRequest) -> Result<Tenant, ApiError> {
     let namespace = state.repo.find_namespace(&wanted).await.map_err(|e| ApiError::from_coded(&e))?;
     match namespace {
         Some(namespace) if caller.0.can_access(&namespace.id) => Ok(Tenant { caller, namespace }),
-        _ => Err(ApiError::new(ErrorKind::NotFound, "namespace_not_found", "namespace not found")
-            .with_details(serde_json::json!({"resource": "namespace", "id": wanted}))),
+        _ => Err(ApiError::new(
+            ErrorKind::NotFound,
+            stowage_domain::error::codes::NAMESPACE_NOT_FOUND,
+            "namespace not found",
+        )
+        .with_details(serde_json::json!({"resource": "namespace", "id": wanted}))),
     }
 }
 

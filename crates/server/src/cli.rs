@@ -161,7 +161,7 @@ fn explain(e: &ClientError, url: &str) -> String {
     match e {
         ClientError::Unreachable { .. } => format!("{e} (is `stowage serve` running at {url}? see --url)"),
         ClientError::Api { status: 401, .. } => format!("{e} (check --key / STOWAGE_API_KEY)"),
-        ClientError::Api { code, .. } if code == "bucket_not_found" => {
+        ClientError::Api { code, .. } if code == stowage_domain::error::codes::BUCKET_NOT_FOUND => {
             format!("{e} (create it with `stowage buckets create NAME`)")
         }
         _ => e.to_string(),

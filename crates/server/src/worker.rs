@@ -143,9 +143,10 @@ impl Loop {
             // workers); settle what it was working on.
             match stowage_domain::usecases::tasks::abandon(self.state.deps(), &*self.state.batches, &task).await {
                 Ok(failure) => TaskResult::Failed(failure),
-                Err(e) => {
-                    TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() })
-                }
+                Err(e) => TaskResult::Retry(TaskFailure {
+                    code: stowage_domain::error::codes::DATABASE_UNAVAILABLE.into(),
+                    message: e.to_string(),
+                }),
             }
         } else {
             self.dispatch(&task).await

@@ -34,11 +34,11 @@ pub enum BatchError {
 impl Coded for BatchError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::BatchNotFound => "batch_not_found",
-            Self::InvalidSize(_) => "invalid_batch_size",
-            Self::ObjectsNotFound(_) => "object_not_found",
-            Self::AlreadySubmitted => "batch_already_submitted",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::BatchNotFound => crate::error::codes::BATCH_NOT_FOUND,
+            Self::InvalidSize(_) => crate::error::codes::INVALID_BATCH_SIZE,
+            Self::ObjectsNotFound(_) => crate::error::codes::OBJECT_NOT_FOUND,
+            Self::AlreadySubmitted => crate::error::codes::BATCH_ALREADY_SUBMITTED,
             Self::Repo(e) => code_of_repo(e),
         }
     }

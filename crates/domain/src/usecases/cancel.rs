@@ -37,9 +37,9 @@ port_errors!(CancelError);
 impl Coded for CancelError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::UploadNotFound => "upload_not_found",
-            Self::InvalidState(_) => "invalid_upload_state",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::UploadNotFound => crate::error::codes::UPLOAD_NOT_FOUND,
+            Self::InvalidState(_) => crate::error::codes::INVALID_UPLOAD_STATE,
             Self::Contention => "cancel_contention",
             Self::Storage(e) => code_of_storage(e),
             Self::Repo(e) => code_of_repo(e),

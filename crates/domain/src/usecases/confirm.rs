@@ -63,10 +63,10 @@ port_errors!(ConfirmError);
 impl Coded for ConfirmError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::UploadNotFound => "upload_not_found",
-            Self::UploadCanceled => "upload_canceled",
-            Self::UploadExpired => "upload_expired",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::UploadNotFound => crate::error::codes::UPLOAD_NOT_FOUND,
+            Self::UploadCanceled => crate::error::codes::UPLOAD_CANCELED,
+            Self::UploadExpired => crate::error::codes::UPLOAD_EXPIRED,
             Self::Verification(v) => v.code(),
             Self::Contention => "confirm_contention",
             Self::Storage(e) => code_of_storage(e),

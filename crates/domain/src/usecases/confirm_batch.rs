@@ -64,8 +64,8 @@ port_errors!(ConfirmBatchError);
 impl Coded for ConfirmBatchError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::InvalidSize(_) => "invalid_batch_size",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::InvalidSize(_) => crate::error::codes::INVALID_BATCH_SIZE,
             Self::Storage(e) => code_of_storage(e),
             Self::Repo(e) => code_of_repo(e),
         }

@@ -46,10 +46,10 @@ pub async fn run_confirm_task(deps: Deps<'_>, input: &ConfirmTaskInput, last_att
 
 async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult, Interrupted> {
     let Some(bucket) = deps.repo.find_bucket(&input.namespace_id, &input.bucket_id).await? else {
-        return Ok(failed("bucket_not_found", "the upload's bucket no longer exists"));
+        return Ok(failed(crate::error::codes::BUCKET_NOT_FOUND, "the upload's bucket no longer exists"));
     };
     let Some(upload) = deps.repo.get_upload(&bucket.id, &input.upload_id).await? else {
-        return Ok(failed("upload_not_found", "the upload no longer exists"));
+        return Ok(failed(crate::error::codes::UPLOAD_NOT_FOUND, "the upload no longer exists"));
     };
     if upload.status != UploadStatus::Processing {
         return Ok(settled(&upload));
@@ -88,7 +88,7 @@ fn settled(upload: &Upload) -> TaskResult {
                 .unwrap_or_else(|| Failure { code: "failed".into(), message: "verification failed".into() });
             TaskResult::Failed(TaskFailure { code: failure.code, message: failure.message })
         }
-        status => failed("invalid_upload_state", &format!("the upload is {status}")),
+        status => failed(crate::error::codes::INVALID_UPLOAD_STATE, &format!("the upload is {status}")),
     }
 }
 
@@ -131,7 +131,10 @@ async fn fail_upload(deps: Deps<'_>, input: &ConfirmTaskInput, failure: Failure)
     match fail_processing_upload(deps, input, &failure).await {
         Ok(Transition::Applied(_)) => TaskResult::Failed(TaskFailure { code: failure.code, message: failure.message }),
         Ok(Transition::Stale(moved)) => settled(&moved),
-        Err(e) => TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() }),
+        Err(e) => TaskResult::Retry(TaskFailure {
+            code: crate::error::codes::DATABASE_UNAVAILABLE.into(),
+            message: e.to_string(),
+        }),
     }
 }
 

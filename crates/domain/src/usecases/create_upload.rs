@@ -95,12 +95,12 @@ port_errors!(CreateUploadError);
 impl Coded for CreateUploadError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::ContentTypeNotAllowed(_) => "content_type_not_allowed",
-            Self::FileTooLarge { .. } => "file_too_large",
-            Self::QuotaExceeded(_) => "quota_exceeded",
-            Self::InvalidExpiration(_) => "invalid_expiration",
-            Self::ChecksumRequired => "checksum_required",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::ContentTypeNotAllowed(_) => crate::error::codes::CONTENT_TYPE_NOT_ALLOWED,
+            Self::FileTooLarge { .. } => crate::error::codes::FILE_TOO_LARGE,
+            Self::QuotaExceeded(_) => crate::error::codes::QUOTA_EXCEEDED,
+            Self::InvalidExpiration(_) => crate::error::codes::INVALID_EXPIRATION,
+            Self::ChecksumRequired => crate::error::codes::CHECKSUM_REQUIRED,
             Self::Storage(e) => code_of_storage(e),
             Self::Repo(e) => code_of_repo(e),
         }
@@ -286,11 +286,11 @@ port_errors!(PartUrlsError);
 impl Coded for PartUrlsError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::UploadNotFound => "upload_not_found",
-            Self::NotMultipart => "not_multipart",
-            Self::InvalidParts(_) => "invalid_part_numbers",
-            Self::InvalidUploadState(_) => "invalid_upload_state",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::UploadNotFound => crate::error::codes::UPLOAD_NOT_FOUND,
+            Self::NotMultipart => crate::error::codes::NOT_MULTIPART,
+            Self::InvalidParts(_) => crate::error::codes::INVALID_PART_NUMBERS,
+            Self::InvalidUploadState(_) => crate::error::codes::INVALID_UPLOAD_STATE,
             Self::Storage(e) => code_of_storage(e),
             Self::Repo(e) => code_of_repo(e),
         }

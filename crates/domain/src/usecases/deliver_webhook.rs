@@ -27,8 +27,8 @@ pub async fn deliver(deps: DeliveryDeps<'_>, input: &DeliveryInput) -> TaskResul
             Some(secret) => secret,
             None => return failed("webhook_not_configured", "the bucket no longer has a webhook"),
         },
-        Ok(None) => return failed("bucket_not_found", "the event's bucket no longer exists"),
-        Err(e) => return retry("database_unavailable", e.to_string()),
+        Ok(None) => return failed(crate::error::codes::BUCKET_NOT_FOUND, "the event's bucket no longer exists"),
+        Err(e) => return retry(crate::error::codes::DATABASE_UNAVAILABLE, e.to_string()),
     };
     let body = match serde_json::to_vec(&input.event) {
         Ok(body) => body,

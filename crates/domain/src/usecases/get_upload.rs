@@ -32,8 +32,8 @@ port_errors!(GetUploadError);
 impl Coded for GetUploadError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::UploadNotFound => "upload_not_found",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::UploadNotFound => crate::error::codes::UPLOAD_NOT_FOUND,
             Self::Storage(e) => code_of_storage(e),
             Self::Repo(e) => code_of_repo(e),
         }

@@ -29,9 +29,9 @@ pub enum KeyError {
 impl Coded for KeyError {
     fn code(&self) -> &'static str {
         match self {
-            Self::NotAdmin => "insufficient_role",
-            Self::NotFound => "api_key_not_found",
-            Self::Outranked => "insufficient_role",
+            Self::NotAdmin => crate::error::codes::INSUFFICIENT_ROLE,
+            Self::NotFound => crate::error::codes::API_KEY_NOT_FOUND,
+            Self::Outranked => crate::error::codes::INSUFFICIENT_ROLE,
             Self::Repo(e) => code_of_repo(e),
         }
     }

@@ -37,9 +37,9 @@ port_errors!(GetObjectError);
 impl Coded for GetObjectError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::ObjectNotFound => "object_not_found",
-            Self::Tampered(_) => "object_tampered",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::ObjectNotFound => crate::error::codes::OBJECT_NOT_FOUND,
+            Self::Tampered(_) => crate::error::codes::OBJECT_TAMPERED,
             Self::Storage(e) => code_of_storage(e),
             Self::Repo(e) => code_of_repo(e),
         }
@@ -233,11 +233,11 @@ port_errors!(CreateObjectError);
 impl Coded for CreateObjectError {
     fn code(&self) -> &'static str {
         match self {
-            Self::InvalidBlobs(_) => "invalid_blobs",
-            Self::BucketNotFound => "bucket_not_found",
-            Self::UploadNotFound(_) => "upload_not_found",
-            Self::InvalidUploadState(_) => "invalid_upload_state",
-            Self::AlreadyAttached(_) => "upload_already_attached",
+            Self::InvalidBlobs(_) => crate::error::codes::INVALID_BLOBS,
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::UploadNotFound(_) => crate::error::codes::UPLOAD_NOT_FOUND,
+            Self::InvalidUploadState(_) => crate::error::codes::INVALID_UPLOAD_STATE,
+            Self::AlreadyAttached(_) => crate::error::codes::UPLOAD_ALREADY_ATTACHED,
             Self::Storage(e) => code_of_storage(e),
             Self::Repo(e) => code_of_repo(e),
         }
@@ -296,8 +296,8 @@ port_errors!(DeleteObjectError);
 impl Coded for DeleteObjectError {
     fn code(&self) -> &'static str {
         match self {
-            Self::BucketNotFound => "bucket_not_found",
-            Self::ObjectNotFound => "object_not_found",
+            Self::BucketNotFound => crate::error::codes::BUCKET_NOT_FOUND,
+            Self::ObjectNotFound => crate::error::codes::OBJECT_NOT_FOUND,
             Self::Storage(e) => code_of_storage(e),
             Self::Repo(e) => code_of_repo(e),
         }

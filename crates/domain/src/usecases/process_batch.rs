@@ -70,7 +70,7 @@ impl From<crate::error::RepoError> for Interrupted {
 
 fn tampered(blob: &Blob) -> Interrupted {
     Interrupted::Item(ItemError {
-        code: "object_tampered",
+        code: crate::error::codes::OBJECT_TAMPERED,
         message: format!("the bytes stored at {} are not the ones verified at confirm", blob.key),
     })
 }
@@ -91,7 +91,7 @@ async fn process_blob(
     };
     if head.size != blob.details.size_bytes {
         return Err(Interrupted::Item(ItemError {
-            code: "size_mismatch",
+            code: crate::error::codes::SIZE_MISMATCH,
             message: format!("stored size {} differs from the recorded {}", head.size, blob.details.size_bytes),
         }));
     }
@@ -119,7 +119,7 @@ async fn process_object(
 ) -> Result<(), Interrupted> {
     let Some(object) = deps.repo.get_object(bucket, id).await? else {
         return Err(Interrupted::Item(ItemError {
-            code: "object_not_found",
+            code: crate::error::codes::OBJECT_NOT_FOUND,
             message: format!("object {id} no longer exists"),
         }));
     };
@@ -158,15 +158,23 @@ async fn completion_event(
 pub async fn run_batch_task(deps: ProcessDeps<'_>, input: &BatchTaskInput, last_attempt: bool) -> TaskResult {
     let batch = match deps.batches.get(&input.bucket_id, &input.batch_id).await {
         Ok(Some(batch)) => batch,
-        Ok(None) => return failed("batch_not_found", format!("batch {} no longer exists", input.batch_id)),
+        Ok(None) => {
+            return failed(crate::error::codes::BATCH_NOT_FOUND, format!("batch {} no longer exists", input.batch_id));
+        }
         Err(e) => {
-            return TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() });
+            return TaskResult::Retry(TaskFailure {
+                code: crate::error::codes::DATABASE_UNAVAILABLE.into(),
+                message: e.to_string(),
+            });
         }
     };
     let bucket = match deps.repo.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await {
         Ok(bucket) => bucket,
         Err(e) => {
-            return TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() });
+            return TaskResult::Retry(TaskFailure {
+                code: crate::error::codes::DATABASE_UNAVAILABLE.into(),
+                message: e.to_string(),
+            });
         }
     };
     let mut results = Vec::with_capacity(batch.object_ids.len());
@@ -203,7 +211,10 @@ pub async fn run_batch_task(deps: ProcessDeps<'_>, input: &BatchTaskInput, last_
         Err(e) => Err(e),
     };
     if let Err(e) = finished {
-        return TaskResult::Retry(TaskFailure { code: "database_unavailable".into(), message: e.to_string() });
+        return TaskResult::Retry(TaskFailure {
+            code: crate::error::codes::DATABASE_UNAVAILABLE.into(),
+            message: e.to_string(),
+        });
     }
     TaskResult::Done {
         status,

@@ -33,7 +33,7 @@ pub enum TaskError {
 impl Coded for TaskError {
     fn code(&self) -> &'static str {
         match self {
-            Self::NotFound => "task_not_found",
+            Self::NotFound => crate::error::codes::TASK_NOT_FOUND,
             Self::Repo(e) => code_of_repo(e),
         }
     }

@@ -23,8 +23,8 @@ pub enum CreateError {
 impl Coded for CreateError {
     fn code(&self) -> &'static str {
         match self {
-            Self::NameTaken(_) => "name_taken",
-            Self::InvalidSettings(_) => "invalid_settings",
+            Self::NameTaken(_) => crate::error::codes::NAME_TAKEN,
+            Self::InvalidSettings(_) => crate::error::codes::INVALID_SETTINGS,
             Self::Repo(e) => code_of_repo(e),
         }
     }

@@ -68,13 +68,13 @@ impl VerificationFailure {
     #[must_use]
     pub const fn code(&self) -> &'static str {
         match self {
-            Self::ObjectNotInStorage => "object_not_in_storage",
-            Self::EtagMismatch { .. } => "etag_mismatch",
-            Self::SizeMismatch { .. } => "size_mismatch",
-            Self::FileTooLarge { .. } => "file_too_large",
-            Self::ChecksumMismatch { .. } => "checksum_mismatch",
-            Self::MultipartIncomplete { .. } => "multipart_incomplete",
-            Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::ObjectNotInStorage => crate::error::codes::OBJECT_NOT_IN_STORAGE,
+            Self::EtagMismatch { .. } => crate::error::codes::ETAG_MISMATCH,
+            Self::SizeMismatch { .. } => crate::error::codes::SIZE_MISMATCH,
+            Self::FileTooLarge { .. } => crate::error::codes::FILE_TOO_LARGE,
+            Self::ChecksumMismatch { .. } => crate::error::codes::CHECKSUM_MISMATCH,
+            Self::MultipartIncomplete { .. } => crate::error::codes::MULTIPART_INCOMPLETE,
+            Self::QuotaExceeded { .. } => crate::error::codes::QUOTA_EXCEEDED,
         }
     }
 

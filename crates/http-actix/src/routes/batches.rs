@@ -134,7 +134,8 @@ pub(crate) async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<web::Json<BatchModel>, ApiError> {
     let (bucket, batch_id) = path.into_inner();
-    let not_found = || ApiError::new(ErrorKind::NotFound, "batch_not_found", "batch not found");
+    let not_found =
+        || ApiError::new(ErrorKind::NotFound, stowage_domain::error::codes::BATCH_NOT_FOUND, "batch not found");
     let bucket = tenant.bucket(&state, &bucket).await?;
     let id = BatchId::parse(&batch_id).map_err(|_| not_found())?;
     let batch = state.batches.get(&bucket.id, &id).await?.ok_or_else(not_found)?;

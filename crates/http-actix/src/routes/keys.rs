@@ -36,8 +36,9 @@ pub(crate) async fn revoke(
     tenant: Tenant,
     path: web::Path<String>,
 ) -> Result<web::Json<ApiKeyResponse>, ApiError> {
-    let id = KeyId::parse(&path)
-        .map_err(|_| ApiError::new(ErrorKind::NotFound, "api_key_not_found", "API key not found"))?;
+    let id = KeyId::parse(&path).map_err(|_| {
+        ApiError::new(ErrorKind::NotFound, stowage_domain::error::codes::API_KEY_NOT_FOUND, "API key not found")
+    })?;
     let key = keys::revoke(&*state.key_repo, &*state.clock, &tenant.caller.0, &tenant.namespace, &id).await?;
     Ok(web::Json(key.into()))
 }

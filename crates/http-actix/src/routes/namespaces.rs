@@ -42,6 +42,10 @@ pub(crate) async fn get(
     let found = state.repo.find_namespace(&path).await?;
     match found {
         Some(ns) if caller.0.can_access(&ns.id) => Ok(web::Json(ns.into())),
-        _ => Err(ApiError::new(ErrorKind::NotFound, "namespace_not_found", "namespace not found")),
+        _ => Err(ApiError::new(
+            ErrorKind::NotFound,
+            stowage_domain::error::codes::NAMESPACE_NOT_FOUND,
+            "namespace not found",
+        )),
     }
 }
