@@ -31,6 +31,8 @@ cleanup() {
     fi
     "${COMPOSE[@]}" down -v -t 1 >/dev/null 2>&1
   fi
+  # Images this run replaced (the previous stowage:deploy-test, ...) would pile up in the cache.
+  docker image prune -f >/dev/null 2>&1
   engine_stop
   rm -rf "$WORK" deploy/.bin
   exit "$status"
