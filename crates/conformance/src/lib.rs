@@ -135,7 +135,6 @@ fn plan(bucket: &Bucket, upload: &Upload, byte: u8) -> ConfirmationPlan {
         batch: None,
         webhook: None,
         bucket_id: bucket.id.clone(),
-        namespace_id: bucket.namespace_id.clone(),
         now: now(),
     }
 }

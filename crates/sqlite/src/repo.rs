@@ -23,7 +23,7 @@ use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
     AttachOutcome, BatchService, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo,
     ObjectDeletion, Step, SubmitOutcome, Transition, TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo,
-    UploadWork,
+    UploadWork, run_ready,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::NewTask;
@@ -288,16 +288,6 @@ impl UploadWork for SqliteWork<'_> {
     }
 }
 
-/// Runs a future that never waits — [`SqliteWork`]'s methods are synchronous — to its end in one
-/// poll, on the blocking thread that holds the connection.
-fn run_now<T>(future: impl std::future::Future<Output = Result<T, RepoError>>) -> Result<T, Fail> {
-    let mut future = std::pin::pin!(future);
-    match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
-        std::task::Poll::Ready(result) => result.map_err(Fail),
-        std::task::Poll::Pending => Err(Fail(RepoError::Unexpected("a SQLite unit of work tried to wait".to_owned()))),
-    }
-}
-
 fn insert_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), Fail> {
     diesel::sql_query("INSERT INTO batches (id, bucket_id, status, doc) VALUES (?, ?, ?, ?)")
         .bind::<Text, _>(batch.id.as_str())
@@ -320,7 +310,7 @@ fn save_batch(conn: &mut SqliteConnection, batch: &Batch) -> Result<(), Fail> {
 impl SqliteRepository {
     /// Applies a transition plan (the rule is the domain's) in one transaction.
     async fn transition(&self, plan: TransitionPlan) -> Result<Transition, RepoError> {
-        self.tx(move |conn| run_now(plan.apply(&mut SqliteWork { conn }))).await
+        self.tx(move |conn| run_ready(plan.apply(&mut SqliteWork { conn })).map_err(Fail)).await
     }
 
     /// Reads documents.
@@ -534,7 +524,7 @@ impl UploadRepo for SqliteRepository {
 
     async fn apply_confirmation(&self, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, RepoError> {
         let plan = plan.clone();
-        self.tx(move |conn| run_now(plan.apply(&mut SqliteWork { conn }))).await
+        self.tx(move |conn| run_ready(plan.apply(&mut SqliteWork { conn })).map_err(Fail)).await
     }
 
     async fn record_failure(
@@ -629,7 +619,7 @@ impl UploadRepo for SqliteRepository {
     async fn delete_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<Vec<ObjectKey>>, RepoError> {
         let deletion =
             ObjectDeletion { bucket_id: bucket.clone(), object_id: id.clone(), now: OffsetDateTime::now_utc() };
-        self.tx(move |conn| run_now(deletion.apply(&mut SqliteWork { conn }))).await
+        self.tx(move |conn| run_ready(deletion.apply(&mut SqliteWork { conn })).map_err(Fail)).await
     }
 
     async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError> {

@@ -231,6 +231,20 @@ impl ObjectDeletion {
     }
 }
 
+/// Runs a plan over a unit of work whose primitives never wait (SQLite's, synchronous on the
+/// connection its blocking thread holds; the tests' recording fake) to its end in one poll, with
+/// no executor. A primitive that does wait is an error, never a hang.
+///
+/// # Errors
+/// The plan's error, or `Unexpected` when the future was not ready after one poll.
+pub fn run_ready<T>(plan: impl std::future::Future<Output = Result<T, RepoError>>) -> Result<T, RepoError> {
+    let mut plan = std::pin::pin!(plan);
+    match plan.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
+        std::task::Poll::Ready(result) => result,
+        std::task::Poll::Pending => Err(RepoError::Unexpected("a unit of work that must not wait tried to".to_owned())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -328,18 +342,7 @@ mod tests {
     }
 
     fn run(plan: &ConfirmationPlan, work: &mut Recorder) -> ConfirmationOutcome {
-        futures_executor_free::block_on(plan.apply(work)).expect("applies")
-    }
-
-    mod futures_executor_free {
-        /// The recorder never waits: one poll finishes the future.
-        pub fn block_on<T>(future: impl std::future::Future<Output = T>) -> T {
-            let mut future = std::pin::pin!(future);
-            match future.as_mut().poll(&mut std::task::Context::from_waker(std::task::Waker::noop())) {
-                std::task::Poll::Ready(value) => value,
-                std::task::Poll::Pending => panic!("the recorder waited"),
-            }
-        }
+        run_ready(plan.apply(work)).expect("applies")
     }
 
     #[test]
@@ -387,7 +390,7 @@ mod tests {
             max_attempts: 3,
         };
         let mut work = recorder(None);
-        let out = futures_executor_free::block_on(transition(Step::BeginProcessing(task)).apply(&mut work));
+        let out = run_ready(transition(Step::BeginProcessing(task)).apply(&mut work));
         assert!(matches!(out, Ok(Transition::Applied(u)) if u.status == UploadStatus::Processing));
         assert_eq!(work.calls, ["lock", "enqueue api_buckets_uploads_confirm", "save PROCESSING"]);
     }
@@ -400,13 +403,12 @@ mod tests {
             max_attempts: 3,
         };
         let mut work = recorder(None);
-        let out =
-            futures_executor_free::block_on(transition(Step::Fail(Failure::expired(), Some(target))).apply(&mut work));
+        let out = run_ready(transition(Step::Fail(Failure::expired(), Some(target))).apply(&mut work));
         assert!(matches!(out, Ok(Transition::Applied(u)) if u.status == UploadStatus::Failed));
         assert_eq!(work.calls, ["lock", "save FAILED", "enqueue webhook_delivery"]);
 
         let mut work = recorder(None);
-        futures_executor_free::block_on(transition(Step::Cancel).apply(&mut work)).unwrap();
+        run_ready(transition(Step::Cancel).apply(&mut work)).unwrap();
         assert_eq!(work.calls, ["lock", "save CANCELED"]);
     }
 
@@ -414,7 +416,7 @@ mod tests {
     fn a_transition_of_an_upload_that_moved_on_writes_nothing() {
         let mut work = recorder(None);
         work.upload.status = UploadStatus::Completed;
-        let out = futures_executor_free::block_on(transition(Step::Cancel).apply(&mut work));
+        let out = run_ready(transition(Step::Cancel).apply(&mut work));
         assert!(matches!(out, Ok(Transition::Stale(_))));
         assert_eq!(work.calls, ["lock"]);
     }
@@ -434,7 +436,7 @@ mod tests {
         original.status = UploadStatus::Completed;
         original.object_id = Some(object.id.clone());
         work.pointing = vec![original];
-        let keys = futures_executor_free::block_on(deletion().apply(&mut work)).unwrap();
+        let keys = run_ready(deletion().apply(&mut work)).unwrap();
         assert_eq!(keys, Some(vec![key]));
         assert_eq!(
             work.calls,
@@ -448,10 +450,10 @@ mod tests {
         let mut work = recorder(None);
         work.keys_in_use = vec![object.blobs[0].key.clone()];
         work.object = Some(object);
-        assert_eq!(futures_executor_free::block_on(deletion().apply(&mut work)).unwrap(), Some(vec![]));
+        assert_eq!(run_ready(deletion().apply(&mut work)).unwrap(), Some(vec![]));
 
         let mut work = recorder(None);
-        assert_eq!(futures_executor_free::block_on(deletion().apply(&mut work)).unwrap(), None);
+        assert_eq!(run_ready(deletion().apply(&mut work)).unwrap(), None);
         assert_eq!(work.calls, ["lock object"]);
     }
 }

@@ -54,8 +54,6 @@ pub struct ConfirmationPlan {
     pub webhook: Option<crate::webhook::WebhookTarget>,
     /// The bucket whose usage counters grow by one object of `verified.size` bytes.
     pub bucket_id: BucketId,
-    /// Its namespace.
-    pub namespace_id: NamespaceId,
     /// When this happens.
     pub now: OffsetDateTime,
 }

@@ -354,7 +354,6 @@ pub(crate) fn plan_confirmation(
         batch,
         webhook: super::webhook_for(deps, bucket),
         bucket_id: bucket.id.clone(),
-        namespace_id: bucket.namespace_id.clone(),
         now,
     }
 }

@@ -254,7 +254,6 @@ fn stowage_domain_plan(
         batch: Some((batch, task)),
         webhook: None,
         bucket_id: bucket.id.clone(),
-        namespace_id: bucket.namespace_id.clone(),
         now,
     }
 }
