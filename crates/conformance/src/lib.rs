@@ -1,6 +1,6 @@
-//! The repository conformance suite: what the `UploadRepo`, `TaskQueue` and `BatchService` ports
-//! promise, written once against the ports and run against every adapter (PostgreSQL and SQLite,
-//! see `tests/`). Each check takes a fresh, empty repository.
+//! The repository conformance suite: what the repository roles (`TenancyRepo`, `UploadRepo`,
+//! `ObjectRepo`, `BatchRepo`, `TaskQueue`, `TaskReads`, `KeyRepo`) promise, written once against
+//! the ports and run against every adapter (PostgreSQL and SQLite, see `tests/`). Each check takes a fresh, empty repository.
 #![expect(clippy::expect_used, reason = "a test suite: any unexpected error fails the test loudly")]
 
 use futures_util::future::join_all;
@@ -15,8 +15,8 @@ use stowage_domain::ids::{BatchId, BlobId, BucketId, IdSuffix, KeyId, NamespaceI
 use stowage_domain::names::{BucketName, ContentType, Filename, NamespaceName};
 use stowage_domain::object::{Blob, BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, BatchService, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo, TaskQueue, Transition,
-    UploadQuery, UploadRepo,
+    AttachOutcome, BatchRepo, ConfirmationOutcome, ConfirmationPlan, InsertUpload, Repository, TaskReads, Transition,
+    UploadQuery,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::{Lane, NewTask, RetryPolicy, TaskFailure, TaskType};
@@ -24,12 +24,16 @@ use stowage_domain::upload::{Failure, Upload, Verified};
 use stowage_domain::webhook::WebhookTarget;
 use time::OffsetDateTime;
 
-/// Everything a repository adapter implements.
-pub trait Repo: UploadRepo + TaskQueue + BatchService + KeyRepo {}
-impl<T: UploadRepo + TaskQueue + BatchService + KeyRepo> Repo for T {}
+mod confirm;
+mod queue;
+mod records;
 
-/// The repository under test.
-pub type Subject = Arc<dyn Repo>;
+pub use confirm::*;
+pub use queue::*;
+pub use records::*;
+
+/// The repository under test: every role a database adapter implements.
+pub type Subject = Arc<dyn Repository>;
 
 static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -44,7 +48,7 @@ fn now() -> OffsetDateTime {
     t.replace_nanosecond(t.nanosecond() / 1000 * 1000).expect("valid")
 }
 
-async fn bucket(repo: &Subject, settings: BucketSettings) -> Bucket {
+async fn namespace(repo: &Subject) -> Namespace {
     let ns = Namespace {
         id: NamespaceId::new(&suffix()),
         name: NamespaceName::parse(&format!("ns-{}", suffix().as_str())).expect("name"),
@@ -52,6 +56,16 @@ async fn bucket(repo: &Subject, settings: BucketSettings) -> Bucket {
         created_at: now(),
     };
     repo.create_namespace(&ns).await.expect("namespace");
+    ns
+}
+
+/// A bucket in a namespace of its own.
+async fn bucket(repo: &Subject, settings: BucketSettings) -> Bucket {
+    let ns = namespace(repo).await;
+    bucket_in(repo, &ns, settings).await
+}
+
+async fn bucket_in(repo: &Subject, ns: &Namespace, settings: BucketSettings) -> Bucket {
     let b = Bucket {
         id: BucketId::new(&suffix()),
         namespace_id: ns.id.clone(),
@@ -237,7 +251,7 @@ pub async fn events_are_written_with_the_change_they_report(repo: Subject) {
     let stale =
         repo.record_failure(&u.id, UploadStatus::Pending, &Failure::expired(), now(), Some(second.clone())).await;
     assert!(matches!(stale.expect("record"), Transition::Stale(_)));
-    let event = TaskQueue::get(&*repo, &first.task_id).await.expect("get").expect("the event's delivery task");
+    let event = TaskReads::get(&*repo, &first.task_id).await.expect("get").expect("the event's delivery task");
     assert_eq!(
         (event.task_type.as_str(), event.inputs["event"]["type"].as_str()),
         ("webhook_delivery", Some("upload.failed"))
@@ -245,7 +259,7 @@ pub async fn events_are_written_with_the_change_they_report(repo: Subject) {
     assert_eq!(event.inputs["event"]["data"]["error"]["code"], "upload_expired");
     assert_eq!(event.inputs["event"]["id"].as_str(), Some(first.event_id().as_str()));
     assert_eq!(event.inputs["event"]["data"]["upload_id"], u.id.as_str());
-    assert!(TaskQueue::get(&*repo, &second.task_id).await.expect("get").is_none());
+    assert!(TaskReads::get(&*repo, &second.task_id).await.expect("get").is_none());
 }
 
 /// Keyset pages visit every upload once, in order, both ways, with filters.
@@ -335,7 +349,7 @@ pub async fn an_expired_lease_is_delivered_again(repo: Subject) {
     assert!(
         repo.complete(&t.id, "b", TaskStatus::Completed, &serde_json::json!({"ok": 1}), None).await.expect("complete")
     );
-    let done = TaskQueue::get(&*repo, &t.id).await.expect("get").expect("task");
+    let done = TaskReads::get(&*repo, &t.id).await.expect("get").expect("task");
     assert_eq!((done.status, done.outputs), (TaskStatus::Completed, Some(serde_json::json!({"ok": 1}))));
 }
 
@@ -358,7 +372,7 @@ pub async fn failures_back_off_then_fail_and_released_tasks_return(repo: Subject
     tokio::time::sleep(Duration::from_millis(600)).await;
     let last = repo.claim("v", Duration::from_secs(30)).await.expect("claim").expect("due");
     assert_eq!(repo.fail(&last.id, "v", &failure, true, &policy).await.expect("fail"), Some(TaskStatus::Failed));
-    let failed = TaskQueue::get(&*repo, &t.id).await.expect("get").expect("task");
+    let failed = TaskReads::get(&*repo, &t.id).await.expect("get").expect("task");
     assert_eq!((failed.status, failed.error.map(|e| e.code)), (TaskStatus::Failed, Some("down".to_owned())));
 }
 
@@ -386,10 +400,10 @@ pub async fn batches_submit_and_finish_once(repo: Subject) {
     let (e1, e2) = (task(3), task(4));
     repo.finish(&batch.id, TaskStatus::Completed, now(), Some(e1.clone())).await.expect("finish");
     repo.finish(&batch.id, TaskStatus::Failed, now(), Some(e2.clone())).await.expect("finish again");
-    assert!(TaskQueue::get(&*repo, &e1.id).await.expect("get").is_some());
-    assert!(TaskQueue::get(&*repo, &e2.id).await.expect("get").is_none(), "no second event");
+    assert!(TaskReads::get(&*repo, &e1.id).await.expect("get").is_some());
+    assert!(TaskReads::get(&*repo, &e2.id).await.expect("get").is_none(), "no second event");
     assert_eq!(
-        BatchService::get(&*repo, &b.id, &batch.id).await.expect("get").expect("batch").status,
+        BatchRepo::get(&*repo, &b.id, &batch.id).await.expect("get").expect("batch").status,
         TaskStatus::Completed
     );
 }
@@ -461,7 +475,7 @@ pub async fn deleting_an_object_releases_its_content_and_detaches_its_uploads(re
         );
         assert!(!detached.is_attachable(), "its bytes are gone: it cannot become an object again");
     }
-    let kept = BatchService::get(&*repo, &b.id, &batch.id).await.expect("get").expect("batch");
+    let kept = BatchRepo::get(&*repo, &b.id, &batch.id).await.expect("get").expect("batch");
     assert_eq!(kept.object_ids, vec![object.clone()], "the batch keeps the id as a tombstone");
     let third = upload(&repo, &b).await;
     let outcome = repo.apply_confirmation(&plan(&b, &third, 5)).await.expect("confirm");
@@ -562,7 +576,7 @@ pub async fn webhook_deliveries_are_not_listed_to_tenants(repo: Subject) {
     let (confirm, delivery) = (of_namespace(1, TaskType::CONFIRM_UPLOAD), of_namespace(2, TaskType::WEBHOOK_DELIVERY));
     repo.enqueue(&confirm).await.expect("enqueue");
     repo.enqueue(&delivery).await.expect("enqueue");
-    let listed = TaskQueue::list(&*repo, &b.namespace_id, None, None, 100).await.expect("list");
+    let listed = TaskReads::list(&*repo, &b.namespace_id, None, None, 100).await.expect("list");
     assert_eq!(listed.into_iter().map(|t| t.id).collect::<Vec<_>>(), vec![confirm.id]);
 }
 
@@ -621,7 +635,7 @@ pub async fn a_row_that_does_not_decode_never_stops_a_page_a_sweep_or_a_worker(r
         repo.claim("w", Duration::from_secs(30)).await.expect("claim").is_none(),
         "the corrupt task is not handed out again"
     );
-    let listed = TaskQueue::list(&*repo, &b.namespace_id, None, None, 100).await.expect("the task list still answers");
+    let listed = TaskReads::list(&*repo, &b.namespace_id, None, None, 100).await.expect("the task list still answers");
     assert_eq!(listed.into_iter().map(|t| t.id).collect::<Vec<_>>(), vec![next.id]);
 }
 
@@ -646,6 +660,27 @@ macro_rules! conformance_suite {
             each_lane_claims_only_its_own_tasks,
             a_claim_is_released_only_by_its_holder,
             webhook_deliveries_are_not_listed_to_tenants,
+            names_are_unique_and_buckets_are_found_by_id_or_name_within_their_namespace_only,
+            an_upload_round_trips_and_is_invisible_from_another_bucket,
+            only_pending_uploads_past_the_cutoff_are_expirable,
+            a_draft_batch_is_submitted_once_with_its_task,
+            listing_ten_thousand_uploads_page_by_page_returns_each_exactly_once_in_order,
+            listing_filters_by_status_metadata_and_time,
+            sixty_four_concurrent_confirms_of_one_upload_create_one_object_and_agree,
+            thirty_two_uploads_of_one_content_make_one_original_and_thirty_one_duplicates,
+            namespace_scope_finds_duplicates_across_buckets,
+            a_failed_confirmation_transaction_leaves_no_object_task_claim_or_usage,
+            auto_submit_batch_writes_the_batch_and_its_task_with_the_upload,
+            four_workers_drain_five_hundred_tasks_each_exactly_once,
+            a_task_whose_lease_expires_is_redelivered_and_completed_once,
+            a_heartbeat_keeps_the_lease,
+            a_task_that_keeps_failing_ends_failed_after_max_attempts_with_its_error,
+            a_retry_waits_for_its_backoff,
+            a_permanent_failure_is_not_retried,
+            a_canceled_task_is_not_claimed_and_its_holder_cannot_complete_it,
+            released_leases_are_claimable_at_once_without_counting_an_attempt,
+            a_long_poll_returns_as_soon_as_the_task_changes,
+            a_long_poll_on_an_unchanged_task_times_out_with_the_task,
         );
     };
     ($fresh:expr, corrupt: $corrupt:expr) => {

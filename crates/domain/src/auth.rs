@@ -103,6 +103,107 @@ impl ApiKey {
 /// The prefix of every key secret, so leaked keys are recognisable by secret scanners.
 pub const SECRET_PREFIX: &str = "sk_";
 
+/// What a request does, as far as access is concerned: [`authorize`] holds the one table of the
+/// role each operation needs, so no handler decides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// Read buckets, uploads, objects, batches, tasks (any key of the namespace).
+    Read,
+    /// Create a bucket.
+    CreateBucket,
+    /// Create uploads, sign their parts.
+    CreateUpload,
+    /// Confirm uploads (one or many).
+    ConfirmUpload,
+    /// Cancel an upload.
+    CancelUpload,
+    /// Create an object from uploads.
+    CreateObject,
+    /// Delete an object.
+    DeleteObject,
+    /// Create or submit a batch.
+    ManageBatch,
+    /// Cancel a task.
+    CancelTask,
+    /// See a bucket's webhook signing secret.
+    SeeWebhookSecret,
+    /// Get a fresh upload URL when reading an upload.
+    SignUploadUrl,
+    /// List or revoke the namespace's keys.
+    ManageKeys,
+    /// Create namespaces (operator keys only).
+    CreateNamespace,
+}
+
+impl Operation {
+    /// The role an operation needs; `None` for operations only an operator key may do.
+    #[must_use]
+    pub const fn needs(self) -> Option<Role> {
+        match self {
+            Self::Read => Some(Role::Read),
+            Self::CreateBucket
+            | Self::CreateUpload
+            | Self::ConfirmUpload
+            | Self::CancelUpload
+            | Self::CreateObject
+            | Self::DeleteObject
+            | Self::ManageBatch
+            | Self::CancelTask
+            | Self::SeeWebhookSecret
+            | Self::SignUploadUrl => Some(Role::Write),
+            Self::ManageKeys => Some(Role::Admin),
+            Self::CreateNamespace => None,
+        }
+    }
+}
+
+/// Why a key may not do an operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccessError {
+    /// The key's role is below the one the operation needs.
+    #[error("this operation needs a `{}` key; this key is `{}`", .needed.as_str(), .has.as_str())]
+    InsufficientRole {
+        /// What the operation needs.
+        needed: Role,
+        /// What the key has.
+        has: Role,
+    },
+    /// Only an operator key (admin over all namespaces) may do it.
+    #[error("this operation needs an operator key (`stowage keys create --all-namespaces --role admin`)")]
+    OperatorOnly,
+}
+
+impl crate::error::Coded for AccessError {
+    fn code(&self) -> &'static str {
+        crate::error::codes::INSUFFICIENT_ROLE
+    }
+
+    fn kind(&self) -> crate::error::ErrorKind {
+        crate::error::ErrorKind::Forbidden
+    }
+}
+
+/// Whether `key` may do `operation` (in a namespace it may touch: that is checked where the
+/// namespace is resolved).
+///
+/// # Errors
+/// [`AccessError`] when it may not.
+pub fn authorize(key: &ApiKey, operation: Operation) -> Result<(), AccessError> {
+    match operation.needs() {
+        Some(needed) if key.role.allows(needed) => Ok(()),
+        Some(needed) => Err(AccessError::InsufficientRole { needed, has: key.role }),
+        None if key.is_operator() => Ok(()),
+        None => Err(AccessError::OperatorOnly),
+    }
+}
+
+/// The hex SHA-256 under which a key's secret is stored (the secret itself never is).
+#[must_use]
+pub fn hash_secret(secret: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -150,5 +251,36 @@ mod tests {
         assert!(!Role::Read.allows(Role::Write));
         assert_eq!(Role::parse("write"), Some(Role::Write));
         assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn each_operation_needs_its_role_and_namespaces_need_an_operator() {
+        let reader = key(Role::Read, false);
+        let writer = key(Role::Write, false);
+        let admin = key(Role::Admin, false);
+        let operator = key(Role::Admin, true);
+        assert!(authorize(&reader, Operation::Read).is_ok());
+        assert_eq!(
+            authorize(&reader, Operation::ConfirmUpload),
+            Err(AccessError::InsufficientRole { needed: Role::Write, has: Role::Read })
+        );
+        for op in [Operation::CreateUpload, Operation::DeleteObject, Operation::CancelTask, Operation::SeeWebhookSecret]
+        {
+            assert!(authorize(&writer, op).is_ok(), "{op:?}");
+            assert!(authorize(&reader, op).is_err(), "{op:?}");
+        }
+        assert!(authorize(&writer, Operation::ManageKeys).is_err());
+        assert!(authorize(&admin, Operation::ManageKeys).is_ok());
+        assert_eq!(authorize(&admin, Operation::CreateNamespace), Err(AccessError::OperatorOnly));
+        assert!(authorize(&operator, Operation::CreateNamespace).is_ok());
+        assert_eq!(
+            AccessError::InsufficientRole { needed: Role::Write, has: Role::Read }.to_string(),
+            "this operation needs a `write` key; this key is `read`"
+        );
+    }
+
+    #[test]
+    fn a_secret_is_stored_as_its_sha256() {
+        assert_eq!(hash_secret("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

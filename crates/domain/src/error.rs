@@ -239,6 +239,8 @@ pub mod codes {
     pub const NAME_TAKEN: &str = "name_taken";
     /// `namespace_not_found`
     pub const NAMESPACE_NOT_FOUND: &str = "namespace_not_found";
+    /// `namespace_required`
+    pub const NAMESPACE_REQUIRED: &str = "namespace_required";
     /// `not_multipart`
     pub const NOT_MULTIPART: &str = "not_multipart";
     /// `object_not_found`
@@ -299,6 +301,7 @@ pub mod codes {
         MULTIPART_INCOMPLETE,
         NAME_TAKEN,
         NAMESPACE_NOT_FOUND,
+        NAMESPACE_REQUIRED,
         NOT_MULTIPART,
         OBJECT_NOT_FOUND,
         OBJECT_NOT_IN_STORAGE,

@@ -22,13 +22,30 @@ mod verify;
 pub use verify::VerificationFailure;
 
 use crate::policy::Policy;
-use crate::ports::{Clock, IdGenerator, ObjectStore, UploadRepo};
+use crate::ports::{
+    BatchRepo, Clock, IdGenerator, KeyRepo, ObjectRepo, ObjectStore, Repository, TaskQueue, TaskReads, TenancyRepo,
+    UploadRepo,
+};
+use std::sync::Arc;
 
-/// The ports and rules every upload use case works with.
+/// The ports and rules a use case works with, borrowed for one call: the one way every use case
+/// receives them. Each use case touches only the roles it needs; tests wire mocks of those.
 #[derive(Clone, Copy)]
 pub struct Deps<'a> {
-    /// State.
-    pub repo: &'a dyn UploadRepo,
+    /// Namespaces and buckets.
+    pub tenancy: &'a dyn TenancyRepo,
+    /// API keys.
+    pub keys: &'a dyn KeyRepo,
+    /// Uploads and content claims.
+    pub uploads: &'a dyn UploadRepo,
+    /// Bucket objects.
+    pub objects: &'a dyn ObjectRepo,
+    /// Batches.
+    pub batches: &'a dyn BatchRepo,
+    /// The task queue, as workers and enqueuers use it.
+    pub queue: &'a dyn TaskQueue,
+    /// Tasks as the API shows them.
+    pub tasks: &'a dyn TaskReads,
     /// Bytes.
     pub store: &'a dyn ObjectStore,
     /// Time.
@@ -37,6 +54,78 @@ pub struct Deps<'a> {
     pub ids: &'a dyn IdGenerator,
     /// Service-wide rules.
     pub policy: &'a Policy,
+}
+
+/// The application's ports and rules, owned: built once by the composition root (the server's
+/// `app` module) for `serve`, `worker` and the CLI alike, cloned cheaply, borrowed as [`Deps`].
+#[derive(Clone)]
+pub struct Ports {
+    /// Namespaces and buckets.
+    pub tenancy: Arc<dyn TenancyRepo>,
+    /// API keys.
+    pub keys: Arc<dyn KeyRepo>,
+    /// Uploads and content claims.
+    pub uploads: Arc<dyn UploadRepo>,
+    /// Bucket objects.
+    pub objects: Arc<dyn ObjectRepo>,
+    /// Batches.
+    pub batches: Arc<dyn BatchRepo>,
+    /// The task queue, as workers and enqueuers use it.
+    pub queue: Arc<dyn TaskQueue>,
+    /// Tasks as the API shows them.
+    pub tasks: Arc<dyn TaskReads>,
+    /// Bytes.
+    pub store: Arc<dyn ObjectStore>,
+    /// Time.
+    pub clock: Arc<dyn Clock>,
+    /// Ids.
+    pub ids: Arc<dyn IdGenerator>,
+    /// Service-wide rules.
+    pub policy: Arc<Policy>,
+}
+
+impl Ports {
+    /// Every repository role from one database adapter, beside the store, clock, ids and rules.
+    #[must_use]
+    pub fn new<R: Repository>(
+        repo: Arc<R>,
+        store: Arc<dyn ObjectStore>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        policy: Policy,
+    ) -> Self {
+        Self {
+            tenancy: repo.clone(),
+            keys: repo.clone(),
+            uploads: repo.clone(),
+            objects: repo.clone(),
+            batches: repo.clone(),
+            queue: repo.clone(),
+            tasks: repo,
+            store,
+            clock,
+            ids,
+            policy: Arc::new(policy),
+        }
+    }
+
+    /// The ports borrowed for one use-case call.
+    #[must_use]
+    pub fn deps(&self) -> Deps<'_> {
+        Deps {
+            tenancy: &*self.tenancy,
+            keys: &*self.keys,
+            uploads: &*self.uploads,
+            objects: &*self.objects,
+            batches: &*self.batches,
+            queue: &*self.queue,
+            tasks: &*self.tasks,
+            store: &*self.store,
+            clock: &*self.clock,
+            ids: &*self.ids,
+            policy: &self.policy,
+        }
+    }
 }
 
 /// How many times a use case re-reads after losing a race before giving up. Each lost race

@@ -8,10 +8,10 @@ use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use stowage_domain::ErrorKind;
-use stowage_domain::auth::{ApiKey, Role};
+use stowage_domain::auth::{ApiKey, Operation};
 use stowage_domain::bucket::Namespace;
+use stowage_domain::usecases::{keys, tenancy};
 
 /// Largest JSON body accepted (documented in docs/operations.md, "Limits").
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -168,48 +168,25 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     }
 }
 
-/// The hex SHA-256 under which a key secret is stored.
-#[must_use]
-pub fn hash_secret(secret: &str) -> String {
-    hex::encode(Sha256::digest(secret.as_bytes()))
-}
-
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Caller(pub ApiKey);
 
 impl Caller {
-    /// Refuses the request unless the caller's role includes `needed`.
+    /// Refuses the request unless the caller's key may do `operation` (the table lives in
+    /// `stowage_domain::auth::authorize`).
     ///
     /// # Errors
     /// 403 `insufficient_role`.
-    pub fn require(&self, needed: Role) -> Result<(), ApiError> {
-        self.0.role.allows(needed).then_some(()).ok_or_else(|| insufficient(needed, &self.0))
+    pub fn authorize(&self, operation: Operation) -> Result<(), ApiError> {
+        stowage_domain::auth::authorize(&self.0, operation).map_err(|e| ApiError::from_coded(&e))
     }
 
-    /// Refuses the request unless the caller holds an operator key (admin, all namespaces).
-    ///
-    /// # Errors
-    /// 403 `insufficient_role`.
-    pub fn require_operator(&self) -> Result<(), ApiError> {
-        if self.0.is_operator() {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorKind::Forbidden,
-                stowage_domain::error::codes::INSUFFICIENT_ROLE,
-                "this operation needs an operator key (`stowage keys create --all-namespaces --role admin`)",
-            ))
-        }
+    /// True when the caller's key may do `operation`.
+    #[must_use]
+    pub fn may(&self, operation: Operation) -> bool {
+        stowage_domain::auth::authorize(&self.0, operation).is_ok()
     }
-}
-
-fn insufficient(needed: Role, key: &ApiKey) -> ApiError {
-    ApiError::new(
-        ErrorKind::Forbidden,
-        stowage_domain::error::codes::INSUFFICIENT_ROLE,
-        format!("this operation needs a `{}` key; this key is `{}`", needed.as_str(), key.role.as_str()),
-    )
 }
 
 fn unauthorized(message: &str) -> ApiError {
@@ -219,7 +196,7 @@ fn unauthorized(message: &str) -> ApiError {
 async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
     let state = state(&req)?;
     let client = req.peer_addr().map(|a| a.ip());
-    if client.is_some_and(|ip| state.keys.is_throttled(ip)) {
+    if client.is_some_and(|ip| state.throttle.is_throttled(ip)) {
         return Err(ApiError::new(
             ErrorKind::TooManyRequests,
             stowage_domain::error::codes::TOO_MANY_FAILED_AUTHENTICATIONS,
@@ -232,16 +209,11 @@ async fn authenticate(req: HttpRequest) -> Result<Caller, ApiError> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .ok_or_else(|| unauthorized("send `Authorization: Bearer <api key>`"))?;
-    let key = state
-        .keys
-        .get(&*state.key_repo, &*state.clock, &hash_secret(secret))
-        .await
-        .map_err(|e| ApiError::from_coded(&e))?;
-    match key {
-        Some(key) if key.revoked_at.is_none() => Ok(Caller(key)),
-        _ => {
+    match keys::authenticate(state.deps(), secret).await.map_err(|e| ApiError::from_coded(&e))? {
+        Some(key) => Ok(Caller(key)),
+        None => {
             if let Some(ip) = client {
-                state.keys.record_failure(ip);
+                state.throttle.record_failure(ip);
             }
             Err(unauthorized("unknown or revoked API key"))
         }
@@ -258,8 +230,7 @@ impl FromRequest for Caller {
 }
 
 /// The namespace a request acts in (`X-Namespace` by id or name, or `?namespace=`), checked
-/// against the caller's key. A namespace the key may not touch is 404, like one that does not
-/// exist, so existence does not leak.
+/// against the caller's key by `usecases::tenancy::namespace_for`.
 #[derive(Debug, Clone)]
 pub struct Tenant {
     /// The caller.
@@ -269,14 +240,12 @@ pub struct Tenant {
 }
 
 impl Tenant {
-    /// A bucket of the tenant's namespace by id or name; any other is 404 `bucket_not_found`.
+    /// Refuses the request unless the caller's key may do `operation`.
     ///
     /// # Errors
-    /// 404 when there is no such bucket here; 503 when the database is down.
-    pub async fn bucket(&self, state: &AppState, id_or_name: &str) -> Result<stowage_domain::bucket::Bucket, ApiError> {
-        state.repo.find_bucket(&self.namespace.id, id_or_name).await?.ok_or_else(|| {
-            ApiError::new(ErrorKind::NotFound, stowage_domain::error::codes::BUCKET_NOT_FOUND, "bucket not found")
-        })
+    /// 403 `insufficient_role`.
+    pub fn authorize(&self, operation: Operation) -> Result<(), ApiError> {
+        self.caller.authorize(operation)
     }
 }
 
@@ -292,28 +261,18 @@ fn requested_namespace(req: &HttpRequest) -> Option<String> {
 async fn resolve_tenant(req: HttpRequest) -> Result<Tenant, ApiError> {
     let caller = authenticate(req.clone()).await?;
     let state = state(&req)?;
-    let wanted = match requested_namespace(&req) {
-        Some(wanted) => wanted,
-        None => match caller.0.namespaces.as_slice() {
-            [only] => only.to_string(),
-            _ => {
-                return Err(ApiError::new(
-                    ErrorKind::BadRequest,
-                    "namespace_required",
-                    "send `X-Namespace: <namespace id or name>`",
-                ));
-            }
-        },
-    };
-    let namespace = state.repo.find_namespace(&wanted).await.map_err(|e| ApiError::from_coded(&e))?;
-    match namespace {
-        Some(namespace) if caller.0.can_access(&namespace.id) => Ok(Tenant { caller, namespace }),
-        _ => Err(ApiError::new(
-            ErrorKind::NotFound,
-            stowage_domain::error::codes::NAMESPACE_NOT_FOUND,
-            "namespace not found",
-        )
-        .with_details(serde_json::json!({"resource": "namespace", "id": wanted}))),
+    let wanted = requested_namespace(&req);
+    match tenancy::namespace_for(state.deps(), &caller.0, wanted.as_deref()).await {
+        Ok(namespace) => Ok(Tenant { caller, namespace }),
+        Err(e) => {
+            let error = ApiError::from_coded(&e);
+            Err(match &e {
+                tenancy::LookupError::NamespaceNotFound(id) => {
+                    error.with_details(serde_json::json!({"resource": "namespace", "id": id}))
+                }
+                _ => error,
+            })
+        }
     }
 }
 

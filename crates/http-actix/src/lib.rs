@@ -14,7 +14,7 @@ pub mod request_id;
 mod routes;
 mod state;
 
-pub use state::{AppState, KeyCache};
+pub use state::{AppState, AuthThrottle, KeyCache};
 
 use actix_web::web;
 

@@ -1,41 +1,38 @@
-//! What every handler shares: the ports, the rules, and a short-lived cache of API keys.
+//! What every handler shares: the ports, the rules, a short-lived cache of API keys and the
+//! failed-authentication throttle.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stowage_domain::auth::ApiKey;
 use stowage_domain::error::RepoError;
-use stowage_domain::policy::Policy;
-use stowage_domain::ports::{BatchService, Clock, IdGenerator, KeyRepo, ObjectStore, TaskQueue, UploadRepo};
-use stowage_domain::usecases::Deps;
+use stowage_domain::ids::{KeyId, NamespaceId};
+use stowage_domain::ports::{Clock, KeyRepo};
+use stowage_domain::usecases::{Deps, Ports};
+use time::OffsetDateTime;
 
-/// The application's ports and rules, shared by every worker thread.
+/// What every handler shares: the application's ports (built by the server's composition root)
+/// and the tally of failed authentications per client address.
 #[derive(Clone)]
 pub struct AppState {
-    /// State.
-    pub repo: Arc<dyn UploadRepo>,
-    /// Bytes.
-    pub store: Arc<dyn ObjectStore>,
-    /// Background work.
-    pub queue: Arc<dyn TaskQueue>,
-    /// Batches.
-    pub batches: Arc<dyn BatchService>,
-    /// Time.
-    pub clock: Arc<dyn Clock>,
-    /// Ids.
-    pub ids: Arc<dyn IdGenerator>,
-    /// Service-wide rules.
-    pub policy: Arc<Policy>,
-    /// API keys.
-    pub key_repo: Arc<dyn KeyRepo>,
-    /// Recently verified keys.
-    pub keys: KeyCache,
+    /// The ports and rules; API keys are read through a [`KeyCache`].
+    pub ports: Ports,
+    /// Failed authentications per client address.
+    pub throttle: AuthThrottle,
 }
 
 impl AppState {
+    /// The HTTP state over `ports`, with API-key lookups cached for `key_ttl` and a client
+    /// address throttled after `failures_allowed` failed authentications in a minute (0: never).
+    #[must_use]
+    pub fn new(mut ports: Ports, key_ttl: Duration, failures_allowed: u32) -> Self {
+        ports.keys = Arc::new(KeyCache::new(ports.keys.clone(), ports.clock.clone(), key_ttl));
+        Self { ports, throttle: AuthThrottle::new(failures_allowed) }
+    }
+
     /// The use cases' view of the ports.
     #[must_use]
     pub fn deps(&self) -> Deps<'_> {
-        Deps { repo: &*self.repo, store: &*self.store, clock: &*self.clock, ids: &*self.ids, policy: &self.policy }
+        self.ports.deps()
     }
 }
 
@@ -48,51 +45,76 @@ const KEY_CACHE_CAPACITY: usize = 10_000;
 /// The window in which a client address may fail to authenticate `failed_auth_per_minute` times.
 pub const AUTH_FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
-/// API keys by secret hash, kept for a short time so authentication costs no query per request.
-/// Bounded (quick_cache, which evicts the least useful entries in O(1)); unknown keys are cached
-/// too (negative caching), so a flood of bad keys is neither a flood of queries nor unbounded
-/// memory. A revoked key stops working within the cache's lifetime. Also counts failed
-/// authentications per client address, to slow down key guessing.
-#[derive(Clone)]
+/// API keys by secret hash, kept for a short time so authentication costs no query per request:
+/// a [`KeyRepo`] in front of the database's. Bounded (quick_cache, which evicts the least useful
+/// entries in O(1)); unknown keys are cached too (negative caching), so a flood of bad keys is
+/// neither a flood of queries nor unbounded memory. A revoked key stops working within the
+/// cache's lifetime. A key found in the database is marked used (`last_used_at`), so that mark
+/// is at most one cache lifetime old.
 pub struct KeyCache {
+    inner: Arc<dyn KeyRepo>,
+    clock: Arc<dyn Clock>,
     ttl: Duration,
-    failures_allowed: u32,
-    entries: Arc<quick_cache::sync::Cache<String, Cached>>,
-    failures: Arc<quick_cache::sync::Cache<std::net::IpAddr, (u32, Instant)>>,
+    entries: quick_cache::sync::Cache<String, Cached>,
 }
 
 impl KeyCache {
-    /// A cache keeping entries for `ttl`; a client address gets 429s after `failures_allowed`
-    /// failed authentications in a minute (0: never).
+    /// A cache in front of `inner` keeping entries for `ttl`.
     #[must_use]
-    pub fn new(ttl: Duration, failures_allowed: u32) -> Self {
-        Self {
-            ttl,
-            failures_allowed,
-            entries: Arc::new(quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY)),
-            failures: Arc::new(quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY)),
-        }
+    pub fn new(inner: Arc<dyn KeyRepo>, clock: Arc<dyn Clock>, ttl: Duration) -> Self {
+        Self { inner, clock, ttl, entries: quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY) }
+    }
+}
+
+#[async_trait::async_trait]
+impl KeyRepo for KeyCache {
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), RepoError> {
+        self.inner.create_api_key(key).await
     }
 
-    /// The key for `hash`, from the cache or the repository. A key found in the repository is
-    /// marked used (`last_used_at`), so that mark is at most one cache lifetime old.
-    ///
-    /// # Errors
-    /// The repository's error when it has to be asked and fails.
-    pub async fn get(&self, repo: &dyn KeyRepo, clock: &dyn Clock, hash: &str) -> Result<Option<ApiKey>, RepoError> {
+    async fn find_api_key(&self, hash: &str) -> Result<Option<ApiKey>, RepoError> {
         if let Some((key, at)) = self.entries.get(hash)
             && at.elapsed() < self.ttl
         {
             return Ok(key);
         }
-        let key = repo.find_api_key(hash).await?;
+        let key = self.inner.find_api_key(hash).await?;
         if let Some(found) = key.as_ref().filter(|k| k.revoked_at.is_none())
-            && let Err(e) = repo.touch_api_key(&found.id, clock.now()).await
+            && let Err(e) = self.inner.touch_api_key(&found.id, self.clock.now()).await
         {
             tracing::warn!(error = %e, key = %found.id, "cannot record the key's last use");
         }
         self.entries.insert(hash.to_owned(), (key.clone(), Instant::now()));
         Ok(key)
+    }
+
+    async fn list_api_keys(&self, namespace: Option<NamespaceId>) -> Result<Vec<ApiKey>, RepoError> {
+        self.inner.list_api_keys(namespace).await
+    }
+
+    async fn revoke_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<Option<ApiKey>, RepoError> {
+        self.inner.revoke_api_key(id, now).await
+    }
+
+    async fn touch_api_key(&self, id: &KeyId, now: OffsetDateTime) -> Result<(), RepoError> {
+        self.inner.touch_api_key(id, now).await
+    }
+}
+
+/// Failed authentications per client address, to slow down key guessing. Bounded like the key
+/// cache.
+#[derive(Clone)]
+pub struct AuthThrottle {
+    failures_allowed: u32,
+    failures: Arc<quick_cache::sync::Cache<std::net::IpAddr, (u32, Instant)>>,
+}
+
+impl AuthThrottle {
+    /// A client address gets 429s after `failures_allowed` failed authentications in a minute
+    /// (0: never).
+    #[must_use]
+    pub fn new(failures_allowed: u32) -> Self {
+        Self { failures_allowed, failures: Arc::new(quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY)) }
     }
 
     /// True when `client` has failed to authenticate too often lately.

@@ -1,4 +1,4 @@
-//! `BatchService` on PostgreSQL: a batch row with its ordered items; submitting is one
+//! `BatchRepo` on PostgreSQL: a batch row with its ordered items; submitting is one
 //! transaction that moves a DRAFT to PENDING and enqueues its task.
 
 use crate::error::from_diesel;
@@ -13,7 +13,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use stowage_domain::batch::Batch;
 use stowage_domain::error::RepoError;
 use stowage_domain::ids::{BatchId, BucketId, ObjectId};
-use stowage_domain::ports::{BatchService, SubmitOutcome};
+use stowage_domain::ports::{BatchRepo, SubmitOutcome};
 use stowage_domain::status::TaskStatus;
 use stowage_domain::task::{NewTask, Task};
 use time::OffsetDateTime;
@@ -29,7 +29,7 @@ async fn load_batch(conn: &mut AsyncPgConnection, row: BatchRow) -> Result<Batch
 }
 
 #[async_trait]
-impl BatchService for PgRepository {
+impl BatchRepo for PgRepository {
     async fn missing_objects(&self, bucket: &BucketId, ids: &[ObjectId]) -> Result<Vec<ObjectId>, RepoError> {
         let mut conn = self.conn().await?;
         let wanted: Vec<&str> = ids.iter().map(ObjectId::as_str).collect();

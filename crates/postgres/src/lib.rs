@@ -1,5 +1,5 @@
-//! stowage's state on PostgreSQL: [`PgRepository`] implements the domain's `UploadRepo`,
-//! `TaskQueue` and `BatchService` ports with diesel and diesel-async over a deadpool pool.
+//! stowage's state on PostgreSQL: [`PgRepository`] implements every repository role of the
+//! domain (`ports::Repository`) with diesel and diesel-async over a deadpool pool.
 //!
 //! Every upload transition is one transaction conditional on the upload's status (the row is
 //! locked with `FOR UPDATE` and its status compared); content claims are a primary key, so the

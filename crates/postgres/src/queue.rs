@@ -1,4 +1,4 @@
-//! `TaskQueue` on PostgreSQL. A claim is one `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP
+//! `TaskQueue` and `TaskReads` on PostgreSQL. A claim is one `UPDATE ... WHERE id = (SELECT ... FOR UPDATE SKIP
 //! LOCKED LIMIT 1)`: concurrent workers skip each other's rows instead of waiting, and the partial
 //! indexes on PENDING and IN_PROGRESS rows keep it O(log n). Expired leases are re-delivered
 //! before new work. A trigger NOTIFYs `stowage_task_changed` on every update; one listener
@@ -18,7 +18,7 @@ use std::time::Duration;
 use stowage_domain::error::RepoError;
 use stowage_domain::error::decodable;
 use stowage_domain::ids::TaskId;
-use stowage_domain::ports::{QueueStats, TaskQueue};
+use stowage_domain::ports::{QueueStats, TaskQueue, TaskReads};
 use stowage_domain::status::TaskStatus;
 use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure, TaskType, UNDECODABLE_TASK};
 use time::OffsetDateTime;
@@ -231,6 +231,54 @@ impl TaskQueue for PgRepository {
         .map_err(from_diesel)
     }
 
+    async fn stats(&self) -> Result<QueueStats, RepoError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            due: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            in_progress: i64,
+            #[diesel(sql_type = Double)]
+            oldest: f64,
+        }
+        let mut conn = self.conn().await?;
+        let row: Row = diesel::sql_query(
+            "SELECT (SELECT count(*) FROM tasks WHERE status = 'PENDING' AND run_after <= now()) AS due, \
+                    (SELECT count(*) FROM tasks WHERE status = 'IN_PROGRESS') AS in_progress, \
+                    COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(run_after))::float8 FROM tasks \
+                              WHERE status = 'PENDING' AND run_after <= now()), 0) AS oldest",
+        )
+        .get_result(&mut conn)
+        .await
+        .map_err(from_diesel)?;
+        Ok(QueueStats {
+            due: u64::try_from(row.due).unwrap_or(0),
+            in_progress: u64::try_from(row.in_progress).unwrap_or(0),
+            oldest_due_age: Duration::from_secs_f64(row.oldest.max(0.0)),
+        })
+    }
+
+    async fn release(&self, worker: &str) -> Result<u64, RepoError> {
+        let mut conn = self.conn().await?;
+        let released =
+            diesel::update(tasks::table.filter(tasks::lease_owner.eq(worker)).filter(tasks::status.eq(IN_PROGRESS)))
+                .set((
+                    tasks::status.eq(PENDING),
+                    tasks::attempts.eq(tasks::attempts - 1),
+                    tasks::lease_owner.eq(None::<String>),
+                    tasks::lease_expires_at.eq(None::<OffsetDateTime>),
+                    tasks::run_after.eq(diesel::dsl::now),
+                    tasks::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(&mut conn)
+                .await
+                .map_err(from_diesel)?;
+        Ok(u64::try_from(released).unwrap_or(0))
+    }
+}
+
+#[async_trait]
+impl TaskReads for PgRepository {
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, RepoError> {
         let mut conn = self.conn().await?;
         load(&mut conn, id).await
@@ -309,50 +357,5 @@ impl TaskQueue for PgRepository {
             .await
             .map_err(from_diesel)?;
         Ok(decodable("tasks", rows, Task::try_from, skipped))
-    }
-
-    async fn stats(&self) -> Result<QueueStats, RepoError> {
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            due: i64,
-            #[diesel(sql_type = diesel::sql_types::BigInt)]
-            in_progress: i64,
-            #[diesel(sql_type = Double)]
-            oldest: f64,
-        }
-        let mut conn = self.conn().await?;
-        let row: Row = diesel::sql_query(
-            "SELECT (SELECT count(*) FROM tasks WHERE status = 'PENDING' AND run_after <= now()) AS due, \
-                    (SELECT count(*) FROM tasks WHERE status = 'IN_PROGRESS') AS in_progress, \
-                    COALESCE((SELECT EXTRACT(EPOCH FROM now() - min(run_after))::float8 FROM tasks \
-                              WHERE status = 'PENDING' AND run_after <= now()), 0) AS oldest",
-        )
-        .get_result(&mut conn)
-        .await
-        .map_err(from_diesel)?;
-        Ok(QueueStats {
-            due: u64::try_from(row.due).unwrap_or(0),
-            in_progress: u64::try_from(row.in_progress).unwrap_or(0),
-            oldest_due_age: Duration::from_secs_f64(row.oldest.max(0.0)),
-        })
-    }
-
-    async fn release(&self, worker: &str) -> Result<u64, RepoError> {
-        let mut conn = self.conn().await?;
-        let released =
-            diesel::update(tasks::table.filter(tasks::lease_owner.eq(worker)).filter(tasks::status.eq(IN_PROGRESS)))
-                .set((
-                    tasks::status.eq(PENDING),
-                    tasks::attempts.eq(tasks::attempts - 1),
-                    tasks::lease_owner.eq(None::<String>),
-                    tasks::lease_expires_at.eq(None::<OffsetDateTime>),
-                    tasks::run_after.eq(diesel::dsl::now),
-                    tasks::updated_at.eq(diesel::dsl::now),
-                ))
-                .execute(&mut conn)
-                .await
-                .map_err(from_diesel)?;
-        Ok(u64::try_from(released).unwrap_or(0))
     }
 }

@@ -1,4 +1,4 @@
-//! `UploadRepo` on PostgreSQL. Each transition locks the upload's row (`FOR UPDATE`), compares
+//! `TenancyRepo`, `UploadRepo` and `ObjectRepo` on PostgreSQL. Each transition locks the upload's row (`FOR UPDATE`), compares
 //! its status with the one the use case read, asks the domain's state machine for the next
 //! state, and writes it — all in one transaction. Content claims are `INSERT ... ON CONFLICT
 //! DO NOTHING` on the claims' primary key: the loser of a race waits for the winner's commit and
@@ -22,8 +22,8 @@ use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ObjectDeletion, Step, Transition,
-    TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork,
+    AttachOutcome, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ObjectDeletion, ObjectRepo, Step,
+    TenancyRepo, Transition, TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork,
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
@@ -313,68 +313,6 @@ impl UploadWork for PgWork<'_> {
 
 #[async_trait]
 impl UploadRepo for PgRepository {
-    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
-        diesel::insert_into(namespaces::table)
-            .values(NamespaceRow::from(namespace))
-            .execute(&mut conn)
-            .await
-            .map(drop)
-            .map_err(from_diesel)
-    }
-
-    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
-        let mut conn = self.conn().await?;
-        let row = namespaces::table
-            .filter(namespaces::id.eq(id_or_name).or(namespaces::name.eq(id_or_name)))
-            .select(NamespaceRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?;
-        row.map(Namespace::try_from).transpose()
-    }
-
-    async fn ping(&self) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
-        diesel::sql_query("SELECT 1").execute(&mut conn).await.map(drop).map_err(from_diesel)
-    }
-
-    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
-        let mut conn = self.conn().await?;
-        let rows = buckets::table
-            .filter(buckets::namespace_id.eq(namespace.as_str()))
-            .order(buckets::name.asc())
-            .select(BucketRow::as_select())
-            .load(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-        Ok(decodable("buckets", rows, Bucket::try_from, skipped))
-    }
-
-    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
-        let mut conn = self.conn().await?;
-        diesel::insert_into(buckets::table)
-            .values(BucketRow::from_domain(bucket)?)
-            .execute(&mut conn)
-            .await
-            .map(drop)
-            .map_err(from_diesel)
-    }
-
-    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
-        let mut conn = self.conn().await?;
-        let row = buckets::table
-            .filter(buckets::namespace_id.eq(namespace.as_str()))
-            .filter(buckets::id.eq(id_or_name).or(buckets::name.eq(id_or_name)))
-            .select(BucketRow::as_select())
-            .first(&mut conn)
-            .await
-            .optional()
-            .map_err(from_diesel)?;
-        row.map(Bucket::try_from).transpose()
-    }
-
     async fn insert_upload(&self, upload: &Upload, idempotency_key: Option<String>) -> Result<InsertUpload, RepoError> {
         let mut conn = self.conn().await?;
         let row = UploadRow::from_domain(upload, idempotency_key.clone());
@@ -549,7 +487,10 @@ impl UploadRepo for PgRepository {
             .map_err(from_diesel)?;
         Ok(decodable("uploads", rows, Upload::try_from, skipped))
     }
+}
 
+#[async_trait]
+impl ObjectRepo for PgRepository {
     async fn update_blob_details(
         &self,
         blob: &BlobId,
@@ -661,5 +602,70 @@ impl UploadRepo for PgRepository {
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
         let mut conn = self.conn().await?;
         find_object(&mut conn, bucket, id, false).await
+    }
+}
+
+#[async_trait]
+impl TenancyRepo for PgRepository {
+    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::insert_into(namespaces::table)
+            .values(NamespaceRow::from(namespace))
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(from_diesel)
+    }
+
+    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = namespaces::table
+            .filter(namespaces::id.eq(id_or_name).or(namespaces::name.eq(id_or_name)))
+            .select(NamespaceRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?;
+        row.map(Namespace::try_from).transpose()
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::sql_query("SELECT 1").execute(&mut conn).await.map(drop).map_err(from_diesel)
+    }
+
+    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
+        let mut conn = self.conn().await?;
+        let rows = buckets::table
+            .filter(buckets::namespace_id.eq(namespace.as_str()))
+            .order(buckets::name.asc())
+            .select(BucketRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        Ok(decodable("buckets", rows, Bucket::try_from, skipped))
+    }
+
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
+        let mut conn = self.conn().await?;
+        diesel::insert_into(buckets::table)
+            .values(BucketRow::from_domain(bucket)?)
+            .execute(&mut conn)
+            .await
+            .map(drop)
+            .map_err(from_diesel)
+    }
+
+    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
+        let mut conn = self.conn().await?;
+        let row = buckets::table
+            .filter(buckets::namespace_id.eq(namespace.as_str()))
+            .filter(buckets::id.eq(id_or_name).or(buckets::name.eq(id_or_name)))
+            .select(BucketRow::as_select())
+            .first(&mut conn)
+            .await
+            .optional()
+            .map_err(from_diesel)?;
+        row.map(Bucket::try_from).transpose()
     }
 }

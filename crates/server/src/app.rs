@@ -5,7 +5,7 @@
 
 use crate::config::Settings;
 use crate::config::{DatabaseBackend, StorageBackend};
-use crate::metered::{MeteredRepo, MeteredStore};
+use crate::metered::Metered;
 use crate::worker::Workers;
 use actix_web::{App, HttpServer, web};
 use rand::RngCore;
@@ -14,10 +14,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use stowage_disk::DiskStore;
 use stowage_domain::ids::IdSuffix;
-use stowage_domain::ports::ObjectStore;
-use stowage_domain::ports::{BatchService, KeyRepo, TaskQueue, UploadRepo};
-use stowage_domain::ports::{Clock, IdGenerator};
-use stowage_http_actix::{AppState, KeyCache};
+use stowage_domain::ports::{Clock, IdGenerator, ObjectStore};
+use stowage_domain::usecases::Ports;
+use stowage_http_actix::AppState;
 use stowage_postgres::{PgRepository, migrate};
 use stowage_s3::S3ObjectStore;
 use stowage_sqlite::SqliteRepository;
@@ -47,32 +46,31 @@ impl IdGenerator for RandomIds {
     }
 }
 
-/// The application's state from the configured adapters; runs the migrations first.
+/// The composition root: the adapters configuration picks, as the domain's ports — for `serve`,
+/// `worker` and every CLI command alike. Runs the migrations first. The database and store
+/// calls a request's latency is made of are timed (`stowage_database_seconds`,
+/// `stowage_storage_seconds`).
 ///
 /// # Errors
-/// A message when the database cannot be reached or migrated.
-pub async fn state(settings: &Settings) -> Result<AppState, String> {
+/// A message when the database cannot be reached or migrated, or the store cannot be set up.
+pub async fn ports(settings: &Settings) -> Result<Ports, String> {
     let (store, _) = object_store(settings).await?;
-    state_with(settings, store).await
+    ports_with(settings, store).await
 }
 
-/// The application's state on `store`.
-async fn state_with(settings: &Settings, store: Arc<dyn ObjectStore>) -> Result<AppState, String> {
-    #[expect(clippy::type_complexity, reason = "the four ports every adapter provides, side by side")]
-    let (repo, queue, batches, key_repo): (
-        Arc<dyn UploadRepo>,
-        Arc<dyn TaskQueue>,
-        Arc<dyn BatchService>,
-        Arc<dyn KeyRepo>,
-    ) = match settings.database_backend {
+/// [`ports`] on `store`.
+async fn ports_with(settings: &Settings, store: Arc<dyn ObjectStore>) -> Result<Ports, String> {
+    let store: Arc<dyn ObjectStore> = Arc::new(Metered(store));
+    let (clock, ids, policy): (Arc<dyn Clock>, Arc<dyn IdGenerator>, _) =
+        (Arc::new(SystemClock), Arc::new(RandomIds), settings.policy());
+    let mut ports = match settings.database_backend {
         DatabaseBackend::Postgres => {
             let repo = PgRepository::new(settings.database.clone()).map_err(|e| e.to_string())?;
             let applied = migrate(&repo).await.map_err(|e| format!("cannot migrate the database: {e}"))?;
             if applied > 0 {
                 tracing::info!(applied, "database migrated");
             }
-            let repo = Arc::new(repo);
-            (repo.clone(), repo.clone(), repo.clone(), repo)
+            Ports::new(Arc::new(repo), store, clock, ids, policy)
         }
         DatabaseBackend::Sqlite => {
             let path = settings.sqlite_path();
@@ -81,24 +79,23 @@ async fn state_with(settings: &Settings, store: Arc<dyn ObjectStore>) -> Result<
             let repo = SqliteRepository::open(&path.display().to_string())
                 .await
                 .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-            let repo = Arc::new(repo);
-            (repo.clone(), repo.clone(), repo.clone(), repo)
+            Ports::new(Arc::new(repo), store, clock, ids, policy)
         }
     };
-    Ok(AppState {
-        repo: Arc::new(MeteredRepo(repo)),
-        store: Arc::new(MeteredStore(store)),
-        queue,
-        batches,
-        key_repo,
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(RandomIds),
-        policy: Arc::new(settings.policy()),
-        keys: KeyCache::new(
-            Duration::from_secs(settings.server.key_cache_ttl_secs),
-            settings.server.failed_auth_per_minute,
-        ),
-    })
+    ports.tenancy = Arc::new(Metered(ports.tenancy));
+    ports.uploads = Arc::new(Metered(ports.uploads));
+    ports.objects = Arc::new(Metered(ports.objects));
+    Ok(ports)
+}
+
+/// The HTTP layer's state over `ports`: API keys cached, failed authentications throttled.
+#[must_use]
+pub fn http_state(settings: &Settings, ports: Ports) -> AppState {
+    AppState::new(
+        ports,
+        Duration::from_secs(settings.server.key_cache_ttl_secs),
+        settings.server.failed_auth_per_minute,
+    )
 }
 
 /// The configured object store, and the local-disk store again when that is the one (its route
@@ -207,7 +204,7 @@ async fn render_metrics(
     handle: web::Data<metrics_exporter_prometheus::PrometheusHandle>,
     state: web::Data<AppState>,
 ) -> actix_web::HttpResponse {
-    if let Ok(stats) = state.queue.stats().await {
+    if let Ok(stats) = state.ports.queue.stats().await {
         metrics::gauge!("stowage_queue_depth").set(stats.due as f64);
         metrics::gauge!("stowage_queue_in_progress").set(stats.in_progress as f64);
         metrics::gauge!("stowage_queue_lag_seconds").set(stats.oldest_due_age.as_secs_f64());
@@ -220,7 +217,7 @@ pub struct Application {
     port: u16,
     server: actix_web::dev::Server,
     workers: Option<Workers>,
-    state: AppState,
+    ports: Ports,
     public_url: String,
 }
 
@@ -237,9 +234,10 @@ impl Application {
         let bind = settings.server.bind.clone();
         let public_url = settings.disk.public_url.get_or_insert_with(|| public_url(&bind, Some(port))).clone();
         let (store, disk) = object_store(&settings).await?;
-        let state = state_with(&settings, store).await?;
-        let storage_route = disk.map(|disk| crate::storage_route::StorageRoute { disk, repo: state.repo.clone() });
-        let data = web::Data::new(state.clone());
+        let ports = ports_with(&settings, store).await?;
+        let storage_route =
+            disk.map(|disk| crate::storage_route::StorageRoute { disk, uploads: ports.uploads.clone() });
+        let data = web::Data::new(http_state(&settings, ports.clone()));
         let metrics = web::Data::new(prometheus());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -262,9 +260,9 @@ impl Application {
         if settings.server.http_workers > 0 {
             server = server.workers(settings.server.http_workers);
         }
-        let workers = settings.worker.enabled.then(|| Workers::start(state.clone(), &settings.worker));
+        let workers = settings.worker.enabled.then(|| Workers::start(ports.clone(), &settings.worker));
         tracing::info!(port, workers = settings.worker.enabled, "stowage listening");
-        Ok(Self { port, server: server.run(), workers, state, public_url })
+        Ok(Self { port, server: server.run(), workers, ports, public_url })
     }
 
     /// The port it listens on.
@@ -279,10 +277,10 @@ impl Application {
         self.public_url.clone()
     }
 
-    /// The shared state (tests use it to reach the ports directly).
+    /// The application's ports (tests use them to act behind the API's back).
     #[must_use]
-    pub fn state(&self) -> &AppState {
-        &self.state
+    pub fn ports(&self) -> &Ports {
+        &self.ports
     }
 
     /// A handle to stop the HTTP server gracefully.

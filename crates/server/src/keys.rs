@@ -1,12 +1,12 @@
 //! API keys: generating a secret, storing only its hash.
 
 use rand::RngCore;
+use stowage_domain::auth::hash_secret;
 use stowage_domain::auth::{ApiKey, Role, SECRET_PREFIX};
 use stowage_domain::bucket::Namespace;
 use stowage_domain::error::RepoError;
-use stowage_domain::ids::{IdSuffix, KeyId};
-use stowage_domain::ports::{Clock, KeyRepo, UploadRepo};
-use stowage_http_actix::extract::hash_secret;
+use stowage_domain::ids::KeyId;
+use stowage_domain::usecases::Deps;
 
 /// A new random secret: `sk_` and 43 url-safe characters (256 bits).
 #[must_use]
@@ -37,14 +37,12 @@ pub fn new_secret() -> String {
 /// # Errors
 /// The repository's error.
 pub async fn create_key(
-    repo: &dyn KeyRepo,
-    clock: &dyn Clock,
-    suffix: IdSuffix,
+    deps: Deps<'_>,
     namespace: &Namespace,
     role: Role,
     description: Option<String>,
 ) -> Result<(ApiKey, String), RepoError> {
-    create_scoped_key(repo, clock, suffix, namespace, role, false, description).await
+    create_scoped_key(deps, namespace, role, false, description).await
 }
 
 /// Creates a key acting in `namespace` — or, with `all_namespaces`, an operator key acting in
@@ -53,9 +51,7 @@ pub async fn create_key(
 /// # Errors
 /// The repository's error.
 pub async fn create_scoped_key(
-    repo: &dyn KeyRepo,
-    clock: &dyn Clock,
-    suffix: IdSuffix,
+    deps: Deps<'_>,
     namespace: &Namespace,
     role: Role,
     all_namespaces: bool,
@@ -63,17 +59,17 @@ pub async fn create_scoped_key(
 ) -> Result<(ApiKey, String), RepoError> {
     let secret = new_secret();
     let key = ApiKey {
-        id: KeyId::new(&suffix),
+        id: KeyId::new(&deps.ids.suffix()),
         key_hash: hash_secret(&secret),
         role,
         namespaces: vec![namespace.id.clone()],
         all_namespaces,
         description,
-        created_at: clock.now(),
+        created_at: deps.clock.now(),
         revoked_at: None,
         last_used_at: None,
     };
-    repo.create_api_key(&key).await?;
+    deps.keys.create_api_key(&key).await?;
     Ok((key, secret))
 }
 
@@ -93,24 +89,16 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 ///
 /// # Errors
 /// A message when the database or the key file cannot be written.
-pub async fn bootstrap(
-    repo: &dyn UploadRepo,
-    keys: &dyn KeyRepo,
-    clock: &dyn Clock,
-    ids: &dyn stowage_domain::ports::IdGenerator,
-    data_dir: &std::path::Path,
-) -> Result<Option<String>, String> {
-    if repo.find_namespace(DEFAULT_NAMESPACE).await.map_err(|e| e.to_string())?.is_some() {
+pub async fn bootstrap(deps: Deps<'_>, data_dir: &std::path::Path) -> Result<Option<String>, String> {
+    if deps.tenancy.find_namespace(DEFAULT_NAMESPACE).await.map_err(|e| e.to_string())?.is_some() {
         return Ok(None);
     }
     let name = stowage_domain::names::NamespaceName::parse(DEFAULT_NAMESPACE).map_err(|e| e.to_string())?;
-    let namespace = stowage_domain::usecases::tenancy::create_namespace(repo, clock, ids, name, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let namespace =
+        stowage_domain::usecases::tenancy::create_namespace(deps, name, None).await.map_err(|e| e.to_string())?;
     let description = Some("bootstrap operator key of the embedded default".to_owned());
-    let (_, secret) = create_scoped_key(keys, clock, ids.suffix(), &namespace, Role::Admin, true, description)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (_, secret) =
+        create_scoped_key(deps, &namespace, Role::Admin, true, description).await.map_err(|e| e.to_string())?;
     let file = admin_key_file(data_dir);
     // A key file without its namespace belongs to a database that is gone: replace it.
     let _ = std::fs::remove_file(&file);

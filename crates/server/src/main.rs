@@ -6,9 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use stowage_domain::auth::Role;
 use stowage_domain::names::NamespaceName;
-use stowage_domain::ports::{Clock, IdGenerator};
+
 use stowage_domain::usecases::tenancy;
-use stowage_server::app::{RandomIds, SystemClock};
 use stowage_server::cli::{self, Connection, say};
 use stowage_server::{Application, Settings, telemetry};
 
@@ -163,15 +162,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             say(&format!("stowage listening on {}", app.public_url()));
             say(&describe_storage(&settings));
             if embedded {
-                let state = app.state();
-                let secret = stowage_server::keys::bootstrap(
-                    &*state.repo,
-                    &*state.key_repo,
-                    &*state.clock,
-                    &*state.ids,
-                    &data_dir,
-                )
-                .await?;
+                let secret = stowage_server::keys::bootstrap(app.ports().deps(), &data_dir).await?;
                 if let Some(secret) = secret {
                     let file = stowage_server::keys::admin_key_file(&data_dir);
                     say(&format!(
@@ -183,24 +174,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             app.run_until_stopped().await.map_err(|e| e.to_string())
         }
         Command::Worker => {
-            let state = stowage_server::app::state(&settings).await?;
-            let workers = stowage_server::worker::Workers::start(state, &settings.worker);
+            let ports = stowage_server::app::ports(&settings).await?;
+            let workers = stowage_server::worker::Workers::start(ports, &settings.worker);
             tracing::info!(concurrency = settings.worker.concurrency, "workers running");
             shutdown_signal().await;
             workers.shutdown().await;
             Ok(())
         }
         Command::Migrate => {
-            stowage_server::app::state(&settings).await?;
+            stowage_server::app::ports(&settings).await?;
             say("database migrated");
             Ok(())
         }
         Command::Namespaces { command: NamespaceCommand::Create { name, description } } => {
-            let state = stowage_server::app::state(&settings).await?;
+            let ports = stowage_server::app::ports(&settings).await?;
             let name = NamespaceName::parse(&name).map_err(|e| e.to_string())?;
-            let ns = tenancy::create_namespace(&*state.repo, &SystemClock, &RandomIds, name, description)
-                .await
-                .map_err(|e| e.to_string())?;
+            let ns = tenancy::create_namespace(ports.deps(), name, description).await.map_err(|e| e.to_string())?;
             say(&format!("{}\t{}", ns.id, ns.name));
             Ok(())
         }
@@ -212,10 +201,10 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 async fn keys_command(settings: &Settings, command: KeyCommand) -> Result<(), String> {
-    let state = stowage_server::app::state(settings).await?;
+    let ports = stowage_server::app::ports(settings).await?;
     let find_namespace = async |wanted: &str| {
-        state
-            .repo
+        ports
+            .tenancy
             .find_namespace(wanted)
             .await
             .map_err(|e| e.to_string())?
@@ -225,17 +214,10 @@ async fn keys_command(settings: &Settings, command: KeyCommand) -> Result<(), St
         KeyCommand::Create { namespace, role, all_namespaces, description } => {
             let role = Role::parse(&role).ok_or_else(|| format!("unknown role `{role}`: use read, write or admin"))?;
             let ns = find_namespace(namespace.as_deref().unwrap_or("default")).await?;
-            let (key, secret) = stowage_server::keys::create_scoped_key(
-                &*state.key_repo,
-                &SystemClock,
-                RandomIds.suffix(),
-                &ns,
-                role,
-                all_namespaces,
-                description,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let (key, secret) =
+                stowage_server::keys::create_scoped_key(ports.deps(), &ns, role, all_namespaces, description)
+                    .await
+                    .map_err(|e| e.to_string())?;
             let scope = if all_namespaces { "every namespace".to_owned() } else { ns.name.to_string() };
             eprintln!("created {} ({} in {scope}); the secret is shown only now:", key.id, role.as_str());
             say(&secret);
@@ -245,7 +227,7 @@ async fn keys_command(settings: &Settings, command: KeyCommand) -> Result<(), St
                 Some(wanted) => Some(find_namespace(&wanted).await?),
                 None => None,
             };
-            let keys = state.key_repo.list_api_keys(ns.map(|n| n.id)).await.map_err(|e| e.to_string())?;
+            let keys = ports.keys.list_api_keys(ns.map(|n| n.id)).await.map_err(|e| e.to_string())?;
             say("KEY_ID\tROLE\tSCOPE\tCREATED\tLAST_USED\tREVOKED\tDESCRIPTION");
             let when = |t: Option<time::OffsetDateTime>| t.map_or_else(|| "-".to_owned(), stowage_server::cli::rfc3339);
             for key in keys {
@@ -267,9 +249,9 @@ async fn keys_command(settings: &Settings, command: KeyCommand) -> Result<(), St
         }
         KeyCommand::Revoke { key_id } => {
             let id = stowage_domain::ids::KeyId::parse(&key_id).map_err(|e| e.to_string())?;
-            let key = state
-                .key_repo
-                .revoke_api_key(&id, SystemClock.now())
+            let key = ports
+                .keys
+                .revoke_api_key(&id, ports.clock.now())
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or_else(|| format!("no key `{key_id}`"))?;

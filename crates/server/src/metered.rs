@@ -14,8 +14,8 @@ use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::names::{ContentType, ObjectKey};
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ListPage, ObjectHead, ObjectStore, PartInfo,
-    PresignPut, PresignedRequest, Transition, UploadPage, UploadQuery, UploadRepo,
+    AttachOutcome, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ListPage, ObjectHead, ObjectRepo, ObjectStore,
+    PartInfo, PresignPut, PresignedRequest, TenancyRepo, Transition, UploadPage, UploadQuery, UploadRepo,
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
@@ -30,14 +30,15 @@ async fn timed<T, E>(metric: &'static str, op: &'static str, call: impl Future<O
     result
 }
 
-/// An object store whose calls are timed.
-pub struct MeteredStore(pub Arc<dyn ObjectStore>);
+/// A port whose calls are timed: the object store, and the repository roles a request's
+/// latency is made of (tenancy, uploads, objects).
+pub struct Metered<T: ?Sized>(pub Arc<T>);
 
 const STORAGE: &str = "stowage_storage_seconds";
 const DATABASE: &str = "stowage_database_seconds";
 
 #[async_trait]
-impl ObjectStore for MeteredStore {
+impl ObjectStore for Metered<dyn ObjectStore> {
     async fn presign_put(&self, request: &PresignPut) -> Result<PresignedRequest, StorageError> {
         timed(STORAGE, "presign_put", self.0.presign_put(request)).await
     }
@@ -95,29 +96,8 @@ impl ObjectStore for MeteredStore {
     }
 }
 
-/// An upload repository whose calls are timed.
-pub struct MeteredRepo(pub Arc<dyn UploadRepo>);
-
 #[async_trait]
-impl UploadRepo for MeteredRepo {
-    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
-        timed(DATABASE, "create_namespace", self.0.create_namespace(namespace)).await
-    }
-    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
-        timed(DATABASE, "find_namespace", self.0.find_namespace(id_or_name)).await
-    }
-    async fn ping(&self) -> Result<(), RepoError> {
-        timed(DATABASE, "ping", self.0.ping()).await
-    }
-    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
-        timed(DATABASE, "list_buckets", self.0.list_buckets(namespace)).await
-    }
-    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
-        timed(DATABASE, "create_bucket", self.0.create_bucket(bucket)).await
-    }
-    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
-        timed(DATABASE, "find_bucket", self.0.find_bucket(namespace, id_or_name)).await
-    }
+impl UploadRepo for Metered<dyn UploadRepo> {
     async fn insert_upload(&self, upload: &Upload, idempotency_key: Option<String>) -> Result<InsertUpload, RepoError> {
         let inserted = timed(DATABASE, "insert_upload", self.0.insert_upload(upload, idempotency_key)).await?;
         if inserted == InsertUpload::Inserted {
@@ -203,6 +183,10 @@ impl UploadRepo for MeteredRepo {
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError> {
         timed(DATABASE, "list_expirable", self.0.list_expirable(cutoff, limit)).await
     }
+}
+
+#[async_trait]
+impl ObjectRepo for Metered<dyn ObjectRepo> {
     async fn update_blob_details(
         &self,
         blob: &BlobId,
@@ -211,6 +195,7 @@ impl UploadRepo for MeteredRepo {
     ) -> Result<(), RepoError> {
         timed(DATABASE, "update_blob_details", self.0.update_blob_details(blob, details, event)).await
     }
+
     async fn list_objects(
         &self,
         bucket: &BucketId,
@@ -219,13 +204,43 @@ impl UploadRepo for MeteredRepo {
     ) -> Result<Vec<BucketObject>, RepoError> {
         timed(DATABASE, "list_objects", self.0.list_objects(bucket, after, limit)).await
     }
+
     async fn delete_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<Vec<ObjectKey>>, RepoError> {
         timed(DATABASE, "delete_object", self.0.delete_object(bucket, id)).await
     }
+
     async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError> {
         timed(DATABASE, "attach_object", self.0.attach_object(object, uploads)).await
     }
+
     async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
         timed(DATABASE, "get_object", self.0.get_object(bucket, id)).await
+    }
+}
+
+#[async_trait]
+impl TenancyRepo for Metered<dyn TenancyRepo> {
+    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
+        timed(DATABASE, "create_namespace", self.0.create_namespace(namespace)).await
+    }
+
+    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
+        timed(DATABASE, "find_namespace", self.0.find_namespace(id_or_name)).await
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        timed(DATABASE, "ping", self.0.ping()).await
+    }
+
+    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
+        timed(DATABASE, "list_buckets", self.0.list_buckets(namespace)).await
+    }
+
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
+        timed(DATABASE, "create_bucket", self.0.create_bucket(bucket)).await
+    }
+
+    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
+        timed(DATABASE, "find_bucket", self.0.find_bucket(namespace, id_or_name)).await
     }
 }

@@ -26,7 +26,7 @@ pub struct StorageRoute {
     /// The store.
     pub disk: Arc<DiskStore>,
     /// Where uploads are, to refuse writes to uploads that are no longer PENDING.
-    pub repo: Arc<dyn UploadRepo>,
+    pub uploads: Arc<dyn UploadRepo>,
 }
 
 /// An S3-style XML error, so clients written for S3 read it as they would S3's.
@@ -81,7 +81,7 @@ async fn still_pending(route: &StorageRoute, key: &str) -> Result<(), Refused> {
     let Some((bucket, upload)) = ObjectKey::parse(key).ok().as_ref().and_then(ObjectKey::upload) else {
         return Ok(());
     };
-    match route.repo.get_upload(&bucket, &upload).await {
+    match route.uploads.get_upload(&bucket, &upload).await {
         Ok(Some(found)) if !found.accepts_bytes() => Err(Refused {
             status: 409,
             code: "ObjectImmutable",

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use stowage_domain::ports::WebhookSender;
 use stowage_domain::task::{Lane, RetryPolicy, Task, TaskFailure, TaskResult};
+use stowage_domain::usecases::Ports;
 use stowage_domain::usecases::confirm_batch::run_confirm_batch_task;
 use stowage_domain::usecases::confirm_task::run_confirm_task;
-use stowage_domain::usecases::deliver_webhook::{DeliveryDeps, deliver};
+use stowage_domain::usecases::deliver_webhook::deliver;
 use stowage_domain::usecases::dispatch::{self, TaskInput};
-use stowage_domain::usecases::process_batch::{ProcessDeps, run_batch_task};
-use stowage_http_actix::AppState;
+use stowage_domain::usecases::process_batch::run_batch_task;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -22,12 +22,12 @@ pub struct Workers {
     stop: watch::Sender<bool>,
     loops: Vec<(String, JoinHandle<()>)>,
     housekeeping: Vec<JoinHandle<()>>,
-    state: AppState,
+    state: Ports,
 }
 
 #[derive(Clone)]
 struct Loop {
-    state: AppState,
+    state: Ports,
     name: String,
     lease: Duration,
     poll: Duration,
@@ -41,7 +41,7 @@ impl Workers {
     /// `settings.webhook_concurrency` (at least one) for webhook deliveries, so slow receivers
     /// never hold the slots of everyone's other background work.
     #[must_use]
-    pub fn start(state: AppState, settings: &WorkerSettings) -> Self {
+    pub fn start(state: Ports, settings: &WorkerSettings) -> Self {
         let (stop, stopped) = watch::channel(false);
         let process = format!("{}-{}", std::process::id(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
         let retry = RetryPolicy {
@@ -141,7 +141,7 @@ impl Loop {
         let result = if task.is_abandoned() {
             // Every allowed run lost its lease: do not run it again (it may be what kills
             // workers); settle what it was working on.
-            match stowage_domain::usecases::tasks::abandon(self.state.deps(), &*self.state.batches, &task).await {
+            match stowage_domain::usecases::tasks::abandon(self.state.deps(), &task).await {
                 Ok(failure) => TaskResult::Failed(failure),
                 Err(e) => TaskResult::Retry(TaskFailure {
                     code: stowage_domain::error::codes::DATABASE_UNAVAILABLE.into(),
@@ -181,21 +181,9 @@ impl Loop {
         match input {
             TaskInput::ConfirmUpload(input) => run_confirm_task(self.state.deps(), &input, last_attempt).await,
             TaskInput::ConfirmBatch(input) => run_confirm_batch_task(self.state.deps(), &input, last_attempt).await,
-            TaskInput::ProcessBatch(input) => {
-                let s = &self.state;
-                let deps = ProcessDeps {
-                    repo: &*s.repo,
-                    batches: &*s.batches,
-                    store: &*s.store,
-                    clock: &*s.clock,
-                    ids: &*s.ids,
-                    policy: &s.policy,
-                };
-                run_batch_task(deps, &input, last_attempt).await
-            }
+            TaskInput::ProcessBatch(input) => run_batch_task(self.state.deps(), &input, last_attempt).await,
             TaskInput::WebhookDelivery(input) => {
-                let deps = DeliveryDeps { repo: &*self.state.repo, sender: &*self.webhooks, clock: &*self.state.clock };
-                let result = deliver(deps, &input).await;
+                let result = deliver(self.state.deps(), &*self.webhooks, &input).await;
                 let outcome = match &result {
                     TaskResult::Done { .. } => "delivered",
                     TaskResult::Retry(_) if last_attempt => "gave_up",
@@ -232,7 +220,7 @@ where
 /// The expiry sweeper: stale PENDING uploads become FAILED `upload_expired` and their bytes are
 /// deleted. Several processes may sweep at once: each expiry is a conditional transition, so an
 /// upload is expired once.
-async fn sweep(state: AppState) {
+async fn sweep(state: Ports) {
     match stowage_domain::usecases::expire::expire_stale_uploads(state.deps(), SWEEP_BATCH).await {
         Ok(report) if report.expired > 0 => {
             metrics::counter!("stowage_sweeper_objects_deleted_total").increment(report.objects_deleted);
@@ -246,7 +234,7 @@ async fn sweep(state: AppState) {
 }
 
 /// The orphan reconciler: objects no upload owns are counted, and deleted when configured to.
-async fn reconcile(state: AppState, delete: bool) {
+async fn reconcile(state: Ports, delete: bool) {
     match stowage_domain::usecases::reconcile::reconcile_orphans(state.deps(), delete, RECONCILE_PAGES).await {
         Ok(report) => {
             metrics::counter!("stowage_reconciler_scanned_total").increment(report.scanned);

@@ -1,5 +1,5 @@
 //! stowage's state in one SQLite file — the embedded default. [`SqliteRepository`] implements the
-//! same ports as the PostgreSQL adapter (`UploadRepo`, `TaskQueue`, `BatchService`) with the same
+//! same repository roles as the PostgreSQL adapter (`ports::Repository`) with the same
 //! semantics: every transition is a transaction that re-reads the upload and compares its status,
 //! content claims are a primary key, events and tasks are written in the transaction of the change
 //! they report, and tasks are leased.

@@ -1,4 +1,4 @@
-//! `TaskQueue` on SQLite. A claim is one immediate transaction — pick the oldest expired lease,
+//! `TaskQueue` and `TaskReads` on SQLite. A claim is one immediate transaction — pick the oldest expired lease,
 //! else the oldest due task, and lease it — so with the database's single write lock no two
 //! workers (threads or processes) get the same task. Long polls re-read every 100 ms.
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use stowage_domain::error::RepoError;
 use stowage_domain::error::decodable;
 use stowage_domain::ids::{NamespaceId, TaskId};
-use stowage_domain::ports::{QueueStats, TaskQueue};
+use stowage_domain::ports::{QueueStats, TaskQueue, TaskReads};
 use stowage_domain::status::TaskStatus;
 use stowage_domain::task::{Lane, NewTask, RetryPolicy, Task, TaskFailure, TaskType, UNDECODABLE_TASK};
 use time::OffsetDateTime;
@@ -256,6 +256,56 @@ impl TaskQueue for SqliteRepository {
         .await
     }
 
+    async fn stats(&self) -> Result<QueueStats, RepoError> {
+        #[derive(QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            due: i64,
+            #[diesel(sql_type = BigInt)]
+            in_progress: i64,
+            #[diesel(sql_type = Nullable<BigInt>)]
+            oldest: Option<i64>,
+        }
+        self.run(|conn| {
+            let now = now_micros();
+            let row: Row = diesel::sql_query(
+                "SELECT (SELECT count(*) FROM tasks WHERE status = 'PENDING' AND run_after <= ?1) AS due, \
+                        (SELECT count(*) FROM tasks WHERE status = 'IN_PROGRESS') AS in_progress, \
+                        (SELECT min(run_after) FROM tasks WHERE status = 'PENDING' AND run_after <= ?1) AS oldest",
+            )
+            .bind::<BigInt, _>(now)
+            .get_result(conn)
+            .map_err(|e| crate::from_diesel(&e))?;
+            let age = row.oldest.map_or(0, |oldest| now.saturating_sub(oldest).max(0));
+            Ok(QueueStats {
+                due: u64::try_from(row.due).unwrap_or(0),
+                in_progress: u64::try_from(row.in_progress).unwrap_or(0),
+                oldest_due_age: Duration::from_micros(u64::try_from(age).unwrap_or(0)),
+            })
+        })
+        .await
+    }
+
+    async fn release(&self, worker: &str) -> Result<u64, RepoError> {
+        let worker = worker.to_owned();
+        self.tx(move |conn| {
+            let now = now_micros();
+            let released = diesel::sql_query(
+                "UPDATE tasks SET status = 'PENDING', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL, \
+                 run_after = ?, updated_at = ? WHERE lease_owner = ? AND status = 'IN_PROGRESS'",
+            )
+            .bind::<BigInt, _>(now)
+            .bind::<BigInt, _>(now)
+            .bind::<Text, _>(&worker)
+            .execute(conn)?;
+            Ok(u64::try_from(released).unwrap_or(0))
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl TaskReads for SqliteRepository {
     async fn get(&self, id: &TaskId) -> Result<Option<Task>, RepoError> {
         let id = id.clone();
         self.run(move |conn| load_task(conn, &id).map_err(|e| e.0)).await
@@ -319,53 +369,6 @@ impl TaskQueue for SqliteRepository {
             }
             let rows: Vec<TaskRow> = query.load(conn).map_err(|e| crate::from_diesel(&e))?;
             Ok(decodable("tasks", rows, Task::try_from, skipped))
-        })
-        .await
-    }
-
-    async fn stats(&self) -> Result<QueueStats, RepoError> {
-        #[derive(QueryableByName)]
-        struct Row {
-            #[diesel(sql_type = BigInt)]
-            due: i64,
-            #[diesel(sql_type = BigInt)]
-            in_progress: i64,
-            #[diesel(sql_type = Nullable<BigInt>)]
-            oldest: Option<i64>,
-        }
-        self.run(|conn| {
-            let now = now_micros();
-            let row: Row = diesel::sql_query(
-                "SELECT (SELECT count(*) FROM tasks WHERE status = 'PENDING' AND run_after <= ?1) AS due, \
-                        (SELECT count(*) FROM tasks WHERE status = 'IN_PROGRESS') AS in_progress, \
-                        (SELECT min(run_after) FROM tasks WHERE status = 'PENDING' AND run_after <= ?1) AS oldest",
-            )
-            .bind::<BigInt, _>(now)
-            .get_result(conn)
-            .map_err(|e| crate::from_diesel(&e))?;
-            let age = row.oldest.map_or(0, |oldest| now.saturating_sub(oldest).max(0));
-            Ok(QueueStats {
-                due: u64::try_from(row.due).unwrap_or(0),
-                in_progress: u64::try_from(row.in_progress).unwrap_or(0),
-                oldest_due_age: Duration::from_micros(u64::try_from(age).unwrap_or(0)),
-            })
-        })
-        .await
-    }
-
-    async fn release(&self, worker: &str) -> Result<u64, RepoError> {
-        let worker = worker.to_owned();
-        self.tx(move |conn| {
-            let now = now_micros();
-            let released = diesel::sql_query(
-                "UPDATE tasks SET status = 'PENDING', attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL, \
-                 run_after = ?, updated_at = ? WHERE lease_owner = ? AND status = 'IN_PROGRESS'",
-            )
-            .bind::<BigInt, _>(now)
-            .bind::<BigInt, _>(now)
-            .bind::<Text, _>(&worker)
-            .execute(conn)?;
-            Ok(u64::try_from(released).unwrap_or(0))
         })
         .await
     }

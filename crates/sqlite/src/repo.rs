@@ -1,4 +1,4 @@
-//! `UploadRepo` and `BatchService` on SQLite: entities as the domain's JSON, transitions in
+//! `TenancyRepo`, `UploadRepo`, `ObjectRepo` and `BatchRepo` on SQLite: entities as the domain's JSON, transitions in
 //! immediate transactions that re-read and compare the status, exactly as on PostgreSQL.
 
 use crate::queue::{insert_task, load_task};
@@ -21,9 +21,9 @@ use stowage_domain::ids::{BatchId, BlobId, BucketId, KeyId, NamespaceId, ObjectI
 use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, BatchService, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo,
-    ObjectDeletion, Step, SubmitOutcome, Transition, TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo,
-    UploadWork, run_ready,
+    AttachOutcome, BatchRepo, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo,
+    ObjectDeletion, ObjectRepo, Step, SubmitOutcome, TenancyRepo, Transition, TransitionPlan, UploadCursor, UploadPage,
+    UploadQuery, UploadRepo, UploadWork, run_ready,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::NewTask;
@@ -359,36 +359,6 @@ impl SqliteRepository {
 
 #[async_trait]
 impl UploadRepo for SqliteRepository {
-    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
-        let binds = vec![namespace.id.to_string(), namespace.name.to_string(), json(namespace)?];
-        self.insert("INSERT INTO namespaces (id, name, doc) VALUES (?, ?, ?)", binds).await
-    }
-
-    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
-        let sql = "SELECT doc FROM namespaces WHERE id = ? OR name = ?";
-        self.doc("namespace", sql, vec![id_or_name.to_owned(), id_or_name.to_owned()]).await
-    }
-
-    async fn ping(&self) -> Result<(), RepoError> {
-        self.run(|conn| diesel::sql_query("SELECT 1").execute(conn).map(drop).map_err(|e| crate::from_diesel(&e))).await
-    }
-
-    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
-        let sql = "SELECT doc FROM buckets WHERE namespace_id = ? ORDER BY name".to_owned();
-        self.docs("buckets", sql, vec![namespace.to_string()]).await
-    }
-
-    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
-        let binds =
-            vec![bucket.id.to_string(), bucket.namespace_id.to_string(), bucket.name.to_string(), json(bucket)?];
-        self.insert("INSERT INTO buckets (id, namespace_id, name, doc) VALUES (?, ?, ?, ?)", binds).await
-    }
-
-    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
-        let sql = "SELECT doc FROM buckets WHERE namespace_id = ? AND (id = ? OR name = ?)";
-        self.doc("bucket", sql, vec![namespace.to_string(), id_or_name.to_owned(), id_or_name.to_owned()]).await
-    }
-
     async fn insert_upload(&self, upload: &Upload, idempotency_key: Option<String>) -> Result<InsertUpload, RepoError> {
         let upload = upload.clone();
         self.tx(move |conn| {
@@ -560,7 +530,10 @@ impl UploadRepo for SqliteRepository {
         })
         .await
     }
+}
 
+#[async_trait]
+impl ObjectRepo for SqliteRepository {
     async fn update_blob_details(
         &self,
         blob: &BlobId,
@@ -657,7 +630,40 @@ impl UploadRepo for SqliteRepository {
 }
 
 #[async_trait]
-impl BatchService for SqliteRepository {
+impl TenancyRepo for SqliteRepository {
+    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
+        let binds = vec![namespace.id.to_string(), namespace.name.to_string(), json(namespace)?];
+        self.insert("INSERT INTO namespaces (id, name, doc) VALUES (?, ?, ?)", binds).await
+    }
+
+    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
+        let sql = "SELECT doc FROM namespaces WHERE id = ? OR name = ?";
+        self.doc("namespace", sql, vec![id_or_name.to_owned(), id_or_name.to_owned()]).await
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.run(|conn| diesel::sql_query("SELECT 1").execute(conn).map(drop).map_err(|e| crate::from_diesel(&e))).await
+    }
+
+    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
+        let sql = "SELECT doc FROM buckets WHERE namespace_id = ? ORDER BY name".to_owned();
+        self.docs("buckets", sql, vec![namespace.to_string()]).await
+    }
+
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
+        let binds =
+            vec![bucket.id.to_string(), bucket.namespace_id.to_string(), bucket.name.to_string(), json(bucket)?];
+        self.insert("INSERT INTO buckets (id, namespace_id, name, doc) VALUES (?, ?, ?, ?)", binds).await
+    }
+
+    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
+        let sql = "SELECT doc FROM buckets WHERE namespace_id = ? AND (id = ? OR name = ?)";
+        self.doc("bucket", sql, vec![namespace.to_string(), id_or_name.to_owned(), id_or_name.to_owned()]).await
+    }
+}
+
+#[async_trait]
+impl BatchRepo for SqliteRepository {
     async fn missing_objects(&self, bucket: &BucketId, ids: &[ObjectId]) -> Result<Vec<ObjectId>, RepoError> {
         let (bucket, ids) = (bucket.clone(), ids.to_vec());
         self.run(move |conn| {

@@ -1,4 +1,5 @@
-//! [`TaskQueue`]: the durable queue of background work.
+//! The durable queue of background work, cut by role: [`TaskQueue`] is what workers (and the
+//! use cases that enqueue) need; [`TaskReads`] is what the API needs to show and cancel tasks.
 
 use crate::error::RepoError;
 use crate::ids::TaskId;
@@ -19,7 +20,7 @@ pub struct QueueStats {
     pub oldest_due_age: Duration,
 }
 
-/// The durable task queue.
+/// The durable task queue, as workers use it.
 ///
 /// A claimed task is leased to one worker until the lease expires; an expired lease makes the
 /// task claimable again (the worker is presumed dead), so handlers MUST be idempotent.
@@ -84,6 +85,23 @@ pub trait TaskQueue: Send + Sync {
         policy: &RetryPolicy,
     ) -> Result<Option<TaskStatus>, RepoError>;
 
+    /// Counts of waiting and running tasks, and the age of the oldest due one.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn stats(&self) -> Result<QueueStats, RepoError>;
+
+    /// Gives back every lease `worker` holds (graceful shutdown): its tasks become claimable now.
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn release(&self, worker: &str) -> Result<u64, RepoError>;
+}
+
+/// Tasks as the API shows them: read by id or listed, awaited, canceled.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TaskReads: Send + Sync {
     /// A task by id.
     ///
     /// # Errors
@@ -120,16 +138,4 @@ pub trait TaskQueue: Send + Sync {
         after: Option<TaskId>,
         limit: u32,
     ) -> Result<Vec<Task>, RepoError>;
-
-    /// Counts of waiting and running tasks, and the age of the oldest due one.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn stats(&self) -> Result<QueueStats, RepoError>;
-
-    /// Gives back every lease `worker` holds (graceful shutdown): its tasks become claimable now.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn release(&self, worker: &str) -> Result<u64, RepoError>;
 }

@@ -1,13 +1,12 @@
-//! [`UploadRepo`]: namespaces, buckets, uploads, objects and content claims, with the atomic
-//! transitions of the upload state machine.
+//! [`UploadRepo`]: uploads and their content claims, with the atomic transitions of the upload
+//! state machine.
 
 use crate::batch::Batch;
-use crate::bucket::{Bucket, Namespace};
 use crate::content::Sha256Hex;
 use crate::dedup::{ClaimScope, ContentClaim};
 use crate::error::RepoError;
-use crate::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
-use crate::object::{BlobDetails, BucketObject};
+use crate::ids::{BucketId, UploadId};
+use crate::object::BucketObject;
 use crate::status::UploadStatus;
 use crate::task::NewTask;
 use crate::upload::{Failure, Upload, Verified};
@@ -107,58 +106,13 @@ pub enum ConfirmationOutcome {
     Stale(Upload),
 }
 
-/// How [`UploadRepo::attach_object`] ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AttachOutcome {
-    /// The object, its blobs and the uploads' links were written.
-    Created,
-    /// This upload was no longer COMPLETED without an object; nothing was written.
-    Taken(UploadId),
-}
-
-/// The upload repository.
+/// Uploads and content claims.
 ///
 /// Every transition MUST be conditional on the upload's current status (compare-and-swap) and
 /// MUST be atomic: either all of its writes happen or none do.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait UploadRepo: Send + Sync {
-    /// Stores a new namespace.
-    ///
-    /// # Errors
-    /// `AlreadyExists` when the name is taken; `Unavailable` when the database is down.
-    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError>;
-
-    /// Finds a namespace by id or by name.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError>;
-
-    /// Checks that the database answers (readiness probe).
-    ///
-    /// # Errors
-    /// `Unavailable` with the reason.
-    async fn ping(&self) -> Result<(), RepoError>;
-
-    /// The buckets of `namespace`, by name.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError>;
-
-    /// Stores a new bucket.
-    ///
-    /// # Errors
-    /// `AlreadyExists` when the namespace has a bucket of that name.
-    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError>;
-
-    /// Finds a bucket of `namespace` by id or by name; buckets of other namespaces are `None`.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError>;
-
     /// Inserts a PENDING upload. With an idempotency key already used in the bucket, inserts
     /// nothing and returns the upload created with it.
     ///
@@ -246,58 +200,4 @@ pub trait UploadRepo: Send + Sync {
     /// # Errors
     /// `Unavailable` when the database is down.
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError>;
-
-    /// Replaces a blob's recorded details (batch processing's findings, a tamper mark) and writes
-    /// `event` (the `object.tampered` delivery) in the same transaction.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn update_blob_details(
-        &self,
-        blob: &BlobId,
-        details: &BlobDetails,
-        event: Option<NewTask>,
-    ) -> Result<(), RepoError>;
-
-    /// Up to `limit` objects of `bucket` with their blobs, oldest first, after the object
-    /// `after` (keyset pagination).
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn list_objects(
-        &self,
-        bucket: &BucketId,
-        after: Option<ObjectId>,
-        limit: u32,
-    ) -> Result<Vec<BucketObject>, RepoError>;
-
-    /// Deletes an object of `bucket` with its blobs and takes it out of the usage counters; in the
-    /// same transaction deletes its content claims (a later upload of the same bytes is an
-    /// original again, never a duplicate of an object that is gone) and detaches every upload
-    /// that pointed at it — its original and its duplicates
-    /// ([`Upload::detach_deleted_object`]). Batches keep the id (processing reports it missing).
-    /// Returns the keys of stored bytes no other blob references (safe to delete), or `None` when
-    /// there is no such object.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down (nothing written).
-    async fn delete_object(
-        &self,
-        bucket: &BucketId,
-        id: &ObjectId,
-    ) -> Result<Option<Vec<crate::names::ObjectKey>>, RepoError>;
-
-    /// Creates `object` from `uploads` ([`Upload::is_attachable`]): writes the object and its
-    /// blobs, links each upload and its content claim to it and adds it to the usage counters —
-    /// in one transaction, after locking the uploads and checking them again.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down (nothing written).
-    async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError>;
-
-    /// An object of `bucket`.
-    ///
-    /// # Errors
-    /// `Unavailable` when the database is down.
-    async fn get_object(&self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError>;
 }

@@ -1,10 +1,10 @@
 //! Batches: create a DRAFT from objects of a bucket, then submit it (→ a processing task).
 
+use super::Deps;
 use crate::batch::{Batch, MAX_BATCH_OBJECTS};
 use crate::error::{Coded, ErrorKind, RepoError, code_of_repo, kind_of_repo};
 use crate::ids::{BatchId, BucketId, NamespaceId, ObjectId, TaskId};
-use crate::policy::Policy;
-use crate::ports::{BatchService, Clock, IdGenerator, SubmitOutcome, UploadRepo};
+use crate::ports::SubmitOutcome;
 use crate::status::TaskStatus;
 use crate::task::{NewTask, Task, TaskType};
 
@@ -53,23 +53,8 @@ impl Coded for BatchError {
     }
 }
 
-/// The ports batch use cases work with.
-#[derive(Clone, Copy)]
-pub struct BatchDeps<'a> {
-    /// Buckets.
-    pub repo: &'a dyn UploadRepo,
-    /// Batches.
-    pub batches: &'a dyn BatchService,
-    /// Time.
-    pub clock: &'a dyn Clock,
-    /// Ids.
-    pub ids: &'a dyn IdGenerator,
-    /// Rules.
-    pub policy: &'a Policy,
-}
-
-async fn bucket_id(deps: BatchDeps<'_>, namespace: &NamespaceId, bucket: &str) -> Result<BucketId, BatchError> {
-    Ok(deps.repo.find_bucket(namespace, bucket).await?.ok_or(BatchError::BucketNotFound)?.id)
+async fn bucket_id(deps: Deps<'_>, namespace: &NamespaceId, bucket: &str) -> Result<BucketId, BatchError> {
+    Ok(deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(BatchError::BucketNotFound)?.id)
 }
 
 /// Creates a DRAFT batch of `object_ids` (duplicates removed, order kept).
@@ -77,7 +62,7 @@ async fn bucket_id(deps: BatchDeps<'_>, namespace: &NamespaceId, bucket: &str) -
 /// # Errors
 /// Every [`BatchError`] but `AlreadySubmitted`.
 pub async fn create_batch(
-    deps: BatchDeps<'_>,
+    deps: Deps<'_>,
     namespace: &NamespaceId,
     bucket: &str,
     object_ids: Vec<ObjectId>,
@@ -110,12 +95,27 @@ pub async fn create_batch(
     Ok(batch)
 }
 
+/// A batch of `bucket` (id or name).
+///
+/// # Errors
+/// `BucketNotFound`, `BatchNotFound`, or a database failure.
+pub async fn get_batch(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    bucket: &str,
+    batch_id: &str,
+) -> Result<Batch, BatchError> {
+    let bucket_id = bucket_id(deps, namespace, bucket).await?;
+    let batch_id = BatchId::parse(batch_id).map_err(|_| BatchError::BatchNotFound)?;
+    deps.batches.get(&bucket_id, &batch_id).await?.ok_or(BatchError::BatchNotFound)
+}
+
 /// Submits a DRAFT batch: it becomes PENDING and its processing task is enqueued, atomically.
 ///
 /// # Errors
 /// Not found, already submitted, or a database failure.
 pub async fn submit_batch(
-    deps: BatchDeps<'_>,
+    deps: Deps<'_>,
     namespace: &NamespaceId,
     bucket: &str,
     batch_id: &str,

@@ -68,14 +68,15 @@ pub async fn cancel_upload(
     upload_id: &str,
     delete_object: bool,
 ) -> Result<Upload, CancelError> {
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(CancelError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(CancelError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| CancelError::UploadNotFound)?;
-    let mut upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(CancelError::UploadNotFound)?;
+    let mut upload = deps.uploads.get_upload(&bucket.id, &id).await?.ok_or(CancelError::UploadNotFound)?;
     for _ in 0..MAX_RACES {
         let canceled = match upload.cancel_entry() {
             CancelEntry::NotCancelable => return Err(CancelError::InvalidState(upload.status)),
             CancelEntry::AlreadyCanceled => upload,
-            CancelEntry::Cancel => match deps.repo.cancel_upload(&upload.id, upload.status, deps.clock.now()).await? {
+            CancelEntry::Cancel => match deps.uploads.cancel_upload(&upload.id, upload.status, deps.clock.now()).await?
+            {
                 Transition::Applied(canceled) => canceled,
                 Transition::Stale(moved) => {
                     upload = moved;

@@ -116,9 +116,9 @@ pub async fn confirm_upload(
     request: &ConfirmRequest,
 ) -> Result<ConfirmReceipt, ConfirmError> {
     // Step 1: resolve.
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(ConfirmError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(ConfirmError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| ConfirmError::UploadNotFound)?;
-    let mut upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(ConfirmError::UploadNotFound)?;
+    let mut upload = deps.uploads.get_upload(&bucket.id, &id).await?.ok_or(ConfirmError::UploadNotFound)?;
     let declared = Declared { etag: request.etag.clone(), size: request.file_size_bytes };
 
     for _ in 0..MAX_RACES {
@@ -173,7 +173,7 @@ pub async fn confirm_upload(
         // Step 7: one transaction, conditional on the status read in step 2.
         let plan =
             plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), request.auto_submit_batch);
-        match deps.repo.apply_confirmation(&plan).await? {
+        match deps.uploads.apply_confirmation(&plan).await? {
             ConfirmationOutcome::Original(done) => return Ok(done.receipt()),
             ConfirmationOutcome::Duplicate(done) => {
                 drop_duplicate_bytes(deps, &bucket, &done).await;
@@ -256,7 +256,7 @@ async fn record_expiry(deps: Deps<'_>, bucket: &Bucket, upload: &Upload) -> Resu
     }
     let now = deps.clock.now();
     let webhook = super::webhook_for(deps, bucket);
-    match deps.repo.record_failure(&upload.id, upload.status, &Failure::expired(), now, webhook).await? {
+    match deps.uploads.record_failure(&upload.id, upload.status, &Failure::expired(), now, webhook).await? {
         Transition::Applied(_) => Ok(None),
         Transition::Stale(moved) => Ok(Some(moved)),
     }
@@ -283,7 +283,7 @@ async fn begin_async(
         inputs: serde_json::to_value(&input).map_err(|e| RepoError::Unexpected(e.to_string()))?,
         max_attempts: deps.policy.confirm_task_max_attempts,
     };
-    deps.repo.begin_processing(&upload.id, upload.status, &task, deps.clock.now()).await
+    deps.uploads.begin_processing(&upload.id, upload.status, &task, deps.clock.now()).await
 }
 
 /// Step 7's writes, prepared: the object (when the upload asks for one), the auto-submitted

@@ -10,7 +10,6 @@ use crate::error::{
     Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, kind_of_repo, kind_of_storage,
 };
 use crate::ids::{NamespaceId, TaskId, UploadId};
-use crate::ports::TaskQueue;
 use crate::status::{TaskStatus, UploadStatus};
 use crate::task::{NewTask, Task, TaskFailure, TaskResult, TaskType};
 use serde::{Deserialize, Serialize};
@@ -87,7 +86,6 @@ impl Coded for ConfirmBatchError {
 /// `BucketNotFound`, `InvalidSize`, or a database failure.
 pub async fn submit_confirm_batch(
     deps: Deps<'_>,
-    queue: &dyn TaskQueue,
     namespace: &NamespaceId,
     bucket: &str,
     confirmations: Vec<Confirmation>,
@@ -95,7 +93,7 @@ pub async fn submit_confirm_batch(
     if confirmations.is_empty() || confirmations.len() > MAX_CONFIRMATIONS {
         return Err(ConfirmBatchError::InvalidSize(confirmations.len()));
     }
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(ConfirmBatchError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(ConfirmBatchError::BucketNotFound)?;
     let input = ConfirmBatchInput { namespace_id: namespace.clone(), bucket_id: bucket.id.to_string(), confirmations };
     let task = NewTask {
         id: TaskId::new(&deps.ids.suffix()),
@@ -103,7 +101,7 @@ pub async fn submit_confirm_batch(
         inputs: serde_json::to_value(&input).map_err(|e| RepoError::Unexpected(e.to_string()))?,
         max_attempts: deps.policy.confirm_task_max_attempts,
     };
-    Ok(queue.enqueue(&task).await?)
+    Ok(deps.queue.enqueue(&task).await?)
 }
 
 /// Runs one attempt of a batch-confirm task.
@@ -170,7 +168,7 @@ mod tests {
         let mut world = World::new().with(bucket(), pending_upload());
         // The upload is stored with 10 bytes; the second confirmation claims 11.
         world.store.expect_head().returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(1)))))));
-        world.repo.expect_apply_confirmation().times(1).returning(|plan| {
+        world.uploads.expect_apply_confirmation().times(1).returning(|plan| {
             let done = pending_upload().complete(
                 plan.verified.clone(),
                 crate::upload::Completion::Original { object: None, batch: None },
@@ -199,13 +197,12 @@ mod tests {
 
     #[tokio::test]
     async fn more_than_a_hundred_confirmations_are_refused_before_anything_is_queued() {
-        let world = World::new();
-        let mut queue = crate::ports::MockTaskQueue::new();
-        queue.expect_enqueue().never();
+        let mut world = World::new();
+        world.queue.expect_enqueue().never();
         let many = (0..101)
             .map(|_| Confirmation { upload_id: pending_upload().id, etag: None, file_size_bytes: None })
             .collect();
-        let err = submit_confirm_batch(world.deps(), &queue, &ns(), "photos", many).await.unwrap_err();
+        let err = submit_confirm_batch(world.deps(), &ns(), "photos", many).await.unwrap_err();
         assert_eq!(err.code(), "invalid_batch_size");
     }
 }

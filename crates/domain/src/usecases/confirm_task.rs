@@ -45,10 +45,10 @@ pub async fn run_confirm_task(deps: Deps<'_>, input: &ConfirmTaskInput, last_att
 }
 
 async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult, Interrupted> {
-    let Some(bucket) = deps.repo.find_bucket(&input.namespace_id, &input.bucket_id).await? else {
+    let Some(bucket) = deps.tenancy.find_bucket(&input.namespace_id, &input.bucket_id).await? else {
         return Ok(failed(crate::error::codes::BUCKET_NOT_FOUND, "the upload's bucket no longer exists"));
     };
-    let Some(upload) = deps.repo.get_upload(&bucket.id, &input.upload_id).await? else {
+    let Some(upload) = deps.uploads.get_upload(&bucket.id, &input.upload_id).await? else {
         return Ok(failed(crate::error::codes::UPLOAD_NOT_FOUND, "the upload no longer exists"));
     };
     if upload.status != UploadStatus::Processing {
@@ -64,7 +64,7 @@ async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult,
         super::integrity::trusted_original(deps, &scope, &sha256).await?;
     }
     let plan = plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), input.auto_submit_batch);
-    let done = match deps.repo.apply_confirmation(&plan).await? {
+    let done = match deps.uploads.apply_confirmation(&plan).await? {
         ConfirmationOutcome::Original(done) => done,
         ConfirmationOutcome::Duplicate(done) => {
             drop_duplicate_bytes(deps, &bucket, &done).await;
@@ -121,9 +121,12 @@ pub(crate) async fn fail_processing_upload(
     input: &ConfirmTaskInput,
     failure: &Failure,
 ) -> Result<Transition, RepoError> {
-    let webhook =
-        deps.repo.find_bucket(&input.namespace_id, &input.bucket_id).await?.and_then(|b| super::webhook_for(deps, &b));
-    deps.repo.record_failure(&input.upload_id, UploadStatus::Processing, failure, deps.clock.now(), webhook).await
+    let webhook = deps
+        .tenancy
+        .find_bucket(&input.namespace_id, &input.bucket_id)
+        .await?
+        .and_then(|b| super::webhook_for(deps, &b));
+    deps.uploads.record_failure(&input.upload_id, UploadStatus::Processing, failure, deps.clock.now(), webhook).await
 }
 
 /// Sets the upload FAILED (if it is still PROCESSING) and fails the task with the same code.

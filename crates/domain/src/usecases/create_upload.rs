@@ -127,7 +127,7 @@ pub async fn create_upload(
     bucket: &str,
     request: CreateUploadRequest,
 ) -> Result<CreatedUpload, CreateUploadError> {
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
     let settings = &bucket.settings;
     if !settings.allows(&request.content_type) {
         return Err(CreateUploadError::ContentTypeNotAllowed(request.content_type.to_string()));
@@ -188,7 +188,7 @@ pub async fn create_upload(
     let presigned = presign_put(deps, &bucket, &upload).await?;
     // A multipart upload started for an upload that is not recorded is aborted at once, best
     // effort: if that fails, the store's lifecycle rules clean it up.
-    match deps.repo.insert_upload(&upload, request.idempotency_key.clone()).await {
+    match deps.uploads.insert_upload(&upload, request.idempotency_key.clone()).await {
         Ok(InsertUpload::Inserted) => Ok(CreatedUpload { upload, presigned, is_duplicate: false }),
         Ok(InsertUpload::Existing(existing)) => {
             let _ignored = super::abort_multipart(deps.store, &upload).await;
@@ -232,9 +232,9 @@ pub async fn part_urls(
     if part_numbers.is_empty() || part_numbers.len() > MAX_PART_URLS {
         return Err(PartUrlsError::InvalidParts(format!("ask for 1 to {MAX_PART_URLS} parts at a time")));
     }
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(PartUrlsError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(PartUrlsError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| PartUrlsError::UploadNotFound)?;
-    let upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(PartUrlsError::UploadNotFound)?;
+    let upload = deps.uploads.get_upload(&bucket.id, &id).await?.ok_or(PartUrlsError::UploadNotFound)?;
     let Some(mp) = &upload.multipart else {
         return Err(PartUrlsError::NotMultipart);
     };
@@ -330,7 +330,7 @@ pub async fn create_uploads<E>(
     bucket: &str,
     items: Vec<Result<CreateUploadRequest, E>>,
 ) -> Result<Vec<Result<CreatedUpload, BatchItemError<E>>>, CreateUploadError> {
-    deps.repo.find_bucket(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
+    deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
     let mut results = Vec::with_capacity(items.len());
     for item in items {
         let result = match item {

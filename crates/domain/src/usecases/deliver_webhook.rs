@@ -4,25 +4,15 @@
 //! body and event id, so a receiver that answered 2xx to an earlier attempt whose answer was lost
 //! recognises the repeat.
 
-use crate::ports::{Clock, UploadRepo, WebhookSender};
+use super::Deps;
+use crate::ports::WebhookSender;
 use crate::status::TaskStatus;
 use crate::task::{TaskFailure, TaskResult};
 use crate::webhook::{DeliveryInput, EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, sign};
 
-/// The ports a delivery uses.
-#[derive(Clone, Copy)]
-pub struct DeliveryDeps<'a> {
-    /// The bucket's secret.
-    pub repo: &'a dyn UploadRepo,
-    /// HTTP.
-    pub sender: &'a dyn WebhookSender,
-    /// The signature's timestamp.
-    pub clock: &'a dyn Clock,
-}
-
-/// Runs one delivery attempt.
-pub async fn deliver(deps: DeliveryDeps<'_>, input: &DeliveryInput) -> TaskResult {
-    let secret = match deps.repo.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await {
+/// Runs one delivery attempt through `sender`.
+pub async fn deliver(deps: Deps<'_>, sender: &dyn WebhookSender, input: &DeliveryInput) -> TaskResult {
+    let secret = match deps.tenancy.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await {
         Ok(Some(bucket)) => match bucket.webhook_secret {
             Some(secret) => secret,
             None => return failed("webhook_not_configured", "the bucket no longer has a webhook"),
@@ -40,7 +30,7 @@ pub async fn deliver(deps: DeliveryDeps<'_>, input: &DeliveryInput) -> TaskResul
         (EVENT_TYPE_HEADER.to_owned(), input.event_type().to_owned()),
         (SIGNATURE_HEADER.to_owned(), sign(&secret, deps.clock.now().unix_timestamp(), &body)),
     ];
-    match deps.sender.post(&input.url, headers, body).await {
+    match sender.post(&input.url, headers, body).await {
         Ok(status) if (200..300).contains(&status) => TaskResult::Done {
             status: TaskStatus::Completed,
             outputs: serde_json::json!({
@@ -65,8 +55,8 @@ fn retry(code: &str, message: String) -> TaskResult {
 mod tests {
     use super::*;
     use crate::ids::TaskId;
-    use crate::ports::{MockUploadRepo, MockWebhookSender, SendError};
-    use crate::usecases::testkit::{FixedClock, NOW, bucket};
+    use crate::ports::{MockWebhookSender, SendError};
+    use crate::usecases::testkit::{NOW, World, bucket};
     use crate::webhook::{WebhookTarget, verify};
 
     fn input() -> DeliveryInput {
@@ -82,19 +72,19 @@ mod tests {
         serde_json::from_value(task.inputs).unwrap()
     }
 
-    fn repo_with_secret() -> MockUploadRepo {
-        let mut repo = MockUploadRepo::new();
-        repo.expect_find_bucket().returning(|_, _| {
+    fn world_with_secret() -> World {
+        let mut world = World::new();
+        world.tenancy.expect_find_bucket().returning(|_, _| {
             let mut b = bucket();
             b.webhook_secret = Some("whsec_s".into());
             Ok(Some(b))
         });
-        repo
+        world
     }
 
     #[tokio::test]
     async fn a_2xx_ends_the_task_and_the_request_is_signed_with_the_event_id() {
-        let repo = repo_with_secret();
+        let world = world_with_secret();
         let mut sender = MockWebhookSender::new();
         sender
             .expect_post()
@@ -107,28 +97,28 @@ mod tests {
             })
             .times(1)
             .returning(|_, _, _| Ok(204));
-        let deps = DeliveryDeps { repo: &repo, sender: &sender, clock: &FixedClock(NOW) };
-        assert!(matches!(deliver(deps, &input()).await, TaskResult::Done { status: TaskStatus::Completed, .. }));
+        assert!(matches!(
+            deliver(world.deps(), &sender, &input()).await,
+            TaskResult::Done { status: TaskStatus::Completed, .. }
+        ));
     }
 
     #[tokio::test]
     async fn a_non_2xx_or_no_answer_is_retried() {
-        let repo = repo_with_secret();
+        let world = world_with_secret();
         for answer in [Ok(500), Ok(404), Err(SendError("refused".into()))] {
             let mut sender = MockWebhookSender::new();
             sender.expect_post().times(1).returning(move |_, _, _| answer.clone());
-            let deps = DeliveryDeps { repo: &repo, sender: &sender, clock: &FixedClock(NOW) };
-            assert!(matches!(deliver(deps, &input()).await, TaskResult::Retry(_)));
+            assert!(matches!(deliver(world.deps(), &sender, &input()).await, TaskResult::Retry(_)));
         }
     }
 
     #[tokio::test]
     async fn an_event_of_a_deleted_bucket_fails_without_sending() {
-        let mut repo = MockUploadRepo::new();
-        repo.expect_find_bucket().returning(|_, _| Ok(None));
+        let mut world = World::new();
+        world.tenancy.expect_find_bucket().returning(|_, _| Ok(None));
         let mut sender = MockWebhookSender::new();
         sender.expect_post().never();
-        let deps = DeliveryDeps { repo: &repo, sender: &sender, clock: &FixedClock(NOW) };
-        assert!(matches!(deliver(deps, &input()).await, TaskResult::Failed(_)));
+        assert!(matches!(deliver(world.deps(), &sender, &input()).await, TaskResult::Failed(_)));
     }
 }

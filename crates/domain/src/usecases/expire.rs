@@ -40,16 +40,16 @@ pub async fn expire_stale_uploads(deps: Deps<'_>, limit: u32) -> Result<ExpiryRe
     let cutoff = now - deps.policy.confirm_grace;
     let mut report = ExpiryReport::default();
     let mut buckets = std::collections::HashMap::new();
-    for upload in deps.repo.list_expirable(cutoff, limit).await? {
+    for upload in deps.uploads.list_expirable(cutoff, limit).await? {
         let bucket = match buckets.entry(upload.bucket_id.clone()) {
             std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
             std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(deps.repo.find_bucket(&upload.namespace_id, upload.bucket_id.as_str()).await?)
+                slot.insert(deps.tenancy.find_bucket(&upload.namespace_id, upload.bucket_id.as_str()).await?)
             }
         };
         let webhook = bucket.as_ref().and_then(|b| super::webhook_for(deps, b));
         let Transition::Applied(expired) =
-            deps.repo.record_failure(&upload.id, upload.status, &Failure::expired(), now, webhook).await?
+            deps.uploads.record_failure(&upload.id, upload.status, &Failure::expired(), now, webhook).await?
         else {
             continue;
         };

@@ -48,6 +48,20 @@ impl Coded for GetUploadError {
     }
 }
 
+/// One page of the uploads of `bucket` (id or name) in `namespace`.
+///
+/// # Errors
+/// `BucketNotFound`, or a database failure.
+pub async fn list_uploads(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    bucket: &str,
+    query: &crate::ports::UploadQuery,
+) -> Result<crate::ports::UploadPage, GetUploadError> {
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(GetUploadError::BucketNotFound)?;
+    Ok(deps.uploads.list_uploads(&bucket.id, query).await?)
+}
+
 /// Reads an upload of `bucket` (id or name) in `namespace` for a caller with `role`.
 ///
 /// # Errors
@@ -59,9 +73,10 @@ pub async fn get_upload(
     bucket: &str,
     upload_id: &str,
 ) -> Result<(Upload, Option<PresignedRequest>), GetUploadError> {
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(GetUploadError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(GetUploadError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| GetUploadError::UploadNotFound)?;
-    let upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or(GetUploadError::UploadNotFound)?;
-    let presigned = if role.allows(Role::Write) { presign_put(deps, &bucket, &upload).await? } else { None };
+    let upload = deps.uploads.get_upload(&bucket.id, &id).await?.ok_or(GetUploadError::UploadNotFound)?;
+    let may_sign = crate::auth::Operation::SignUploadUrl.needs().is_some_and(|needed| role.allows(needed));
+    let presigned = if may_sign { presign_put(deps, &bucket, &upload).await? } else { None };
     Ok((upload, presigned))
 }

@@ -9,7 +9,7 @@
 use super::Deps;
 use crate::error::{RepoError, StorageError};
 use crate::object::Blob;
-use crate::ports::{Clock, ObjectHead, ObjectStore, UploadRepo};
+use crate::ports::ObjectHead;
 
 /// What a check of a blob's stored bytes found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,18 +51,12 @@ pub struct Alert<'a> {
 ///
 /// # Errors
 /// A store or database failure.
-pub async fn check_blob(
-    repo: &dyn UploadRepo,
-    store: &dyn ObjectStore,
-    clock: &dyn Clock,
-    blob: &Blob,
-    alert: Option<Alert<'_>>,
-) -> Result<Integrity, CheckError> {
+pub async fn check_blob(deps: Deps<'_>, blob: &Blob, alert: Option<Alert<'_>>) -> Result<Integrity, CheckError> {
     if blob.details.tampered_at.is_some() {
         return Ok(Integrity::Tampered);
     }
-    let head = store.head(&blob.key).await?;
-    Ok(judge(repo, clock, blob, head.as_ref(), alert).await?)
+    let head = deps.store.head(&blob.key).await?;
+    Ok(judge(deps, blob, head.as_ref(), alert).await?)
 }
 
 /// What `head` (the store's answer for `blob`'s key) says about its bytes; the first time they
@@ -71,8 +65,7 @@ pub async fn check_blob(
 /// # Errors
 /// A database failure while marking.
 pub async fn judge(
-    repo: &dyn UploadRepo,
-    clock: &dyn Clock,
+    deps: Deps<'_>,
     blob: &Blob,
     head: Option<&ObjectHead>,
     alert: Option<Alert<'_>>,
@@ -85,12 +78,12 @@ pub async fn judge(
         return Ok(Integrity::Intact);
     }
     let mut marked = blob.clone();
-    marked.details.tampered_at = Some(clock.now());
+    marked.details.tampered_at = Some(deps.clock.now());
     let event = alert.and_then(|a| {
         let target = crate::webhook::WebhookTarget::for_bucket(a.bucket, a.ids, a.max_attempts)?;
-        Some(crate::webhook::tampered_event(&target, a.object, &marked, clock.now()))
+        Some(crate::webhook::tampered_event(&target, a.object, &marked, deps.clock.now()))
     });
-    repo.update_blob_details(&blob.id, &marked.details, event).await?;
+    deps.objects.update_blob_details(&blob.id, &marked.details, event).await?;
     Ok(Integrity::Tampered)
 }
 
@@ -105,7 +98,7 @@ pub async fn check(
     blob: &Blob,
 ) -> Result<Integrity, CheckError> {
     let alert = Alert { bucket, object, ids: deps.ids, max_attempts: deps.policy.webhook_max_attempts };
-    check_blob(deps.repo, deps.store, deps.clock, blob, Some(alert)).await
+    check_blob(deps, blob, Some(alert)).await
 }
 
 /// The upload a duplicate of `sha256` in `scope` would be answered with — unless the bytes it
@@ -121,17 +114,17 @@ pub async fn trusted_original(
     scope: &crate::dedup::ClaimScope,
     sha256: &crate::content::Sha256Hex,
 ) -> Result<Option<crate::upload::Upload>, CheckError> {
-    let Some(original) = deps.repo.find_claim(scope, sha256).await? else { return Ok(None) };
+    let Some(original) = deps.uploads.find_claim(scope, sha256).await? else { return Ok(None) };
     let object = match &original.object_id {
-        Some(id) => deps.repo.get_object(&original.bucket_id, id).await?,
+        Some(id) => deps.objects.get_object(&original.bucket_id, id).await?,
         None => None,
     };
     let blob = object.as_ref().and_then(|o| o.blobs.iter().find(|b| b.key == original.key).map(|b| (o, b)));
     let integrity = match (blob, &original.verified) {
         (Some((object, blob)), _) => {
-            match deps.repo.find_bucket(&original.namespace_id, original.bucket_id.as_str()).await? {
+            match deps.tenancy.find_bucket(&original.namespace_id, original.bucket_id.as_str()).await? {
                 Some(bucket) => check(deps, &bucket, object, blob).await?,
-                None => check_blob(deps.repo, deps.store, deps.clock, blob, None).await?,
+                None => check_blob(deps, blob, None).await?,
             }
         }
         // No object holds the bytes (confirmed without one): the upload's own record is the truth.
@@ -145,6 +138,6 @@ pub async fn trusted_original(
     if integrity == Integrity::Intact {
         return Ok(Some(original));
     }
-    deps.repo.release_claim(scope, sha256, &original.id).await?;
+    deps.uploads.release_claim(scope, sha256, &original.id).await?;
     Ok(None)
 }

@@ -55,8 +55,12 @@ impl Coded for GetObjectError {
     }
 }
 
-/// An object of `bucket` (id or name) and, with `url_lifetime`, a download URL per blob — each
-/// only after the store shows the bytes verified at confirm (see `usecases::integrity`).
+/// How long the download URLs of [`get_object`] work.
+pub const DOWNLOAD_URL_LIFETIME: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// An object of `bucket` (id or name) and, `with_urls`, a download URL per blob valid for
+/// [`DOWNLOAD_URL_LIFETIME`] — each only after the store shows the bytes verified at confirm
+/// (see `usecases::integrity`).
 ///
 /// # Errors
 /// Not found; `Tampered` when a blob's bytes were replaced or are gone; port failures.
@@ -65,21 +69,37 @@ pub async fn get_object(
     namespace: &NamespaceId,
     bucket: &str,
     object_id: &str,
-    url_lifetime: Option<std::time::Duration>,
+    with_urls: bool,
 ) -> Result<(BucketObject, Vec<Option<String>>), GetObjectError> {
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(GetObjectError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(GetObjectError::BucketNotFound)?;
     let id = ObjectId::parse(object_id).map_err(|_| GetObjectError::ObjectNotFound)?;
-    let object = deps.repo.get_object(&bucket.id, &id).await?.ok_or(GetObjectError::ObjectNotFound)?;
+    let object = deps.objects.get_object(&bucket.id, &id).await?.ok_or(GetObjectError::ObjectNotFound)?;
     let mut urls = Vec::new();
-    if let Some(lifetime) = url_lifetime {
+    if with_urls {
         for blob in &object.blobs {
             if super::integrity::check(deps, &bucket, &object, blob).await? != super::integrity::Integrity::Intact {
                 return Err(GetObjectError::Tampered(blob.id.clone()));
             }
-            urls.push(Some(deps.store.presign_get(&blob.key, lifetime).await?.url));
+            urls.push(Some(deps.store.presign_get(&blob.key, DOWNLOAD_URL_LIFETIME).await?.url));
         }
     }
     Ok((object, urls))
+}
+
+/// Up to `limit` objects of `bucket` (id or name) with their blobs, oldest first, after the
+/// object `after`.
+///
+/// # Errors
+/// `BucketNotFound`; a database failure.
+pub async fn list_objects(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    bucket: &str,
+    after: Option<ObjectId>,
+    limit: u32,
+) -> Result<Vec<BucketObject>, GetObjectError> {
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(GetObjectError::BucketNotFound)?;
+    Ok(deps.objects.list_objects(&bucket.id, after, limit).await?)
 }
 
 /// Most blobs one object may hold.
@@ -133,7 +153,7 @@ pub async fn create_object(
             return Err(CreateObjectError::InvalidBlobs(format!("upload {} appears twice", blob.upload_id)));
         }
     }
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(CreateObjectError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(CreateObjectError::BucketNotFound)?;
     let now = deps.clock.now();
     let mut object = BucketObject {
         id: ObjectId::new(&deps.ids.suffix()),
@@ -149,7 +169,7 @@ pub async fn create_object(
     for source in blobs {
         let not_found = || CreateObjectError::UploadNotFound(source.upload_id.clone());
         let id = UploadId::parse(&source.upload_id).map_err(|_| not_found())?;
-        let upload = deps.repo.get_upload(&bucket.id, &id).await?.ok_or_else(not_found)?;
+        let upload = deps.uploads.get_upload(&bucket.id, &id).await?.ok_or_else(not_found)?;
         let verified = match (&upload.status, &upload.verified) {
             (UploadStatus::Completed, Some(verified)) => verified.clone(),
             _ => {
@@ -197,7 +217,7 @@ pub async fn create_object(
     if let [only] = upload_ids.as_slice() {
         object.upload_id = Some(only.clone());
     }
-    match deps.repo.attach_object(&object, &upload_ids).await? {
+    match deps.objects.attach_object(&object, &upload_ids).await? {
         AttachOutcome::Created => Ok(object),
         AttachOutcome::Taken(id) => Err(CreateObjectError::AlreadyAttached(id)),
     }
@@ -266,9 +286,9 @@ pub async fn delete_object(
     bucket: &str,
     object_id: &str,
 ) -> Result<(), DeleteObjectError> {
-    let bucket = deps.repo.find_bucket(namespace, bucket).await?.ok_or(DeleteObjectError::BucketNotFound)?;
+    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(DeleteObjectError::BucketNotFound)?;
     let id = crate::ids::ObjectId::parse(object_id).map_err(|_| DeleteObjectError::ObjectNotFound)?;
-    let unreferenced = deps.repo.delete_object(&bucket.id, &id).await?.ok_or(DeleteObjectError::ObjectNotFound)?;
+    let unreferenced = deps.objects.delete_object(&bucket.id, &id).await?.ok_or(DeleteObjectError::ObjectNotFound)?;
     for key in unreferenced {
         deps.store.delete(&key).await?;
     }
@@ -337,8 +357,8 @@ mod tests {
 
     fn world(uploads: Vec<Upload>) -> World {
         let mut world = World::new();
-        world.repo.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
-        world.repo.expect_get_upload().returning(move |_, id| Ok(uploads.iter().find(|u| &u.id == id).cloned()));
+        world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+        world.uploads.expect_get_upload().returning(move |_, id| Ok(uploads.iter().find(|u| &u.id == id).cloned()));
         world
     }
 
@@ -346,7 +366,7 @@ mod tests {
     async fn each_upload_becomes_a_blob_and_the_repository_links_them_all() {
         let mut world = world(vec![completed(1, 10), completed(2, 20)]);
         world
-            .repo
+            .objects
             .expect_attach_object()
             .withf(|object, uploads| {
                 object.blobs.len() == 2 && uploads == [upload_id(1), upload_id(2)] && object.upload_id.is_none()
@@ -376,7 +396,7 @@ mod tests {
     #[tokio::test]
     async fn a_lost_race_in_the_repository_is_a_conflict() {
         let mut world = world(vec![completed(1, 10)]);
-        world.repo.expect_attach_object().returning(|_, _| Ok(AttachOutcome::Taken(upload_id(1))));
+        world.objects.expect_attach_object().returning(|_, _| Ok(AttachOutcome::Taken(upload_id(1))));
         let err = create_object(world.deps(), &ns(), "photos", &[source("a", 1)], serde_json::json!({})).await;
         assert_eq!(err.unwrap_err().kind(), ErrorKind::Conflict);
     }

@@ -5,10 +5,10 @@
 //! per-object results in the task's `outputs` and `success_rate` in `additional_data`) or FAILED
 //! (none). An outage is retried; re-running is harmless (it records the same findings).
 
+use super::Deps;
 use crate::error::StorageError;
 use crate::ids::{BatchId, BucketId, NamespaceId, ObjectId};
 use crate::object::{Blob, SNIFF_BYTES, detect_media_type};
-use crate::ports::{BatchService, Clock, IdGenerator, ObjectStore, UploadRepo};
 use crate::status::TaskStatus;
 use crate::task::{TaskFailure, TaskResult};
 use serde::{Deserialize, Serialize};
@@ -22,23 +22,6 @@ pub struct BatchTaskInput {
     pub bucket_id: BucketId,
     /// Its namespace.
     pub namespace_id: NamespaceId,
-}
-
-/// The ports batch processing uses.
-#[derive(Clone, Copy)]
-pub struct ProcessDeps<'a> {
-    /// Objects and blobs.
-    pub repo: &'a dyn UploadRepo,
-    /// Batches.
-    pub batches: &'a dyn BatchService,
-    /// Bytes.
-    pub store: &'a dyn ObjectStore,
-    /// Time.
-    pub clock: &'a dyn Clock,
-    /// Delivery task ids.
-    pub ids: &'a dyn IdGenerator,
-    /// Service-wide rules (webhook attempts).
-    pub policy: &'a crate::policy::Policy,
 }
 
 /// Why one object could not be processed.
@@ -76,7 +59,7 @@ fn tampered(blob: &Blob) -> Interrupted {
 }
 
 async fn process_blob(
-    deps: ProcessDeps<'_>,
+    deps: Deps<'_>,
     blob: &Blob,
     alert: Option<super::integrity::Alert<'_>>,
 ) -> Result<(), Interrupted> {
@@ -95,9 +78,7 @@ async fn process_blob(
             message: format!("stored size {} differs from the recorded {}", head.size, blob.details.size_bytes),
         }));
     }
-    if super::integrity::judge(deps.repo, deps.clock, blob, Some(&head), alert).await?
-        == super::integrity::Integrity::Tampered
-    {
+    if super::integrity::judge(deps, blob, Some(&head), alert).await? == super::integrity::Integrity::Tampered {
         return Err(tampered(blob));
     }
     let mut details = blob.details.clone();
@@ -107,17 +88,17 @@ async fn process_blob(
     let prefix = deps.store.read_prefix(&blob.key, SNIFF_BYTES).await?;
     details.detected_mime_type = detect_media_type(&prefix);
     details.verified_at = Some(deps.clock.now());
-    deps.repo.update_blob_details(&blob.id, &details, None).await?;
+    deps.objects.update_blob_details(&blob.id, &details, None).await?;
     Ok(())
 }
 
 async fn process_object(
-    deps: ProcessDeps<'_>,
+    deps: Deps<'_>,
     bucket: &BucketId,
     found: Option<&crate::bucket::Bucket>,
     id: &ObjectId,
 ) -> Result<(), Interrupted> {
-    let Some(object) = deps.repo.get_object(bucket, id).await? else {
+    let Some(object) = deps.objects.get_object(bucket, id).await? else {
         return Err(Interrupted::Item(ItemError {
             code: crate::error::codes::OBJECT_NOT_FOUND,
             message: format!("object {id} no longer exists"),
@@ -141,13 +122,13 @@ fn failed(code: &str, message: String) -> TaskResult {
 
 /// The `batch.completed` event's delivery task, when the bucket has a webhook.
 async fn completion_event(
-    deps: ProcessDeps<'_>,
+    deps: Deps<'_>,
     input: &BatchTaskInput,
     batch: &crate::batch::Batch,
     status: TaskStatus,
     results: &serde_json::Value,
 ) -> Result<Option<crate::task::NewTask>, crate::error::RepoError> {
-    let Some(bucket) = deps.repo.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await? else {
+    let Some(bucket) = deps.tenancy.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await? else {
         return Ok(None);
     };
     let target = crate::webhook::WebhookTarget::for_bucket(&bucket, deps.ids, deps.policy.webhook_max_attempts);
@@ -155,7 +136,7 @@ async fn completion_event(
 }
 
 /// Runs one attempt of a batch task. On the last attempt an outage fails the batch.
-pub async fn run_batch_task(deps: ProcessDeps<'_>, input: &BatchTaskInput, last_attempt: bool) -> TaskResult {
+pub async fn run_batch_task(deps: Deps<'_>, input: &BatchTaskInput, last_attempt: bool) -> TaskResult {
     let batch = match deps.batches.get(&input.bucket_id, &input.batch_id).await {
         Ok(Some(batch)) => batch,
         Ok(None) => {
@@ -168,7 +149,7 @@ pub async fn run_batch_task(deps: ProcessDeps<'_>, input: &BatchTaskInput, last_
             });
         }
     };
-    let bucket = match deps.repo.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await {
+    let bucket = match deps.tenancy.find_bucket(&input.namespace_id, input.bucket_id.as_str()).await {
         Ok(bucket) => bucket,
         Err(e) => {
             return TaskResult::Retry(TaskFailure {
@@ -233,9 +214,8 @@ mod tests {
     use crate::batch::Batch;
     use crate::content::ContentDigest;
     use crate::object::{BlobDetails, BucketObject};
-    use crate::ports::{MockBatchService, MockObjectStore, MockUploadRepo, ObjectHead};
-    use crate::usecases::testkit::CountingIds;
-    use crate::usecases::testkit::{FixedClock, MD5, NOW, bucket, etag, ns, sha};
+    use crate::ports::ObjectHead;
+    use crate::usecases::testkit::{MD5, NOW, World, bucket, etag, ns, sha};
 
     fn object(n: u8, size: u64) -> BucketObject {
         let id = ObjectId::parse(&format!("obj_{n:016}")).unwrap();
@@ -287,64 +267,33 @@ mod tests {
         }
     }
 
-    struct World {
-        repo: MockUploadRepo,
-        batches: MockBatchService,
-        store: MockObjectStore,
-        clock: FixedClock,
-        ids: CountingIds,
-        policy: crate::policy::Policy,
-    }
-
-    impl World {
-        fn new(objects: Vec<BucketObject>, stored: Vec<u8>) -> Self {
-            let mut repo = MockUploadRepo::new();
-            let mut batches = MockBatchService::new();
-            let mut store = MockObjectStore::new();
-            let refs: Vec<&BucketObject> = objects.iter().collect();
-            let b = batch(&refs);
-            batches.expect_get().returning(move |_, _| Ok(Some(b.clone())));
-            repo.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
-            repo.expect_get_object().returning(move |_, id| Ok(objects.iter().find(|o| o.id == *id).cloned()));
-            store.expect_head().returning(move |key| {
-                let n: u8 = key.as_str().trim_start_matches("uploads/").trim_end_matches(".png").parse().unwrap();
-                Ok(stored.contains(&n).then(|| ObjectHead {
-                    size: 10,
-                    etag: etag(MD5),
-                    sha256: None,
-                    content_type: None,
-                    last_modified: None,
-                }))
-            });
-            store.expect_hash().returning(|_| Ok(ContentDigest { sha256: sha(9), md5_hex: MD5.into(), bytes: 10 }));
-            store.expect_read_prefix().returning(|_, _| Ok(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()));
-            Self {
-                repo,
-                batches,
-                store,
-                clock: FixedClock(NOW),
-                ids: CountingIds::default(),
-                policy: crate::policy::Policy::default(),
-            }
-        }
-
-        fn deps(&self) -> ProcessDeps<'_> {
-            ProcessDeps {
-                repo: &self.repo,
-                batches: &self.batches,
-                store: &self.store,
-                clock: &self.clock,
-                ids: &self.ids,
-                policy: &self.policy,
-            }
-        }
+    fn world(objects: Vec<BucketObject>, stored: Vec<u8>) -> World {
+        let mut world = World::new();
+        let refs: Vec<&BucketObject> = objects.iter().collect();
+        let b = batch(&refs);
+        world.batches.expect_get().returning(move |_, _| Ok(Some(b.clone())));
+        world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+        world.objects.expect_get_object().returning(move |_, id| Ok(objects.iter().find(|o| o.id == *id).cloned()));
+        world.store.expect_head().returning(move |key| {
+            let n: u8 = key.as_str().trim_start_matches("uploads/").trim_end_matches(".png").parse().unwrap();
+            Ok(stored.contains(&n).then(|| ObjectHead {
+                size: 10,
+                etag: etag(MD5),
+                sha256: None,
+                content_type: None,
+                last_modified: None,
+            }))
+        });
+        world.store.expect_hash().returning(|_| Ok(ContentDigest { sha256: sha(9), md5_hex: MD5.into(), bytes: 10 }));
+        world.store.expect_read_prefix().returning(|_, _| Ok(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec()));
+        world
     }
 
     #[tokio::test]
     async fn every_blob_verified_completes_the_batch_and_records_hash_and_media_type() {
-        let mut world = World::new(vec![object(1, 10), object(2, 10)], vec![1, 2]);
+        let mut world = world(vec![object(1, 10), object(2, 10)], vec![1, 2]);
         world
-            .repo
+            .objects
             .expect_update_blob_details()
             .withf(|_, d, event| {
                 d.hash == Some(sha(9))
@@ -370,8 +319,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_deleted_blob_makes_completed_with_errors_with_that_items_error() {
-        let mut world = World::new(vec![object(1, 10), object(2, 10)], vec![1]);
-        world.repo.expect_update_blob_details().times(1).returning(|_, _, _| Ok(()));
+        let mut world = world(vec![object(1, 10), object(2, 10)], vec![1]);
+        world.objects.expect_update_blob_details().times(1).returning(|_, _, _| Ok(()));
         world
             .batches
             .expect_finish()
@@ -390,8 +339,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_size_change_is_an_item_error_and_no_blob_verified_fails_the_batch() {
-        let mut world = World::new(vec![object(1, 11)], vec![1]);
-        world.repo.expect_update_blob_details().never();
+        let mut world = world(vec![object(1, 11)], vec![1]);
+        world.objects.expect_update_blob_details().never();
         world
             .batches
             .expect_finish()
@@ -407,7 +356,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_storage_outage_is_retried_without_finishing_the_batch() {
-        let mut world = World::new(vec![object(1, 10)], vec![1]);
+        let mut world = world(vec![object(1, 10)], vec![1]);
         world.store.checkpoint();
         world.store.expect_head().returning(|_| Err(StorageError::Unavailable("down".into())));
         world.batches.expect_finish().never();

@@ -37,7 +37,7 @@ pub enum ReconcileError {
 async fn is_orphan(deps: Deps<'_>, object: &ListedObject) -> Result<bool, RepoError> {
     match object.key.upload() {
         Some((bucket, upload)) => {
-            Ok(!deps.repo.get_upload(&bucket, &upload).await?.is_some_and(|u| u.needs_its_bytes()))
+            Ok(!deps.uploads.get_upload(&bucket, &upload).await?.is_some_and(|u| u.needs_its_bytes()))
         }
         None => Ok(true),
     }
@@ -97,7 +97,7 @@ mod tests {
         let owned = pending_upload();
         let canceled = canceled_upload();
         world
-            .repo
+            .uploads
             .expect_get_upload()
             .returning(move |_, id| Ok([&owned, &canceled].into_iter().find(|u| u.id == *id).cloned()));
         world

@@ -8,7 +8,6 @@ use super::confirm::ConfirmTaskInput;
 use super::process_batch::BatchTaskInput;
 use crate::error::{Coded, ErrorKind, RepoError, code_of_repo, kind_of_repo};
 use crate::ids::{NamespaceId, TaskId};
-use crate::ports::{BatchService, TaskQueue};
 use crate::status::TaskStatus;
 use crate::task::{Task, TaskFailure, TaskType};
 use crate::upload::Failure;
@@ -56,10 +55,47 @@ pub fn is_visible_in(task: &Task, namespace: &NamespaceId) -> bool {
 ///
 /// # Errors
 /// `NotFound`, or a database failure.
-pub async fn get(queue: &dyn TaskQueue, namespace: &NamespaceId, id: &str) -> Result<Task, TaskError> {
+pub async fn get(deps: Deps<'_>, namespace: &NamespaceId, id: &str) -> Result<Task, TaskError> {
     let id = TaskId::parse(id).map_err(|_| TaskError::NotFound)?;
-    let task = queue.get(&id).await?.ok_or(TaskError::NotFound)?;
+    let task = deps.tasks.get(&id).await?.ok_or(TaskError::NotFound)?;
     if is_visible_in(&task, namespace) { Ok(task) } else { Err(TaskError::NotFound) }
+}
+
+/// Longest a caller may wait for a task to change ([`wait`]).
+pub const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A task of `namespace`, answered as soon as it changes within `wait` (at most [`MAX_WAIT`]),
+/// or at once when it is finished or `wait` is zero.
+///
+/// # Errors
+/// `NotFound`, or a database failure.
+pub async fn wait(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    id: &str,
+    wait: std::time::Duration,
+) -> Result<Task, TaskError> {
+    let task = get(deps, namespace, id).await?;
+    if wait.is_zero() || task.status.is_terminal() {
+        return Ok(task);
+    }
+    let changed = deps.tasks.wait_for_change(&task.id, task.updated_at, wait.min(MAX_WAIT)).await?;
+    Ok(changed.unwrap_or(task))
+}
+
+/// Up to `limit` tasks of `namespace`, newest first, optionally only those in `status`, after
+/// the task `after`.
+///
+/// # Errors
+/// A database failure.
+pub async fn list(
+    deps: Deps<'_>,
+    namespace: &NamespaceId,
+    status: Option<TaskStatus>,
+    after: Option<TaskId>,
+    limit: u32,
+) -> Result<Vec<Task>, TaskError> {
+    Ok(deps.tasks.list(namespace, status, after, limit).await?)
 }
 
 /// Cancels a task of `namespace` that has not finished, then settles its subject. Canceling a
@@ -68,19 +104,13 @@ pub async fn get(queue: &dyn TaskQueue, namespace: &NamespaceId, id: &str) -> Re
 /// # Errors
 /// `NotFound`, or a database failure (the task may then be canceled with its subject not yet
 /// settled; canceling again settles it).
-pub async fn cancel(
-    deps: Deps<'_>,
-    queue: &dyn TaskQueue,
-    batches: &dyn BatchService,
-    namespace: &NamespaceId,
-    id: &str,
-) -> Result<Task, TaskError> {
-    let task = get(queue, namespace, id).await?;
-    let canceled = queue.cancel(&task.id).await?.ok_or(TaskError::NotFound)?;
+pub async fn cancel(deps: Deps<'_>, namespace: &NamespaceId, id: &str) -> Result<Task, TaskError> {
+    let task = get(deps, namespace, id).await?;
+    let canceled = deps.tasks.cancel(&task.id).await?.ok_or(TaskError::NotFound)?;
     if canceled.status != TaskStatus::Canceled {
         return Ok(canceled);
     }
-    settle_subject(deps, batches, &canceled, CONFIRM_CANCELED, TaskStatus::Canceled).await?;
+    settle_subject(deps, &canceled, CONFIRM_CANCELED, TaskStatus::Canceled).await?;
     Ok(canceled)
 }
 
@@ -89,7 +119,6 @@ pub async fn cancel(
 /// ends `batch_status`. Other tasks have nothing to settle.
 async fn settle_subject(
     deps: Deps<'_>,
-    batches: &dyn BatchService,
     task: &Task,
     upload_code: &str,
     batch_status: TaskStatus,
@@ -106,7 +135,7 @@ async fn settle_subject(
         }
         TaskType::PROCESS_BATCH => {
             if let Ok(input) = serde_json::from_value::<BatchTaskInput>(task.inputs.clone()) {
-                batches.finish(&input.batch_id, batch_status, deps.clock.now(), None).await?;
+                deps.batches.finish(&input.batch_id, batch_status, deps.clock.now(), None).await?;
             }
         }
         _ => {}
@@ -119,8 +148,8 @@ async fn settle_subject(
 ///
 /// # Errors
 /// A database failure (the task's lease then expires and this runs again).
-pub async fn abandon(deps: Deps<'_>, batches: &dyn BatchService, task: &Task) -> Result<TaskFailure, RepoError> {
-    settle_subject(deps, batches, task, TASK_ABANDONED, TaskStatus::Failed).await?;
+pub async fn abandon(deps: Deps<'_>, task: &Task) -> Result<TaskFailure, RepoError> {
+    settle_subject(deps, task, TASK_ABANDONED, TaskStatus::Failed).await?;
     Ok(TaskFailure {
         code: TASK_ABANDONED.to_owned(),
         message: format!(

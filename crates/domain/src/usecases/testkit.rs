@@ -6,7 +6,10 @@ use crate::content::{ETag, Sha256Hex, StoredChecksum};
 use crate::ids::{BucketId, IdSuffix, NamespaceId, UploadId};
 use crate::names::{BucketName, ContentType, Filename};
 use crate::policy::Policy;
-use crate::ports::{Clock, IdGenerator, MockObjectStore, MockUploadRepo, ObjectHead};
+use crate::ports::{
+    Clock, IdGenerator, MockBatchRepo, MockKeyRepo, MockObjectRepo, MockObjectStore, MockTaskQueue, MockTaskReads,
+    MockTenancyRepo, MockUploadRepo, ObjectHead,
+};
 use crate::upload::Upload;
 use std::sync::atomic::{AtomicU64, Ordering};
 use time::OffsetDateTime;
@@ -87,9 +90,15 @@ pub fn head(size: u64, checksum: Option<StoredChecksum>) -> ObjectHead {
     }
 }
 
-/// The ports of one use-case test.
+/// The ports of one use-case test: a mock of every role, a fixed clock, counting ids.
 pub struct World {
-    pub repo: MockUploadRepo,
+    pub tenancy: MockTenancyRepo,
+    pub keys: MockKeyRepo,
+    pub uploads: MockUploadRepo,
+    pub objects: MockObjectRepo,
+    pub batches: MockBatchRepo,
+    pub queue: MockTaskQueue,
+    pub tasks: MockTaskReads,
     pub store: MockObjectStore,
     pub clock: FixedClock,
     pub ids: CountingIds,
@@ -101,7 +110,13 @@ impl World {
         let mut store = MockObjectStore::new();
         store.expect_locator().returning(|key| format!("s3://test/{key}"));
         Self {
-            repo: MockUploadRepo::new(),
+            tenancy: MockTenancyRepo::new(),
+            keys: MockKeyRepo::new(),
+            uploads: MockUploadRepo::new(),
+            objects: MockObjectRepo::new(),
+            batches: MockBatchRepo::new(),
+            queue: MockTaskQueue::new(),
+            tasks: MockTaskReads::new(),
             store,
             clock: FixedClock(NOW),
             ids: CountingIds::default(),
@@ -110,14 +125,26 @@ impl World {
     }
 
     pub fn deps(&self) -> super::Deps<'_> {
-        super::Deps { repo: &self.repo, store: &self.store, clock: &self.clock, ids: &self.ids, policy: &self.policy }
+        super::Deps {
+            tenancy: &self.tenancy,
+            keys: &self.keys,
+            uploads: &self.uploads,
+            objects: &self.objects,
+            batches: &self.batches,
+            queue: &self.queue,
+            tasks: &self.tasks,
+            store: &self.store,
+            clock: &self.clock,
+            ids: &self.ids,
+            policy: &self.policy,
+        }
     }
 
     /// The repository finds `bucket` and `upload`, and no earlier upload of the same content.
     pub fn with(mut self, bucket: Bucket, upload: Upload) -> Self {
-        self.repo.expect_find_claim().returning(|_, _| Ok(None));
-        self.repo.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
-        self.repo.expect_get_upload().returning(move |_, _| Ok(Some(upload.clone())));
+        self.uploads.expect_find_claim().returning(|_, _| Ok(None));
+        self.tenancy.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
+        self.uploads.expect_get_upload().returning(move |_, _| Ok(Some(upload.clone())));
         self
     }
 }

@@ -6,11 +6,10 @@ use crate::extract::{Json, Tenant};
 use crate::state::AppState;
 use actix_web::{get, post, web};
 use serde::{Deserialize, Serialize};
-use stowage_domain::ErrorKind;
-use stowage_domain::auth::Role;
+use stowage_domain::auth::Operation;
 use stowage_domain::batch::Batch;
-use stowage_domain::ids::{BatchId, ObjectId};
-use stowage_domain::usecases::batch::{self, BatchDeps};
+use stowage_domain::ids::ObjectId;
+use stowage_domain::usecases::batch;
 use utoipa::ToSchema;
 
 /// Request to create a batch.
@@ -67,16 +66,6 @@ impl From<Batch> for BatchModel {
     }
 }
 
-fn deps(state: &AppState) -> BatchDeps<'_> {
-    BatchDeps {
-        repo: &*state.repo,
-        batches: &*state.batches,
-        clock: &*state.clock,
-        ids: &*state.ids,
-        policy: &state.policy,
-    }
-}
-
 /// Creates a DRAFT batch of objects of the bucket.
 #[utoipa::path(post, path = "/v1/buckets/{bucket_identifier}/batches", operation_id = "create_batch", tag = "Batches", request_body = CreateBatchRequest,
     responses((status = 200, body = BatchModel), (status = 400, body = ErrorResponse), (status = 404, body = ErrorResponse), (status = 422, body = HttpValidationError)))]
@@ -87,7 +76,7 @@ pub(crate) async fn create(
     path: web::Path<String>,
     body: Json<CreateBatchRequest>,
 ) -> Result<web::Json<BatchModel>, ApiError> {
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::ManageBatch)?;
     let mut ids = Vec::with_capacity(body.0.object_ids.len());
     for (i, raw) in body.0.object_ids.iter().enumerate() {
         match ObjectId::parse(raw) {
@@ -105,7 +94,7 @@ pub(crate) async fn create(
             }
         }
     }
-    let batch = batch::create_batch(deps(&state), &tenant.namespace.id, &path, ids).await?;
+    let batch = batch::create_batch(state.deps(), &tenant.namespace.id, &path, ids).await?;
     Ok(web::Json(batch.into()))
 }
 
@@ -118,9 +107,9 @@ pub(crate) async fn submit(
     tenant: Tenant,
     path: web::Path<(String, String)>,
 ) -> Result<web::Json<TaskResponse>, ApiError> {
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::ManageBatch)?;
     let (bucket, batch_id) = path.into_inner();
-    let (_, task) = batch::submit_batch(deps(&state), &tenant.namespace.id, &bucket, &batch_id).await?;
+    let (_, task) = batch::submit_batch(state.deps(), &tenant.namespace.id, &bucket, &batch_id).await?;
     Ok(web::Json(task.into()))
 }
 
@@ -134,10 +123,5 @@ pub(crate) async fn get(
     path: web::Path<(String, String)>,
 ) -> Result<web::Json<BatchModel>, ApiError> {
     let (bucket, batch_id) = path.into_inner();
-    let not_found =
-        || ApiError::new(ErrorKind::NotFound, stowage_domain::error::codes::BATCH_NOT_FOUND, "batch not found");
-    let bucket = tenant.bucket(&state, &bucket).await?;
-    let id = BatchId::parse(&batch_id).map_err(|_| not_found())?;
-    let batch = state.batches.get(&bucket.id, &id).await?.ok_or_else(not_found)?;
-    Ok(web::Json(batch.into()))
+    Ok(web::Json(batch::get_batch(state.deps(), &tenant.namespace.id, &bucket, &batch_id).await?.into()))
 }

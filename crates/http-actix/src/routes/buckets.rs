@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::extract::{Json, Tenant};
 use crate::state::AppState;
 use actix_web::{get, post, web};
-use stowage_domain::auth::Role;
+use stowage_domain::auth::Operation;
 use stowage_domain::names::BucketName;
 use stowage_domain::policy::{MAX_DESCRIPTION_BYTES, MAX_METADATA_BYTES, MAX_SCHEMA_BYTES};
 use stowage_domain::usecases::tenancy::{self, NewBucket};
@@ -19,7 +19,7 @@ pub(crate) async fn create(
     tenant: Tenant,
     body: Json<CreateBucketRequest>,
 ) -> Result<web::Json<BucketResponse>, ApiError> {
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::CreateBucket)?;
     let req = body.0;
     crate::dto::reject([
         crate::dto::oversized_text("description", req.description.as_deref(), MAX_DESCRIPTION_BYTES),
@@ -35,9 +35,7 @@ pub(crate) async fn create(
         metadata: req.metadata.unwrap_or_else(|| serde_json::json!({})),
         settings: req.settings.unwrap_or_default(),
     };
-    let bucket =
-        tenancy::create_bucket(&*state.repo, &*state.clock, &*state.ids, &state.policy, &tenant.namespace.id, new)
-            .await?;
+    let bucket = tenancy::create_bucket(state.deps(), &tenant.namespace.id, new).await?;
     Ok(web::Json(BucketResponse::with_secret(bucket)))
 }
 
@@ -48,7 +46,7 @@ pub(crate) async fn list(
     state: web::Data<AppState>,
     tenant: Tenant,
 ) -> Result<web::Json<BucketListResponse>, ApiError> {
-    let buckets = state.repo.list_buckets(&tenant.namespace.id).await?;
+    let buckets = tenancy::list_buckets(state.deps(), &tenant.namespace.id).await?;
     let results: Vec<BucketResponse> = buckets.into_iter().map(Into::into).collect();
     let count = results.len();
     Ok(web::Json(BucketListResponse {
@@ -68,8 +66,8 @@ pub(crate) async fn get(
     tenant: Tenant,
     path: web::Path<String>,
 ) -> Result<web::Json<BucketResponse>, ApiError> {
-    let bucket = tenant.bucket(&state, &path).await?;
-    Ok(web::Json(if tenant.caller.require(Role::Write).is_ok() {
+    let bucket = tenancy::bucket(state.deps(), &tenant.namespace.id, &path).await?;
+    Ok(web::Json(if tenant.caller.may(Operation::SeeWebhookSecret) {
         BucketResponse::with_secret(bucket)
     } else {
         bucket.into()

@@ -26,8 +26,8 @@ fn outcome<E: std::fmt::Display>(result: Result<Result<(), E>, tokio::time::erro
 #[get("/readyz")]
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (database, storage) = tokio::join!(
-        tokio::time::timeout(PROBE_TIMEOUT, state.repo.ping()),
-        tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()),
+        tokio::time::timeout(PROBE_TIMEOUT, state.ports.tenancy.ping()),
+        tokio::time::timeout(PROBE_TIMEOUT, state.ports.store.ping()),
     );
     let checks = [("database", outcome(database)), ("storage", outcome(storage))];
     let ready = checks.iter().all(|(_, r)| r.is_ok());

@@ -20,7 +20,7 @@ pub(crate) async fn list(
     state: web::Data<AppState>,
     tenant: Tenant,
 ) -> Result<web::Json<ListApiKeysResponse>, ApiError> {
-    let found = keys::list(&*state.key_repo, &tenant.caller.0, &tenant.namespace).await?;
+    let found = keys::list(state.deps(), &tenant.caller.0, &tenant.namespace).await?;
     let results: Vec<ApiKeyResponse> = found.into_iter().map(ApiKeyResponse::from).collect();
     Ok(web::Json(ListApiKeysResponse { total: results.len(), results }))
 }
@@ -39,6 +39,6 @@ pub(crate) async fn revoke(
     let id = KeyId::parse(&path).map_err(|_| {
         ApiError::new(ErrorKind::NotFound, stowage_domain::error::codes::API_KEY_NOT_FOUND, "API key not found")
     })?;
-    let key = keys::revoke(&*state.key_repo, &*state.clock, &tenant.caller.0, &tenant.namespace, &id).await?;
+    let key = keys::revoke(state.deps(), &tenant.caller.0, &tenant.namespace, &id).await?;
     Ok(web::Json(key.into()))
 }

@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::extract::{Caller, Json};
 use crate::state::AppState;
 use actix_web::{get, post, web};
-use stowage_domain::ErrorKind;
+use stowage_domain::auth::Operation;
 use stowage_domain::names::NamespaceName;
 use stowage_domain::usecases::tenancy;
 
@@ -18,7 +18,7 @@ pub(crate) async fn create(
     caller: Caller,
     body: Json<CreateNamespaceRequest>,
 ) -> Result<web::Json<NamespaceResponse>, ApiError> {
-    caller.require_operator()?;
+    caller.authorize(Operation::CreateNamespace)?;
     crate::dto::reject([crate::dto::oversized_text(
         "description",
         body.0.description.as_deref(),
@@ -26,7 +26,7 @@ pub(crate) async fn create(
     )])?;
     let name = NamespaceName::parse(&body.0.namespace_name)
         .map_err(|e| ApiError::invalid(&["body", "namespace_name"], e.to_string(), "value_error"))?;
-    let ns = tenancy::create_namespace(&*state.repo, &*state.clock, &*state.ids, name, body.0.description).await?;
+    let ns = tenancy::create_namespace(state.deps(), name, body.0.description).await?;
     Ok(web::Json(ns.into()))
 }
 
@@ -39,13 +39,5 @@ pub(crate) async fn get(
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<web::Json<NamespaceResponse>, ApiError> {
-    let found = state.repo.find_namespace(&path).await?;
-    match found {
-        Some(ns) if caller.0.can_access(&ns.id) => Ok(web::Json(ns.into())),
-        _ => Err(ApiError::new(
-            ErrorKind::NotFound,
-            stowage_domain::error::codes::NAMESPACE_NOT_FOUND,
-            "namespace not found",
-        )),
-    }
+    Ok(web::Json(tenancy::get_namespace(state.deps(), &caller.0, &path).await?.into()))
 }

@@ -6,13 +6,10 @@ use crate::extract::Tenant;
 use crate::state::AppState;
 use actix_web::{get, web};
 use serde::Deserialize;
-use std::time::Duration;
+use stowage_domain::auth::Operation;
 use stowage_domain::ids::ObjectId;
 use stowage_domain::usecases::objects::{self, BlobSource};
 use utoipa::IntoParams;
-
-/// How long download URLs work.
-const GET_URL_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// `?return_presigned_urls=`
 #[derive(Debug, Deserialize, IntoParams)]
@@ -61,8 +58,7 @@ pub(crate) async fn list(
                 .map_err(|_| ApiError::invalid(&["body", "cursor"], "not a cursor returned by this API", "value_error"))
         })
         .transpose()?;
-    let bucket = tenant.bucket(&state, &path).await?;
-    let objects = state.repo.list_objects(&bucket.id, after, limit).await?;
+    let objects = objects::list_objects(state.deps(), &tenant.namespace.id, &path, after, limit).await?;
     let next_cursor = (objects.len() == limit as usize).then(|| objects.last().map(|o| o.id.to_string())).flatten();
     Ok(web::Json(ListObjectsResponse {
         results: objects.into_iter().map(|o| ObjectResponse::new(o, Vec::new())).collect(),
@@ -108,7 +104,7 @@ pub(crate) async fn create(
     path: web::Path<String>,
     body: crate::extract::Json<CreateObjectRequest>,
 ) -> Result<web::Json<ObjectResponse>, ApiError> {
-    tenant.caller.require(stowage_domain::auth::Role::Write)?;
+    tenant.authorize(Operation::CreateObject)?;
     let req = body.0;
     crate::dto::reject([crate::dto::oversized_json(
         "metadata",
@@ -140,7 +136,7 @@ pub(crate) async fn delete(
     tenant: Tenant,
     path: web::Path<(String, String)>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    tenant.caller.require(stowage_domain::auth::Role::Write)?;
+    tenant.authorize(Operation::DeleteObject)?;
     let (bucket, object) = path.into_inner();
     stowage_domain::usecases::objects::delete_object(state.deps(), &tenant.namespace.id, &bucket, &object).await?;
     Ok(actix_web::HttpResponse::NoContent().finish())
@@ -158,8 +154,8 @@ pub(crate) async fn get(
     query: web::Query<ObjectQuery>,
 ) -> Result<web::Json<ObjectResponse>, ApiError> {
     let (bucket, object) = path.into_inner();
-    let lifetime = query.return_presigned_urls.then_some(GET_URL_LIFETIME);
-    let found = objects::get_object(state.deps(), &tenant.namespace.id, &bucket, &object, lifetime).await;
+    let found =
+        objects::get_object(state.deps(), &tenant.namespace.id, &bucket, &object, query.return_presigned_urls).await;
     if let Err(objects::GetObjectError::Tampered(_)) = &found {
         metrics::counter!("stowage_tampered_blobs_detected_total").increment(1);
     }

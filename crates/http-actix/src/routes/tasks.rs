@@ -7,9 +7,9 @@ use crate::state::AppState;
 use actix_web::{delete, get, web};
 use serde::Deserialize;
 use std::time::Duration;
-use stowage_domain::auth::Role;
+use stowage_domain::auth::Operation;
 use stowage_domain::ids::TaskId;
-use stowage_domain::task::Task;
+use stowage_domain::usecases::tasks;
 use utoipa::IntoParams;
 
 /// `?wait_seconds=`
@@ -22,11 +22,6 @@ pub(crate) struct TaskQuery {
     wait_seconds: u64,
 }
 
-/// A task of the caller's namespace: tasks name their namespace in their inputs.
-async fn visible_task(state: &AppState, tenant: &Tenant, id: &str) -> Result<Task, ApiError> {
-    Ok(stowage_domain::usecases::tasks::get(&*state.queue, &tenant.namespace.id, id).await?)
-}
-
 /// A task; with `wait_seconds` the answer comes as soon as the task changes (or is finished).
 #[utoipa::path(get, path = "/v1/tasks/{task_id}", operation_id = "get_task", tag = "Tasks", params(TaskQuery),
     responses((status = 200, body = TaskResponse), (status = 404, body = ErrorResponse), (status = 422, body = crate::dto::HttpValidationError)))]
@@ -37,16 +32,11 @@ pub(crate) async fn get(
     path: web::Path<String>,
     query: web::Query<TaskQuery>,
 ) -> Result<web::Json<TaskResponse>, ApiError> {
-    if query.wait_seconds > 30 {
+    let wait = Duration::from_secs(query.wait_seconds);
+    if wait > tasks::MAX_WAIT {
         return Err(ApiError::invalid(&["query", "wait_seconds"], "Input should be between 0 and 30", "value_error"));
     }
-    let task = visible_task(&state, &tenant, &path).await?;
-    if query.wait_seconds == 0 || task.status.is_terminal() {
-        return Ok(web::Json(task.into()));
-    }
-    let changed =
-        state.queue.wait_for_change(&task.id, task.updated_at, Duration::from_secs(query.wait_seconds)).await?;
-    Ok(web::Json(changed.unwrap_or(task).into()))
+    Ok(web::Json(tasks::wait(state.deps(), &tenant.namespace.id, &path, wait).await?.into()))
 }
 
 /// Request to list tasks.
@@ -89,7 +79,7 @@ pub(crate) async fn list(
                 .map_err(|_| ApiError::invalid(&["body", "cursor"], "not a cursor returned by this API", "value_error"))
         })
         .transpose()?;
-    let tasks = state.queue.list(&tenant.namespace.id, status, after, limit).await?;
+    let tasks = tasks::list(state.deps(), &tenant.namespace.id, status, after, limit).await?;
     let next_cursor = (tasks.len() == limit as usize).then(|| tasks.last().map(|t| t.id.to_string())).flatten();
     Ok(web::Json(ListTasksResponse {
         results: tasks.into_iter().map(Into::into).collect(),
@@ -107,14 +97,7 @@ pub(crate) async fn cancel(
     tenant: Tenant,
     path: web::Path<String>,
 ) -> Result<web::Json<TaskResponse>, ApiError> {
-    tenant.caller.require(Role::Write)?;
-    let canceled = stowage_domain::usecases::tasks::cancel(
-        state.deps(),
-        &*state.queue,
-        &*state.batches,
-        &tenant.namespace.id,
-        &path,
-    )
-    .await?;
+    tenant.authorize(Operation::CancelTask)?;
+    let canceled = tasks::cancel(state.deps(), &tenant.namespace.id, &path).await?;
     Ok(web::Json(canceled.into()))
 }

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use stowage_domain::auth::Role;
+use stowage_domain::auth::Operation;
 use stowage_domain::ports::{UploadCursor, UploadQuery};
 use stowage_domain::status::UploadStatus;
 use stowage_domain::usecases::{cancel as cancel_uc, confirm as confirm_uc, create_upload, get_upload};
@@ -40,7 +40,7 @@ pub(crate) async fn create(
     path: web::Path<String>,
     body: Json<CreateUploadRequest>,
 ) -> Result<web::Json<UploadResponse>, ApiError> {
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::CreateUpload)?;
     let request = body.0.into_domain(idempotency_key(&req)?)?;
     let created = create_upload::create_upload(state.deps(), &tenant.namespace.id, &path, request).await?;
     Ok(web::Json(UploadResponse::new(created.upload, created.presigned, created.is_duplicate)))
@@ -107,7 +107,7 @@ pub(crate) async fn create_batch(
     path: web::Path<String>,
     body: Json<CreateUploadsBatchRequest>,
 ) -> Result<web::Json<CreateUploadsBatchResponse>, ApiError> {
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::CreateUpload)?;
     let request = body.0;
     if request.uploads.is_empty() || request.uploads.len() > MAX_BATCH_CREATE {
         return Err(ApiError::invalid(&["body", "uploads"], "between 1 and 100 uploads", "value_error"));
@@ -177,7 +177,7 @@ pub(crate) async fn confirm_batch(
     body: Json<ConfirmBatchRequest>,
 ) -> Result<web::Json<ConfirmBatchResponse>, ApiError> {
     use stowage_domain::usecases::confirm_batch::{Confirmation, submit_confirm_batch};
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::ConfirmUpload)?;
     let mut confirmations = Vec::new();
     for (i, c) in body.0.confirmations.into_iter().enumerate() {
         let request =
@@ -193,7 +193,7 @@ pub(crate) async fn confirm_batch(
         confirmations.push(Confirmation { upload_id, etag: checked.etag, file_size_bytes: checked.file_size_bytes });
     }
     let count = confirmations.len();
-    let task = submit_confirm_batch(state.deps(), &*state.queue, &tenant.namespace.id, &path, confirmations).await?;
+    let task = submit_confirm_batch(state.deps(), &tenant.namespace.id, &path, confirmations).await?;
     Ok(web::Json(ConfirmBatchResponse {
         task_id: task.id.to_string(),
         status: task.status.into(),
@@ -238,7 +238,7 @@ pub(crate) async fn cancel(
     path: web::Path<(String, String)>,
     query: web::Query<CancelQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::CancelUpload)?;
     let (bucket, upload) = path.into_inner();
     cancel_uc::cancel_upload(state.deps(), &tenant.namespace.id, &bucket, &upload, query.delete_s3_object).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -281,7 +281,7 @@ pub(crate) async fn parts(
     path: web::Path<(String, String)>,
     body: Json<PartUrlsRequest>,
 ) -> Result<web::Json<PartUrlsResponse>, ApiError> {
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::CreateUpload)?;
     let (bucket, upload) = path.into_inner();
     let urls =
         create_upload::part_urls(state.deps(), &tenant.namespace.id, &bucket, &upload, &body.0.part_numbers).await?;
@@ -331,14 +331,21 @@ pub(crate) async fn confirm(
     query: web::Query<ConfirmQuery>,
     body: OptionalJson<ConfirmUploadRequest>,
 ) -> Result<web::Json<ConfirmUploadResponse>, ApiError> {
-    tenant.caller.require(Role::Write)?;
+    tenant.authorize(Operation::ConfirmUpload)?;
     let (bucket, upload) = path.into_inner();
     let request = match body.0.unwrap_or_default().into_domain(query.run_async) {
         Ok(request) => request,
         Err(invalid) => {
             // The body's schema is the seed contract's (any string is an etag there): an unknown
             // upload is 404 whatever the body holds, as in the reference implementation.
-            get_upload::get_upload(state.deps(), Role::Read, &tenant.namespace.id, &bucket, &upload).await?;
+            get_upload::get_upload(
+                state.deps(),
+                stowage_domain::auth::Role::Read,
+                &tenant.namespace.id,
+                &bucket,
+                &upload,
+            )
+            .await?;
             return Err(invalid);
         }
     };
@@ -482,7 +489,6 @@ pub(crate) async fn list(
                 .ok_or_else(|| ApiError::invalid(&["body", "filters", "status"], "not an upload status", "enum"))
         })
         .transpose()?;
-    let bucket = tenant.bucket(&state, &path).await?;
     let after = cursor.as_deref().map(decode_cursor).transpose()?;
     let query = UploadQuery {
         status,
@@ -494,7 +500,7 @@ pub(crate) async fn list(
         limit,
     };
     let page_size = query.limit;
-    let page = state.repo.list_uploads(&bucket.id, &query).await?;
+    let page = get_upload::list_uploads(state.deps(), &tenant.namespace.id, &path, &query).await?;
     let results: Vec<UploadResponse> = page.uploads.into_iter().map(|u| UploadResponse::new(u, None, false)).collect();
     let next_cursor = page.next.as_ref().map(encode_cursor);
     Ok(web::Json(ListUploadsResponse {

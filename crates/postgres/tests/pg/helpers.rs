@@ -1,11 +1,10 @@
 //! Fixtures for namespaces, buckets and uploads; fresh databases come from `stowage-testkit`.
 
 use stowage_domain::bucket::{Bucket, BucketSettings, Namespace};
-use stowage_domain::content::{ETag, Sha256Hex};
 use stowage_domain::ids::{BucketId, IdSuffix, NamespaceId, UploadId};
 use stowage_domain::names::{BucketName, ContentType, Filename, NamespaceName};
-use stowage_domain::ports::UploadRepo;
-use stowage_domain::upload::{Upload, Verified};
+use stowage_domain::ports::{TenancyRepo, UploadRepo};
+use stowage_domain::upload::Upload;
 use stowage_postgres::PgRepository;
 use time::OffsetDateTime;
 
@@ -72,12 +71,4 @@ pub async fn upload(repo: &PgRepository, bucket: &Bucket) -> Upload {
     let u = new_upload(bucket, now());
     repo.insert_upload(&u, None).await.expect("insert upload");
     u
-}
-
-pub fn verified(byte: u8, size: u64) -> Verified {
-    Verified {
-        etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").unwrap(),
-        size,
-        sha256: Sha256Hex::from_bytes(&[byte; 32]),
-    }
 }

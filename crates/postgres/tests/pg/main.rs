@@ -1,13 +1,11 @@
-//! stowage-postgres against a real PostgreSQL server (`DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/postgres`), a fresh database per test.
+//! What only PostgreSQL has — its migrations and its failure modes (refused connections, a
+//! server that never answers, statement timeouts) — against a real server (`DATABASE_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/postgres`), a fresh database per test. Every
+//! behaviour the repository ports promise is checked once, on both databases, by the
+//! conformance suite (`crates/conformance`).
 
 #![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on any unexpected error")]
 
-mod batches;
-mod confirm;
 mod helpers;
-mod listing;
 mod migrations;
 mod outage;
-mod queue;
-mod repo;

@@ -5,7 +5,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use std::time::{Duration, Instant};
 use stowage_domain::bucket::BucketSettings;
 use stowage_domain::error::RepoError;
-use stowage_domain::ports::{TaskQueue, UploadRepo};
+use stowage_domain::ports::{TaskQueue, TenancyRepo, UploadRepo};
 use stowage_domain::status::UploadStatus;
 use stowage_postgres::{PgConfig, PgRepository};
 

@@ -9,9 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use stowage_domain::auth::Role;
 use stowage_domain::names::NamespaceName;
-use stowage_domain::ports::IdGenerator;
 use stowage_domain::usecases::tenancy;
-use stowage_server::app::{RandomIds, SystemClock};
 
 /// The columns of the table.
 const CALLERS: [&str; 7] = ["none", "bogus", "read", "write", "admin", "other-admin", "operator"];
@@ -52,26 +50,14 @@ struct World {
 }
 
 async fn key(app: &TestApp, namespace: &str, role: Role, all_namespaces: bool) -> String {
-    let state = &app.state;
-    let ns = stowage_domain::ports::UploadRepo::find_namespace(&*state.repo, namespace).await.unwrap().unwrap();
-    let (_, secret) = stowage_server::keys::create_scoped_key(
-        &*state.key_repo,
-        &SystemClock,
-        RandomIds.suffix(),
-        &ns,
-        role,
-        all_namespaces,
-        None,
-    )
-    .await
-    .unwrap();
+    let ns = app.ports.tenancy.find_namespace(namespace).await.unwrap().unwrap();
+    let (_, secret) =
+        stowage_server::keys::create_scoped_key(app.ports.deps(), &ns, role, all_namespaces, None).await.unwrap();
     secret
 }
 
 async fn world(app: &TestApp) -> World {
-    tenancy::create_namespace(&*app.state.repo, &SystemClock, &RandomIds, NamespaceName::parse("other").unwrap(), None)
-        .await
-        .unwrap();
+    tenancy::create_namespace(app.ports.deps(), NamespaceName::parse("other").unwrap(), None).await.unwrap();
     let keys = vec![
         ("none", None),
         ("bogus", Some("sk_thisIsNotAKeyOfThisServerAtAll0000000000000".to_owned())),
@@ -120,8 +106,8 @@ async fn request(app: &TestApp, w: &World, route: &str, n: usize) -> (Method, St
     }
     if path.contains("{key}") {
         let victim = key(app, "acme", Role::Read, false).await;
-        let listed = stowage_domain::ports::KeyRepo::list_api_keys(&*app.state.key_repo, None).await.unwrap();
-        let hash = stowage_http_actix::extract::hash_secret(&victim);
+        let listed = app.ports.keys.list_api_keys(None).await.unwrap();
+        let hash = stowage_domain::auth::hash_secret(&victim);
         let id = listed.into_iter().find(|k| k.key_hash == hash).unwrap().id;
         path = path.replace("{key}", id.as_str());
     }
@@ -208,8 +194,8 @@ async fn a_read_key_gets_no_upload_url_and_a_revoked_key_stops_working_on_the_em
         app.client.get(app.url("/v1/keys")).bearer_auth(&admin).header("X-Namespace", "acme").send().await.unwrap();
     let (status, keys) = read(listed).await;
     assert_eq!(status, 200, "{keys}");
-    let hash = stowage_http_actix::extract::hash_secret(&reader);
-    let stored = stowage_domain::ports::KeyRepo::find_api_key(&*app.state.key_repo, &hash).await.unwrap().unwrap();
+    let hash = stowage_domain::auth::hash_secret(&reader);
+    let stored = app.ports.keys.find_api_key(&hash).await.unwrap().unwrap();
     assert!(stored.last_used_at.is_some(), "a used key has last_used_at");
     let listed_reader = keys["results"].as_array().unwrap().iter().find(|k| k["key_id"] == stored.id.as_str());
     assert_eq!(listed_reader.unwrap()["role"], "read");

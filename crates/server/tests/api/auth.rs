@@ -4,10 +4,7 @@ use crate::helpers::*;
 use serde_json::json;
 use stowage_domain::auth::Role;
 use stowage_domain::names::NamespaceName;
-use stowage_domain::ports::UploadRepo;
 use stowage_domain::usecases::tenancy;
-use stowage_postgres::PgRepository;
-use stowage_server::app::{RandomIds, SystemClock};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_key_or_a_bad_key_is_401() {
@@ -41,22 +38,10 @@ async fn a_key_of_another_namespace_sees_404_on_every_bucket_route() {
     let task = processing["task_id"].as_str().unwrap().to_owned();
 
     // A second namespace with its own write key.
-    let repo = PgRepository::new(app.db().config()).unwrap();
     let other =
-        tenancy::create_namespace(&repo, &SystemClock, &RandomIds, NamespaceName::parse("other").unwrap(), None)
-            .await
-            .unwrap();
-    let (_, other_key) = stowage_server::keys::create_key(
-        &repo,
-        &SystemClock,
-        stowage_domain::ports::IdGenerator::suffix(&RandomIds),
-        &other,
-        Role::Write,
-        None,
-    )
-    .await
-    .unwrap();
-    assert!(repo.find_namespace("other").await.unwrap().is_some());
+        tenancy::create_namespace(app.ports.deps(), NamespaceName::parse("other").unwrap(), None).await.unwrap();
+    let (_, other_key) = stowage_server::keys::create_key(app.ports.deps(), &other, Role::Write, None).await.unwrap();
+    assert!(app.ports.tenancy.find_namespace("other").await.unwrap().is_some());
 
     let get_paths = [
         format!("/v1/buckets/{bucket}"),

@@ -10,7 +10,6 @@ use std::time::Duration;
 use stowage_domain::auth::Role;
 use stowage_domain::names::NamespaceName;
 use stowage_domain::usecases::tenancy;
-use stowage_server::app::{RandomIds, SystemClock};
 use stowage_server::{Application, Settings};
 use stowage_testkit::TestDb;
 use tokio::net::{TcpListener, TcpStream};
@@ -31,7 +30,7 @@ pub struct TestApp {
     /// The data directory of a local-disk store (removed on drop).
     pub data_dir: Option<std::path::PathBuf>,
     /// The app's ports, to set up what the API cannot (namespaces, keys).
-    pub state: stowage_http_actix::AppState,
+    pub ports: stowage_domain::usecases::Ports,
 }
 
 impl Drop for TestApp {
@@ -124,27 +123,15 @@ async fn spawn_configured(
     customize(&mut settings);
     let storage = settings.storage.clone();
     let app = Application::build(settings).await.expect("the app builds");
-    let state = app.state().clone();
-    let store = state.store.clone();
+    let ports = app.ports().clone();
+    let store = ports.store.clone();
 
-    let ns =
-        tenancy::create_namespace(&*state.repo, &SystemClock, &RandomIds, NamespaceName::parse("acme").unwrap(), None)
-            .await
-            .unwrap();
-    let (_, key) = stowage_server::keys::create_key(
-        &*state.key_repo,
-        &SystemClock,
-        stowage_domain::ports::IdGenerator::suffix(&RandomIds),
-        &ns,
-        Role::Write,
-        None,
-    )
-    .await
-    .unwrap();
+    let ns = tenancy::create_namespace(ports.deps(), NamespaceName::parse("acme").unwrap(), None).await.unwrap();
+    let (_, key) = stowage_server::keys::create_key(ports.deps(), &ns, Role::Write, None).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
-    TestApp { address, db, client, key, namespace: "acme".to_owned(), storage, store, data_dir: None, state }
+    TestApp { address, db, client, key, namespace: "acme".to_owned(), storage, store, data_dir: None, ports }
 }
 
 impl TestApp {

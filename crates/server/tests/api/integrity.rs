@@ -224,8 +224,8 @@ async fn a_task_that_keeps_losing_its_lease_is_abandoned_and_settled(app: TestAp
         app.post(&format!("/v1/buckets/{bucket}/uploads/{upload}/confirm?async=true"), &json!({})).await;
     let task_id = processing["task_id"].as_str().unwrap().to_owned();
     // Workers that die: each claim's lease runs out without a result.
-    let queue = &app.state.queue;
-    let max = queue.get(&task_id.parse().unwrap()).await.unwrap().unwrap().max_attempts;
+    let queue = &app.ports.queue;
+    let max = app.ports.tasks.get(&task_id.parse().unwrap()).await.unwrap().unwrap().max_attempts;
     for n in 0..max {
         let claimed = queue.claim(&format!("dead-{n}"), std::time::Duration::from_millis(20)).await.unwrap();
         assert_eq!(claimed.map(|t| t.id.to_string()), Some(task_id.clone()));
@@ -233,7 +233,7 @@ async fn a_task_that_keeps_losing_its_lease_is_abandoned_and_settled(app: TestAp
     }
     let mut settings = stowage_server::Settings::default();
     settings.worker.poll_interval_ms = 20;
-    let workers = stowage_server::worker::Workers::start(app.state.clone(), &settings.worker);
+    let workers = stowage_server::worker::Workers::start(app.ports.clone(), &settings.worker);
     let task = app.wait_task(&task_id).await;
     workers.shutdown().await;
     assert_eq!(

@@ -12,7 +12,7 @@ async fn run(world: &World, delete: bool) -> Result<Upload, CancelError> {
 async fn canceling_a_pending_upload_cancels_it_and_deletes_its_bytes_on_request() {
     let mut world = World::new().with(bucket(), pending_upload());
     world
-        .repo
+        .uploads
         .expect_cancel_upload()
         .withf(|_, expected, _| *expected == UploadStatus::Pending)
         .times(1)
@@ -31,7 +31,7 @@ async fn canceling_a_completed_upload_is_invalid_upload_state() {
         )
         .unwrap();
     let mut world = World::new().with(bucket(), done);
-    world.repo.expect_cancel_upload().never();
+    world.uploads.expect_cancel_upload().never();
     let err = run(&world, true).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("invalid_upload_state", ErrorKind::BadRequest));
 }
@@ -39,14 +39,14 @@ async fn canceling_a_completed_upload_is_invalid_upload_state() {
 #[tokio::test]
 async fn canceling_twice_writes_nothing_the_second_time() {
     let mut world = World::new().with(bucket(), pending_upload().cancel(NOW).unwrap());
-    world.repo.expect_cancel_upload().never();
+    world.uploads.expect_cancel_upload().never();
     assert_eq!(run(&world, false).await.unwrap().status, UploadStatus::Canceled);
 }
 
 #[tokio::test]
 async fn a_cancel_that_loses_to_a_confirm_reports_the_completed_state() {
     let mut world = World::new().with(bucket(), pending_upload());
-    world.repo.expect_cancel_upload().times(1).returning(|_, _, _| {
+    world.uploads.expect_cancel_upload().times(1).returning(|_, _, _| {
         let done = pending_upload().complete(
             crate::upload::Verified { etag: etag(MD5), size: 1, sha256: sha(1) },
             crate::upload::Completion::Original { object: None, batch: None },
@@ -60,18 +60,18 @@ async fn a_cancel_that_loses_to_a_confirm_reports_the_completed_state() {
 #[tokio::test]
 async fn the_sweep_expires_stale_uploads_and_deletes_their_bytes() {
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(|_, _| {
+    world.tenancy.expect_find_bucket().returning(|_, _| {
         let mut b = bucket();
         b.settings.webhook_url = Some("http://hook.test/".into());
         Ok(Some(b))
     });
     world
-        .repo
+        .uploads
         .expect_list_expirable()
         .withf(|cutoff, _| *cutoff == NOW - time::Duration::hours(24))
         .returning(|_, _| Ok(vec![pending_upload()]));
     world
-        .repo
+        .uploads
         .expect_record_failure()
         .withf(|_, _, f, _, webhook| {
             f.code == "upload_expired" && webhook.as_ref().is_some_and(|w| w.url == "http://hook.test/")
@@ -88,15 +88,15 @@ async fn the_sweep_aborts_the_multipart_upload_of_an_expired_upload() {
     let mut upload = pending_upload();
     upload.multipart = Some(crate::upload::Multipart { upload_id: "mp-9".into(), part_size: 5, part_count: 2 });
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(|_, _| {
+    world.tenancy.expect_find_bucket().returning(|_, _| {
         let mut b = bucket();
         b.settings.webhook_url = Some("http://hook.test/".into());
         Ok(Some(b))
     });
     let listed = upload.clone();
-    world.repo.expect_list_expirable().returning(move |_, _| Ok(vec![listed.clone()]));
+    world.uploads.expect_list_expirable().returning(move |_, _| Ok(vec![listed.clone()]));
     world
-        .repo
+        .uploads
         .expect_record_failure()
         .returning(move |_, _, _, now, _| Ok(Transition::Applied(upload.expire(now).unwrap())));
     world.store.expect_abort_multipart().withf(|_, id| id == "mp-9").times(1).returning(|_, _| Ok(()));
@@ -108,14 +108,14 @@ async fn the_sweep_aborts_the_multipart_upload_of_an_expired_upload() {
 #[tokio::test]
 async fn the_sweep_skips_an_upload_confirmed_meanwhile() {
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(|_, _| {
+    world.tenancy.expect_find_bucket().returning(|_, _| {
         let mut b = bucket();
         b.settings.webhook_url = Some("http://hook.test/".into());
         Ok(Some(b))
     });
-    world.repo.expect_list_expirable().returning(|_, _| Ok(vec![pending_upload()]));
+    world.uploads.expect_list_expirable().returning(|_, _| Ok(vec![pending_upload()]));
     world
-        .repo
+        .uploads
         .expect_record_failure()
         .returning(|_, _, _, _, _| Ok(Transition::Stale(pending_upload().cancel(NOW).unwrap())));
     world.store.expect_delete().never();

@@ -27,7 +27,7 @@ fn applies_as_original(world: &mut World) -> std::sync::Arc<std::sync::Mutex<Opt
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let captured = seen.clone();
     let upload = pending_upload();
-    world.repo.expect_apply_confirmation().times(1).returning(move |plan| {
+    world.uploads.expect_apply_confirmation().times(1).returning(move |plan| {
         *captured.lock().unwrap() = Some(plan.clone());
         let batch = plan.batch.as_ref().map(|(b, t)| (b.id.clone(), t.id.clone()));
         let object = plan.object.as_ref().map(|o| o.id.clone());
@@ -45,7 +45,7 @@ async fn run(world: &World, req: &ConfirmRequest) -> Result<ConfirmReceipt, Conf
 #[tokio::test]
 async fn unknown_bucket_is_bucket_not_found() {
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(|_, _| Ok(None));
+    world.tenancy.expect_find_bucket().returning(|_, _| Ok(None));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("bucket_not_found", ErrorKind::NotFound));
 }
@@ -53,7 +53,7 @@ async fn unknown_bucket_is_bucket_not_found() {
 #[tokio::test]
 async fn malformed_upload_id_is_upload_not_found() {
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
     let err = confirm_upload(world.deps(), &ns(), "photos", "upl_../../etc", &request()).await.unwrap_err();
     assert_eq!(err.code(), "upload_not_found");
 }
@@ -61,8 +61,8 @@ async fn malformed_upload_id_is_upload_not_found() {
 #[tokio::test]
 async fn upload_of_another_bucket_is_upload_not_found() {
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
-    world.repo.expect_get_upload().returning(|_, _| Ok(None));
+    world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    world.uploads.expect_get_upload().returning(|_, _| Ok(None));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("upload_not_found", ErrorKind::NotFound));
 }
@@ -127,7 +127,7 @@ async fn confirming_after_the_grace_records_the_expiry_and_is_upload_expired() {
     stale.expires_at = NOW - time::Duration::hours(25);
     let mut world = World::new().with(bucket(), stale.clone());
     world
-        .repo
+        .uploads
         .expect_record_failure()
         .withf(|_, expected, failure, _, _| *expected == UploadStatus::Pending && failure.code == "upload_expired")
         .times(1)
@@ -156,7 +156,7 @@ async fn an_expired_failure_stays_expired_without_writes() {
 async fn async_flag_moves_to_processing_and_enqueues_the_confirm_task() {
     let mut world = World::new().with(bucket(), pending_upload());
     world
-        .repo
+        .uploads
         .expect_begin_processing()
         .withf(|_, expected, task, _| {
             *expected == UploadStatus::Pending
@@ -179,7 +179,7 @@ async fn an_object_at_the_async_threshold_goes_asynchronous() {
     b.settings.async_threshold_bytes = 1000;
     let mut world = World::new().with(b, pending_upload());
     stored(&mut world, Some(head(1000, None)));
-    world.repo.expect_begin_processing().times(1).returning(|_, _, task, now| {
+    world.uploads.expect_begin_processing().times(1).returning(|_, _, task, now| {
         Ok(Transition::Applied(pending_upload().begin_processing(task.id.clone(), now).unwrap()))
     });
     assert_eq!(run(&world, &request()).await.unwrap().status, UploadStatus::Processing);
@@ -325,7 +325,7 @@ async fn a_duplicate_points_at_the_original_upload_and_object() {
     let original = upload_id(9);
     let original_object = crate::ids::ObjectId::parse("obj_originaloriginal").unwrap();
     let (o, oo) = (original.clone(), original_object.clone());
-    world.repo.expect_apply_confirmation().times(1).returning(move |plan| {
+    world.uploads.expect_apply_confirmation().times(1).returning(move |plan| {
         let dup = Completion::Duplicate { of: o.clone(), object: Some(oo.clone()) };
         Ok(ConfirmationOutcome::Duplicate(pending_upload().complete(plan.verified.clone(), dup, plan.now).unwrap()))
     });
@@ -343,7 +343,7 @@ async fn a_duplicate_in_a_delete_policy_bucket_has_its_bytes_deleted() {
     b.settings.duplicate_blob_policy = DuplicateBlobPolicy::Delete;
     let mut world = World::new().with(b, pending_upload());
     stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
-    world.repo.expect_apply_confirmation().returning(|plan| {
+    world.uploads.expect_apply_confirmation().returning(|plan| {
         let dup = Completion::Duplicate { of: upload_id(9), object: None };
         Ok(ConfirmationOutcome::Duplicate(pending_upload().complete(plan.verified.clone(), dup, plan.now).unwrap()))
     });
@@ -398,7 +398,7 @@ async fn losing_the_race_rereads_and_answers_from_the_winners_result() {
     stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
     let winner = completed(&pending_upload());
     let w = winner.clone();
-    world.repo.expect_apply_confirmation().times(1).returning(move |_| Ok(ConfirmationOutcome::Stale(w.clone())));
+    world.uploads.expect_apply_confirmation().times(1).returning(move |_| Ok(ConfirmationOutcome::Stale(w.clone())));
     assert_eq!(run(&world, &request()).await.unwrap(), winner.receipt());
 }
 
@@ -408,7 +408,7 @@ async fn losing_the_race_to_an_async_confirm_answers_processing() {
     let task = TaskId::parse("task_tttttttttttttttt").unwrap();
     let processing = pending_upload().begin_processing(task.clone(), NOW).unwrap();
     world
-        .repo
+        .uploads
         .expect_begin_processing()
         .times(1)
         .returning(move |_, _, _, _| Ok(Transition::Stale(processing.clone())));
@@ -421,7 +421,7 @@ async fn endless_contention_gives_up_with_a_conflict() {
     let mut world = World::new().with(bucket(), pending_upload());
     world.store.expect_head().returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(4)))))));
     world
-        .repo
+        .uploads
         .expect_apply_confirmation()
         .times(MAX_RACES)
         .returning(|_| Ok(ConfirmationOutcome::Stale(pending_upload())));
@@ -438,7 +438,7 @@ async fn a_failed_upload_is_verified_again_from_failed() {
         .unwrap();
     let mut world = World::new().with(bucket(), failed);
     stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
-    world.repo.expect_apply_confirmation().withf(|plan| plan.expected == UploadStatus::Failed).times(1).returning(
+    world.uploads.expect_apply_confirmation().withf(|plan| plan.expected == UploadStatus::Failed).times(1).returning(
         |plan| {
             Ok(ConfirmationOutcome::Original(
                 pending_upload()
@@ -461,7 +461,7 @@ async fn storage_outage_is_unavailable() {
 #[tokio::test]
 async fn database_outage_is_unavailable() {
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(|_, _| Err(RepoError::Unavailable("pool timeout".into())));
+    world.tenancy.expect_find_bucket().returning(|_, _| Err(RepoError::Unavailable("pool timeout".into())));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("database_unavailable", ErrorKind::Unavailable));
 }
@@ -532,7 +532,7 @@ async fn a_complete_multipart_upload_is_assembled_from_the_listed_parts_then_has
         .times(1)
         .returning(|_, _, _| Ok(head(25, None)));
     world.store.expect_hash().never();
-    world.repo.expect_begin_processing().times(1).returning(|_, _, task, now| {
+    world.uploads.expect_begin_processing().times(1).returning(|_, _, task, now| {
         Ok(Transition::Applied(multipart_upload().begin_processing(task.id.clone(), now).unwrap()))
     });
     let receipt = run(&world, &request()).await.unwrap();
@@ -545,7 +545,7 @@ async fn a_multipart_upload_the_store_already_assembled_is_not_assembled_again()
     world.store.expect_list_parts().returning(|_, _| Err(StorageError::NoSuchUpload));
     stored(&mut world, Some(head(25, None)));
     world.store.expect_complete_multipart().never();
-    world.repo.expect_begin_processing().times(1).returning(|_, _, task, now| {
+    world.uploads.expect_begin_processing().times(1).returning(|_, _, task, now| {
         Ok(Transition::Applied(multipart_upload().begin_processing(task.id.clone(), now).unwrap()))
     });
     assert_eq!(run(&world, &request()).await.unwrap().status, UploadStatus::Processing);

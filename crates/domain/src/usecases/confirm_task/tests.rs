@@ -24,7 +24,7 @@ fn input() -> ConfirmTaskInput {
 
 fn fails_with(world: &mut World, code: &'static str) {
     world
-        .repo
+        .uploads
         .expect_record_failure()
         .withf(move |_, expected, failure, _, _| *expected == UploadStatus::Processing && failure.code == code)
         .times(1)
@@ -35,14 +35,16 @@ fn fails_with(world: &mut World, code: &'static str) {
 async fn a_passing_verification_completes_the_upload_and_the_task() {
     let mut world = World::new().with(bucket(), processing());
     world.store.expect_head().returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(4)))))));
-    world.repo.expect_apply_confirmation().withf(|plan| plan.expected == UploadStatus::Processing).returning(|plan| {
-        let object = plan.object.as_ref().map(|o| o.id.clone());
-        Ok(ConfirmationOutcome::Original(
-            processing()
-                .complete(plan.verified.clone(), Completion::Original { object, batch: None }, plan.now)
-                .unwrap(),
-        ))
-    });
+    world.uploads.expect_apply_confirmation().withf(|plan| plan.expected == UploadStatus::Processing).returning(
+        |plan| {
+            let object = plan.object.as_ref().map(|o| o.id.clone());
+            Ok(ConfirmationOutcome::Original(
+                processing()
+                    .complete(plan.verified.clone(), Completion::Original { object, batch: None }, plan.now)
+                    .unwrap(),
+            ))
+        },
+    );
     let TaskResult::Done { status, outputs, .. } = run_confirm_task(world.deps(), &input(), false).await else {
         panic!("not done")
     };
@@ -77,7 +79,7 @@ async fn a_size_mismatch_fails_the_upload_with_size_mismatch() {
 async fn a_storage_outage_is_retried_and_changes_nothing() {
     let mut world = World::new().with(bucket(), processing());
     world.store.expect_head().returning(|_| Err(crate::error::StorageError::Unavailable("refused".into())));
-    world.repo.expect_record_failure().never();
+    world.uploads.expect_record_failure().never();
     let TaskResult::Retry(failure) = run_confirm_task(world.deps(), &input(), false).await else {
         panic!("not retried")
     };
@@ -104,7 +106,7 @@ async fn a_rerun_after_completion_reports_the_completed_upload_without_verifying
     );
     let mut world = World::new().with(bucket(), done.unwrap());
     world.store.expect_head().never();
-    world.repo.expect_apply_confirmation().never();
+    world.uploads.expect_apply_confirmation().never();
     assert!(matches!(
         run_confirm_task(world.deps(), &input(), false).await,
         TaskResult::Done { status: TaskStatus::Completed, .. }

@@ -23,7 +23,7 @@ fn request() -> CreateUploadRequest {
 
 fn world_with(bucket: crate::bucket::Bucket) -> World {
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
+    world.tenancy.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
     world
 }
 
@@ -50,7 +50,7 @@ async fn run(world: &World, req: CreateUploadRequest) -> Result<CreatedUpload, C
 async fn a_valid_request_records_a_pending_upload_with_a_signed_put() {
     let mut world = world_with(bucket());
     let signed = presigns(&mut world);
-    world.repo.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    world.uploads.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
     let created = run(&world, request()).await.unwrap();
     assert_eq!(created.upload.status, UploadStatus::Pending);
     assert!(created.upload.id.as_str().starts_with("upl_"));
@@ -67,7 +67,7 @@ async fn a_valid_request_records_a_pending_upload_with_a_signed_put() {
 #[tokio::test]
 async fn unknown_bucket_is_bucket_not_found() {
     let mut world = World::new();
-    world.repo.expect_find_bucket().returning(|_, _| Ok(None));
+    world.tenancy.expect_find_bucket().returning(|_, _| Ok(None));
     assert_eq!(run(&world, request()).await.unwrap_err().code(), "bucket_not_found");
 }
 
@@ -96,7 +96,7 @@ async fn a_size_above_the_single_put_limit_gets_a_multipart_plan_and_no_put_url(
     world.policy.multipart_part_size_bytes = 4;
     world.store.expect_create_multipart().times(1).returning(|_, _| Ok("mp-1".to_owned()));
     world.store.expect_presign_put().never();
-    world.repo.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    world.uploads.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
     let created = run(&world, request()).await.unwrap();
     assert_eq!(created.presigned, None);
     assert_eq!(
@@ -112,7 +112,7 @@ async fn a_multipart_upload_that_is_not_recorded_is_aborted() {
     world.policy.max_single_put_bytes = 5;
     world.store.expect_create_multipart().returning(|_, _| Ok("mp-1".to_owned()));
     world.store.expect_abort_multipart().withf(|_, id| id == "mp-1").times(1).returning(|_, _| Ok(()));
-    world.repo.expect_insert_upload().returning(|_, _| Err(RepoError::Unavailable("down".into())));
+    world.uploads.expect_insert_upload().returning(|_, _| Err(RepoError::Unavailable("down".into())));
     assert_eq!(run(&world, request()).await.unwrap_err().kind(), ErrorKind::Unavailable);
 }
 
@@ -147,7 +147,7 @@ async fn expiration_bounds_are_accepted() {
     for ok in [60, 86_400] {
         let mut world = world_with(bucket());
         presigns(&mut world);
-        world.repo.expect_insert_upload().returning(|_, _| Ok(InsertUpload::Inserted));
+        world.uploads.expect_insert_upload().returning(|_, _| Ok(InsertUpload::Inserted));
         let created =
             run(&world, CreateUploadRequest { presigned_url_expiration: Some(ok), ..request() }).await.unwrap();
         assert_eq!(created.upload.expires_at, NOW + time::Duration::seconds(i64::from(ok)));
@@ -172,9 +172,9 @@ async fn enforce_checksum_without_file_hash_is_refused() {
 #[tokio::test]
 async fn enforce_checksum_signs_the_declared_sha256() {
     let mut world = world_with(bucket());
-    world.repo.expect_find_claim().returning(|_, _| Ok(None));
+    world.uploads.expect_find_claim().returning(|_, _| Ok(None));
     let signed = presigns(&mut world);
-    world.repo.expect_insert_upload().returning(|_, _| Ok(InsertUpload::Inserted));
+    world.uploads.expect_insert_upload().returning(|_, _| Ok(InsertUpload::Inserted));
     let created = run(&world, CreateUploadRequest { enforce_checksum: true, file_hash: Some(sha(3)), ..request() })
         .await
         .unwrap();
@@ -188,12 +188,12 @@ async fn a_known_hash_short_circuits_to_the_existing_upload_without_a_url() {
     let original = pending_upload();
     let o = original.clone();
     world
-        .repo
+        .uploads
         .expect_find_claim()
         .withf(|scope, hash| scope.as_str() == "bkt_bbbbbbbbbbbbbbbb" && *hash == sha(3))
         .returning(move |_, _| Ok(Some(o.clone())));
     world.store.expect_presign_put().never();
-    world.repo.expect_insert_upload().never();
+    world.uploads.expect_insert_upload().never();
     let created = run(&world, CreateUploadRequest { file_hash: Some(sha(3)), ..request() }).await.unwrap();
     assert!(created.is_duplicate);
     assert!(created.presigned.is_none());
@@ -203,9 +203,9 @@ async fn a_known_hash_short_circuits_to_the_existing_upload_without_a_url() {
 #[tokio::test]
 async fn skip_duplicates_false_always_creates() {
     let mut world = world_with(bucket());
-    world.repo.expect_find_claim().never();
+    world.uploads.expect_find_claim().never();
     presigns(&mut world);
-    world.repo.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    world.uploads.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
     let created = run(&world, CreateUploadRequest { file_hash: Some(sha(3)), skip_duplicates: false, ..request() })
         .await
         .unwrap();
@@ -220,7 +220,7 @@ async fn a_retried_create_with_the_same_idempotency_key_returns_the_first_upload
     let first = pending_upload();
     let f = first.clone();
     world
-        .repo
+        .uploads
         .expect_insert_upload()
         .withf(|_, key| key.as_deref() == Some("k-1"))
         .returning(move |_, _| Ok(InsertUpload::Existing(f.clone())));
@@ -233,7 +233,7 @@ async fn a_retried_create_with_the_same_idempotency_key_returns_the_first_upload
 async fn a_storage_outage_while_signing_records_nothing() {
     let mut world = world_with(bucket());
     world.store.expect_presign_put().returning(|_| Err(StorageError::Unavailable("down".into())));
-    world.repo.expect_insert_upload().never();
+    world.uploads.expect_insert_upload().never();
     let err = run(&world, request()).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Unavailable);
 }
@@ -251,7 +251,7 @@ async fn a_batch_create_answers_each_item_in_order_and_a_refusal_does_not_stop_t
     b.settings.allowed_content_types = vec!["image/*".into()];
     let mut world = world_with(b);
     presigns(&mut world);
-    world.repo.expect_insert_upload().times(2).returning(|_, _| Ok(InsertUpload::Inserted));
+    world.uploads.expect_insert_upload().times(2).returning(|_, _| Ok(InsertUpload::Inserted));
     let text = CreateUploadRequest { content_type: ContentType::parse("text/plain").unwrap(), ..request() };
     let items: Vec<Result<CreateUploadRequest, &str>> = vec![Ok(request()), Err("unreadable"), Ok(text), Ok(request())];
     let results = create_uploads(world.deps(), &ns(), "photos", items).await.unwrap();
@@ -275,7 +275,7 @@ async fn the_buckets_size_limit_is_signed_into_the_put_as_its_maximum_length() {
     limited.settings.max_file_size_bytes = Some(1_048_576);
     let mut world = world_with(limited);
     let signed = presigns(&mut world);
-    world.repo.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    world.uploads.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
     run(&world, request()).await.unwrap();
     assert_eq!(signed.lock().unwrap()[0].max_length, Some(1_048_576));
 }

@@ -1,16 +1,20 @@
-//! The confirm transaction under races: exactly one object per upload, one original per content.
+//! The confirm use case and its transaction on a real database: exactly one object per upload
+//! and one original per content under concurrency, duplicates across buckets, and a confirmation
+//! that fails half-way writes nothing. The store is a mock whose objects all exist with one
+//! content: what is under test is the repository.
 
-use crate::helpers::*;
+use super::{Subject, bucket_in, namespace, now, suffix, upload, verified};
 use std::sync::Arc;
 use stowage_domain::bucket::BucketSettings;
 use stowage_domain::content::{ETag, StoredChecksum};
 use stowage_domain::ids::IdSuffix;
 use stowage_domain::policy::Policy;
-use stowage_domain::ports::{Clock, ConfirmationOutcome, IdGenerator, MockObjectStore, ObjectHead, UploadRepo};
-use stowage_domain::status::UploadStatus;
+use stowage_domain::ports::{
+    BatchRepo, Clock, ConfirmationOutcome, IdGenerator, MockObjectStore, ObjectHead, TaskReads,
+};
+use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::usecases::Deps;
 use stowage_domain::usecases::confirm::{ConfirmRequest, confirm_upload};
-use stowage_postgres::PgRepository;
 
 struct Now;
 impl Clock for Now {
@@ -32,7 +36,7 @@ fn store_with_content(byte: u8) -> MockObjectStore {
     store.expect_head().returning(move |_| {
         Ok(Some(ObjectHead {
             size: 4096,
-            etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").unwrap(),
+            etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").expect("ok"),
             sha256: Some(StoredChecksum::FullObject(stowage_domain::content::Sha256Hex::from_bytes(&[byte; 32]))),
             content_type: None,
             last_modified: None,
@@ -43,60 +47,70 @@ fn store_with_content(byte: u8) -> MockObjectStore {
 }
 
 struct World {
-    repo: PgRepository,
+    repo: Subject,
     store: MockObjectStore,
     policy: Policy,
 }
 
 impl World {
     fn deps(&self) -> Deps<'_> {
-        Deps { repo: &self.repo, store: &self.store, clock: &Now, ids: &Ids, policy: &self.policy }
+        let repo = &*self.repo;
+        Deps {
+            tenancy: repo,
+            keys: repo,
+            uploads: repo,
+            objects: repo,
+            batches: repo,
+            queue: repo,
+            tasks: repo,
+            store: &self.store,
+            clock: &Now,
+            ids: &Ids,
+            policy: &self.policy,
+        }
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_concurrent_confirms_of_one_upload_create_one_object_and_agree() {
-    let db = TestDb::new().await;
-    let repo = db.repo();
+/// 64 concurrent confirms of one upload (the whole use case): one object, one answer for all.
+pub async fn sixty_four_concurrent_confirms_of_one_upload_create_one_object_and_agree(repo: Subject) {
     let ns = namespace(&repo).await;
-    let bucket = bucket(&repo, &ns, BucketSettings::default()).await;
+    let bucket = bucket_in(&repo, &ns, BucketSettings::default()).await;
     let upload = upload(&repo, &bucket).await;
-    let world = Arc::new(World { repo, store: store_with_content(1), policy: Policy::default() });
+    let world = Arc::new(World { repo: repo.clone(), store: store_with_content(1), policy: Policy::default() });
 
     let confirms = (0..64).map(|_| {
         let (world, ns, bucket, id) = (world.clone(), ns.id.clone(), bucket.id.to_string(), upload.id.to_string());
         tokio::spawn(async move { confirm_upload(world.deps(), &ns, &bucket, &id, &ConfirmRequest::default()).await })
     });
     let receipts: Vec<_> =
-        futures_util::future::join_all(confirms).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        futures_util::future::join_all(confirms).await.into_iter().map(|r| r.expect("ok").expect("ok")).collect();
 
     assert!(receipts.iter().all(|r| *r == receipts[0]), "every confirm gets the same answer");
     assert_eq!(receipts[0].status, UploadStatus::Completed);
     assert!(receipts[0].object_id.is_some());
-    assert_eq!(db.count("SELECT count(*) AS n FROM objects").await, 1);
-    assert_eq!(db.count("SELECT count(*) AS n FROM blobs").await, 1);
-    assert_eq!(db.count("SELECT object_count AS n FROM buckets").await, 1);
-    assert_eq!(db.count("SELECT total_size_bytes AS n FROM buckets").await, 4096);
+    let objects = world.repo.list_objects(&bucket.id, None, 100).await.expect("list");
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].blobs.len(), 1);
+    let usage = world.repo.find_bucket(&ns.id, bucket.id.as_str()).await.expect("find").expect("bucket");
+    assert_eq!((usage.object_count, usage.total_size_bytes), (1, 4096));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn thirty_two_uploads_of_one_content_make_one_original_and_thirty_one_duplicates() {
-    let db = TestDb::new().await;
-    let repo = db.repo();
+/// 32 uploads of one content confirmed at once: one original, 31 duplicates of it, usage counted once.
+pub async fn thirty_two_uploads_of_one_content_make_one_original_and_thirty_one_duplicates(repo: Subject) {
     let ns = namespace(&repo).await;
-    let bucket = bucket(&repo, &ns, BucketSettings::default()).await;
+    let bucket = bucket_in(&repo, &ns, BucketSettings::default()).await;
     let mut uploads = Vec::new();
     for _ in 0..32 {
         uploads.push(upload(&repo, &bucket).await);
     }
-    let world = Arc::new(World { repo, store: store_with_content(2), policy: Policy::default() });
+    let world = Arc::new(World { repo: repo.clone(), store: store_with_content(2), policy: Policy::default() });
 
     let confirms = uploads.iter().map(|u| {
         let (world, ns, bucket, id) = (world.clone(), ns.id.clone(), bucket.id.to_string(), u.id.to_string());
         tokio::spawn(async move { confirm_upload(world.deps(), &ns, &bucket, &id, &ConfirmRequest::default()).await })
     });
     let receipts: Vec<_> =
-        futures_util::future::join_all(confirms).await.into_iter().map(|r| r.unwrap().unwrap()).collect();
+        futures_util::future::join_all(confirms).await.into_iter().map(|r| r.expect("ok").expect("ok")).collect();
 
     let originals: Vec<_> = receipts.iter().filter(|r| !r.is_duplicate).collect();
     assert_eq!(originals.len(), 1);
@@ -107,42 +121,42 @@ async fn thirty_two_uploads_of_one_content_make_one_original_and_thirty_one_dupl
         assert_eq!(dup.status, UploadStatus::Completed);
     }
     assert_eq!(receipts.iter().filter(|r| r.is_duplicate).count(), 31);
-    assert_eq!(db.count("SELECT count(*) AS n FROM objects").await, 1);
-    assert_eq!(db.count("SELECT count(*) AS n FROM content_claims").await, 1);
-    assert_eq!(db.count("SELECT object_count AS n FROM buckets").await, 1, "duplicates add no usage");
+    assert_eq!(world.repo.list_objects(&bucket.id, None, 100).await.expect("list").len(), 1);
+    let sha = stowage_domain::content::Sha256Hex::from_bytes(&[2; 32]);
+    let scope = stowage_domain::dedup::ContentClaim::for_content(&bucket, &sha).expect("dedup is on").scope;
+    let holder = world.repo.find_claim(&scope, &sha).await.expect("claim").expect("one claim");
+    assert_eq!(holder.id, original.upload_id);
+    let usage = world.repo.find_bucket(&ns.id, bucket.id.as_str()).await.expect("find").expect("bucket");
+    assert_eq!(usage.object_count, 1, "duplicates add no usage");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn namespace_scope_finds_duplicates_across_buckets() {
-    let db = TestDb::new().await;
-    let repo = db.repo();
+/// With namespace scope, a duplicate is found across buckets.
+pub async fn namespace_scope_finds_duplicates_across_buckets(repo: Subject) {
     let ns = namespace(&repo).await;
     let settings = BucketSettings {
         duplicate_scope: stowage_domain::bucket::DuplicateScope::Namespace,
         ..BucketSettings::default()
     };
-    let first = bucket(&repo, &ns, settings.clone()).await;
-    let second = bucket(&repo, &ns, settings).await;
+    let first = bucket_in(&repo, &ns, settings.clone()).await;
+    let second = bucket_in(&repo, &ns, settings).await;
     let a = upload(&repo, &first).await;
     let b = upload(&repo, &second).await;
-    let world = World { repo, store: store_with_content(3), policy: Policy::default() };
+    let world = World { repo: repo.clone(), store: store_with_content(3), policy: Policy::default() };
     let ra = confirm_upload(world.deps(), &ns.id, first.id.as_str(), a.id.as_str(), &ConfirmRequest::default())
         .await
-        .unwrap();
+        .expect("ok");
     let rb = confirm_upload(world.deps(), &ns.id, second.id.as_str(), b.id.as_str(), &ConfirmRequest::default())
         .await
-        .unwrap();
+        .expect("ok");
     assert!(!ra.is_duplicate);
     assert!(rb.is_duplicate);
     assert_eq!(rb.object_id, ra.object_id);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_confirmation_transaction_leaves_no_object_task_claim_or_usage() {
-    let db = TestDb::new().await;
-    let repo = db.repo();
+/// A confirmation whose transaction fails half-way leaves no object, batch, claim, task or usage.
+pub async fn a_failed_confirmation_transaction_leaves_no_object_task_claim_or_usage(repo: Subject) {
     let ns = namespace(&repo).await;
-    let bucket = bucket(&repo, &ns, BucketSettings::default()).await;
+    let bucket = bucket_in(&repo, &ns, BucketSettings::default()).await;
     let upload = upload(&repo, &bucket).await;
     let world = World { repo: repo.clone(), store: store_with_content(4), policy: Policy::default() };
     let head = world.store_head();
@@ -150,44 +164,48 @@ async fn a_failed_confirmation_transaction_leaves_no_object_task_claim_or_usage(
     // Take the batch task's id beforehand: its insert violates the primary key after the claim,
     // the object, the batch and the counters were written.
     let (_, task) = plan.batch.as_ref().expect("the plan submits a batch");
-    stowage_domain::ports::TaskQueue::enqueue(&repo, task).await.unwrap();
-    let err = repo.apply_confirmation(&plan).await.unwrap_err();
+    repo.enqueue(task).await.expect("ok");
+    let err = repo.apply_confirmation(&plan).await.expect_err("the task id is taken");
     assert!(!err.is_unavailable(), "{err}");
 
-    assert_eq!(db.count("SELECT count(*) AS n FROM objects").await, 0);
-    assert_eq!(db.count("SELECT count(*) AS n FROM tasks").await, 1, "only the one taken beforehand");
-    assert_eq!(db.count("SELECT count(*) AS n FROM batches").await, 0);
-    assert_eq!(db.count("SELECT count(*) AS n FROM content_claims").await, 0);
-    assert_eq!(db.count("SELECT object_count AS n FROM buckets").await, 0);
-    let after = repo.get_upload(&bucket.id, &upload.id).await.unwrap().unwrap();
+    assert!(repo.list_objects(&bucket.id, None, 100).await.expect("list").is_empty());
+    let (batch, _) = plan.batch.as_ref().expect("a batch");
+    assert!(BatchRepo::get(&*repo, &bucket.id, &batch.id).await.expect("get").is_none());
+    let claim = plan.claim.as_ref().expect("a claim");
+    assert!(repo.find_claim(&claim.scope, &claim.sha256).await.expect("claim").is_none());
+    assert_eq!(repo.stats().await.expect("stats").due, 1, "only the task taken beforehand");
+    let usage = repo.find_bucket(&ns.id, bucket.id.as_str()).await.expect("find").expect("bucket");
+    assert_eq!((usage.object_count, usage.total_size_bytes), (0, 0));
+    let after = repo.get_upload(&bucket.id, &upload.id).await.expect("ok").expect("ok");
     assert_eq!(after.status, UploadStatus::Pending);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn auto_submit_batch_writes_the_batch_and_its_task_with_the_upload() {
-    let db = TestDb::new().await;
-    let repo = db.repo();
+/// `auto_submit_batch` writes the batch and its task with the upload; the same plan again writes nothing.
+pub async fn auto_submit_batch_writes_the_batch_and_its_task_with_the_upload(repo: Subject) {
     let ns = namespace(&repo).await;
-    let bucket = bucket(&repo, &ns, BucketSettings::default()).await;
+    let bucket = bucket_in(&repo, &ns, BucketSettings::default()).await;
     let upload = upload(&repo, &bucket).await;
     let world = World { repo: repo.clone(), store: store_with_content(5), policy: Policy::default() };
     let plan = stowage_domain_plan(&world, &bucket, &upload, world.store_head());
-    let ConfirmationOutcome::Original(done) = repo.apply_confirmation(&plan).await.unwrap() else {
+    let ConfirmationOutcome::Original(done) = repo.apply_confirmation(&plan).await.expect("ok") else {
         panic!("not original")
     };
     assert_eq!(done.batch_id, plan.batch.as_ref().map(|(b, _)| b.id.clone()));
-    assert_eq!(db.count("SELECT count(*) AS n FROM tasks WHERE status = 'PENDING'").await, 1);
-    assert_eq!(db.count("SELECT count(*) AS n FROM batch_items").await, 1);
+    assert_eq!(repo.stats().await.expect("stats").due, 1);
+    let (batch, task) = plan.batch.as_ref().expect("a batch");
+    let written = BatchRepo::get(&*repo, &bucket.id, &batch.id).await.expect("get").expect("the batch");
+    assert_eq!(written.object_ids.len(), 1);
+    assert_eq!(TaskReads::get(&*repo, &task.id).await.expect("get").expect("its task").status, TaskStatus::Pending);
     // Applying the same plan again finds the upload COMPLETED and writes nothing.
-    assert!(matches!(repo.apply_confirmation(&plan).await.unwrap(), ConfirmationOutcome::Stale(_)));
-    assert_eq!(db.count("SELECT count(*) AS n FROM tasks").await, 1);
+    assert!(matches!(repo.apply_confirmation(&plan).await.expect("ok"), ConfirmationOutcome::Stale(_)));
+    assert_eq!(repo.stats().await.expect("stats").due, 1, "no second task");
 }
 
 impl World {
     fn store_head(&self) -> ObjectHead {
         ObjectHead {
             size: 10,
-            etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").unwrap(),
+            etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").expect("ok"),
             sha256: None,
             content_type: None,
             last_modified: None,

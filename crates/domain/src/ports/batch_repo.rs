@@ -1,4 +1,4 @@
-//! [`BatchService`]: batches of objects and their processing task.
+//! [`BatchRepo`]: batches of objects and their processing task.
 
 use crate::batch::Batch;
 use crate::error::RepoError;
@@ -8,7 +8,7 @@ use crate::task::{NewTask, Task};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 
-/// How [`BatchService::submit`] ended.
+/// How [`BatchRepo::submit`] ended.
 #[expect(clippy::large_enum_variant, reason = "returned once per submit; boxing buys nothing")]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubmitOutcome {
@@ -23,7 +23,7 @@ pub enum SubmitOutcome {
 /// Batches.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
-pub trait BatchService: Send + Sync {
+pub trait BatchRepo: Send + Sync {
     /// Of `ids`, those that are not objects of `bucket`.
     ///
     /// # Errors
