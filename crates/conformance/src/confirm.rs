@@ -177,7 +177,7 @@ pub async fn a_failed_confirmation_transaction_leaves_no_object_task_claim_or_us
     let usage = repo.find_bucket(&ns.id, bucket.id.as_str()).await.expect("find").expect("bucket");
     assert_eq!((usage.object_count, usage.total_size_bytes), (0, 0));
     let after = repo.get_upload(&bucket.id, &upload.id).await.expect("ok").expect("ok");
-    assert_eq!(after.status, UploadStatus::Pending);
+    assert_eq!(after.status(), UploadStatus::Pending);
 }
 
 /// `auto_submit_batch` writes the batch and its task with the upload; the same plan again writes nothing.

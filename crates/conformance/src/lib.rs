@@ -170,7 +170,7 @@ pub async fn transitions_apply_only_from_the_expected_status(repo: Subject) {
     else {
         panic!("not applied")
     };
-    assert_eq!(canceled.status, UploadStatus::Canceled);
+    assert_eq!(canceled.status(), UploadStatus::Canceled);
     let stale = repo.record_failure(&u.id, UploadStatus::Pending, &Failure::expired(), now(), None).await;
     assert_eq!(stale.expect("record"), Transition::Stale(canceled));
 }
@@ -198,7 +198,7 @@ pub async fn concurrent_confirmations_of_one_upload_write_once(repo: Subject) {
     let originals = outcomes.iter().filter(|o| matches!(o, Ok(ConfirmationOutcome::Original(_)))).count();
     let stale = outcomes
         .iter()
-        .filter(|o| matches!(o, Ok(ConfirmationOutcome::Stale(s)) if s.status == UploadStatus::Completed))
+        .filter(|o| matches!(o, Ok(ConfirmationOutcome::Stale(s)) if s.status() == UploadStatus::Completed))
         .count();
     assert_eq!((originals, stale), (1, 15), "{outcomes:?}");
     let objects = repo.list_objects(&b.id, None, 100).await.expect("list");
@@ -227,7 +227,7 @@ pub async fn one_content_has_one_original_whatever_the_concurrency(repo: Subject
     for outcome in &outcomes {
         if let ConfirmationOutcome::Duplicate(d) = outcome {
             assert_eq!(
-                (d.duplicate_of_upload_id.as_ref(), d.object_id.as_ref()),
+                (d.duplicate_of_upload_id(), d.object_id.as_ref()),
                 (Some(&original.id), original.object_id.as_ref())
             );
         }
@@ -470,7 +470,7 @@ pub async fn deleting_an_object_releases_its_content_and_detaches_its_uploads(re
     for id in [&first.id, &second.id] {
         let detached = repo.get_upload(&b.id, id).await.expect("get").expect("upload");
         assert_eq!(
-            (detached.status, detached.object_id.as_ref(), detached.object_deleted),
+            (detached.status(), detached.object_id.as_ref(), detached.object_deleted()),
             (UploadStatus::Completed, None, true)
         );
         assert!(!detached.is_attachable(), "its bytes are gone: it cannot become an object again");

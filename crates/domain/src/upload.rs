@@ -13,14 +13,91 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use time::OffsetDateTime;
 
-/// The failure code of an upload that expired before it was confirmed. Such a failure is final.
-pub const EXPIRED: &str = crate::error::codes::UPLOAD_EXPIRED;
+/// Why an upload ended `FAILED`: every code an upload's `error_code` can carry. Stored and shown
+/// as its snake_case name ([`FailureCode::as_str`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureCode {
+    /// Not confirmed before it expired (final).
+    UploadExpired,
+    /// No object at the upload's key.
+    ObjectNotInStorage,
+    /// The stored object's ETag is not the one declared.
+    EtagMismatch,
+    /// The stored object's size is not the one declared.
+    SizeMismatch,
+    /// The stored object is larger than the bucket allows.
+    FileTooLarge,
+    /// The stored bytes' SHA-256 is not the one declared.
+    ChecksumMismatch,
+    /// A multipart upload's parts do not make the whole file.
+    MultipartIncomplete,
+    /// Recording the object would exceed the bucket's quota.
+    QuotaExceeded,
+    /// The store or database stayed unavailable for every attempt of the confirm task.
+    VerificationUnavailable,
+    /// The store failed in a way retrying does not fix.
+    StorageError,
+    /// The confirm task was canceled before it verified.
+    ConfirmCanceled,
+    /// Every run of the confirm task lost its lease (workers died or hung).
+    TaskAbandoned,
+}
+
+impl FailureCode {
+    /// Every code, in declaration order.
+    pub const ALL: [Self; 12] = [
+        Self::UploadExpired,
+        Self::ObjectNotInStorage,
+        Self::EtagMismatch,
+        Self::SizeMismatch,
+        Self::FileTooLarge,
+        Self::ChecksumMismatch,
+        Self::MultipartIncomplete,
+        Self::QuotaExceeded,
+        Self::VerificationUnavailable,
+        Self::StorageError,
+        Self::ConfirmCanceled,
+        Self::TaskAbandoned,
+    ];
+
+    /// The code as stored and shown.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::UploadExpired => crate::error::codes::UPLOAD_EXPIRED,
+            Self::ObjectNotInStorage => crate::error::codes::OBJECT_NOT_IN_STORAGE,
+            Self::EtagMismatch => crate::error::codes::ETAG_MISMATCH,
+            Self::SizeMismatch => crate::error::codes::SIZE_MISMATCH,
+            Self::FileTooLarge => crate::error::codes::FILE_TOO_LARGE,
+            Self::ChecksumMismatch => crate::error::codes::CHECKSUM_MISMATCH,
+            Self::MultipartIncomplete => crate::error::codes::MULTIPART_INCOMPLETE,
+            Self::QuotaExceeded => crate::error::codes::QUOTA_EXCEEDED,
+            Self::VerificationUnavailable => "verification_unavailable",
+            Self::StorageError => "storage_error",
+            Self::ConfirmCanceled => "confirm_canceled",
+            Self::TaskAbandoned => "task_abandoned",
+        }
+    }
+
+    /// The code named `s`, if it is one.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for FailureCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Why an upload is `FAILED`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
-    /// Stable code (`upload_expired`, `etag_mismatch`, `verification_unavailable`, ...).
-    pub code: String,
+    /// Stable code.
+    pub code: FailureCode,
     /// Human-readable message.
     pub message: String,
 }
@@ -29,7 +106,7 @@ impl Failure {
     /// The failure every expired upload carries.
     #[must_use]
     pub fn expired() -> Self {
-        Self { code: EXPIRED.to_owned(), message: "the upload expired before it was confirmed".to_owned() }
+        Self { code: FailureCode::UploadExpired, message: "the upload expired before it was confirmed".to_owned() }
     }
 }
 
@@ -109,7 +186,7 @@ pub struct Upload {
     /// Where the bytes go.
     pub key: ObjectKey,
     /// Current state.
-    pub status: UploadStatus,
+    pub(crate) status: UploadStatus,
     /// Upload metadata.
     pub metadata: serde_json::Value,
     /// Metadata copied onto the object.
@@ -134,12 +211,84 @@ pub struct Upload {
     #[serde(with = "time::serde::rfc3339")]
     pub expires_at: OffsetDateTime,
     /// Verification results, once verified.
-    pub verified: Option<Verified>,
+    pub(crate) verified: Option<Verified>,
     /// When verification finished.
     #[serde(with = "time::serde::rfc3339::option")]
-    pub verified_at: Option<OffsetDateTime>,
+    pub(crate) verified_at: Option<OffsetDateTime>,
     /// When the upload completed.
     #[serde(with = "time::serde::rfc3339::option")]
+    pub(crate) completed_at: Option<OffsetDateTime>,
+    /// The object (its own, or the original's when a duplicate).
+    pub object_id: Option<ObjectId>,
+    /// The async verification task, or the auto-submitted batch's task.
+    pub task_id: Option<TaskId>,
+    /// The auto-submitted batch.
+    pub batch_id: Option<BatchId>,
+    /// True when an earlier upload holds the same content.
+    pub(crate) is_duplicate: bool,
+    /// That earlier upload.
+    pub(crate) duplicate_of_upload_id: Option<UploadId>,
+    /// Why it failed.
+    pub(crate) failure: Option<Failure>,
+    /// The multipart upload, for files above the single-PUT limit.
+    #[serde(default)]
+    pub multipart: Option<Multipart>,
+    /// The object this upload produced or was pointed at (as a duplicate) was deleted: the
+    /// upload refers to no object and no bytes any more, and cannot be attached to a new object.
+    #[serde(default)]
+    pub(crate) object_deleted: bool,
+}
+
+/// An upload as a repository stores it, every field open: what an adapter reads back from a row
+/// and turns into an [`Upload`] (`Upload::from`). Nothing else builds uploads this way — use
+/// cases create them with [`Upload::new_pending`] and move them only through the transitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUpload {
+    /// `upl_...`
+    pub id: UploadId,
+    /// Its bucket.
+    pub bucket_id: BucketId,
+    /// Its namespace.
+    pub namespace_id: NamespaceId,
+    /// The client's file name.
+    pub filename: Filename,
+    /// The content type signed into the PUT.
+    pub content_type: ContentType,
+    /// Size declared at create, if any.
+    pub declared_size: Option<FileSize>,
+    /// SHA-256 declared at create, if any.
+    pub declared_hash: Option<Sha256Hex>,
+    /// Whether the declared SHA-256 was signed into the PUT URL.
+    pub checksum_signed: bool,
+    /// Where the bytes go.
+    pub key: ObjectKey,
+    /// Current state.
+    pub status: UploadStatus,
+    /// Upload metadata.
+    pub metadata: serde_json::Value,
+    /// Metadata copied onto the object.
+    pub object_metadata: serde_json::Value,
+    /// Whether confirm creates a bucket object.
+    pub create_object_on_confirm: bool,
+    /// Object property of the blob.
+    pub blob_property: Option<String>,
+    /// Blob type.
+    pub blob_type: Option<String>,
+    /// Whether create may short-circuit to an existing upload with the same hash.
+    pub skip_duplicates: bool,
+    /// Lifetime of the PUT URL, in seconds.
+    pub url_expiration_secs: u32,
+    /// When it was created.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+    /// When the PUT URL stops working.
+    pub expires_at: OffsetDateTime,
+    /// Verification results, once verified.
+    pub verified: Option<Verified>,
+    /// When verification finished.
+    pub verified_at: Option<OffsetDateTime>,
+    /// When the upload completed.
     pub completed_at: Option<OffsetDateTime>,
     /// The object (its own, or the original's when a duplicate).
     pub object_id: Option<ObjectId>,
@@ -154,12 +303,48 @@ pub struct Upload {
     /// Why it failed.
     pub failure: Option<Failure>,
     /// The multipart upload, for files above the single-PUT limit.
-    #[serde(default)]
     pub multipart: Option<Multipart>,
     /// The object this upload produced or was pointed at (as a duplicate) was deleted: the
     /// upload refers to no object and no bytes any more, and cannot be attached to a new object.
-    #[serde(default)]
     pub object_deleted: bool,
+}
+
+impl From<StoredUpload> for Upload {
+    fn from(r: StoredUpload) -> Self {
+        Self {
+            id: r.id,
+            bucket_id: r.bucket_id,
+            namespace_id: r.namespace_id,
+            filename: r.filename,
+            content_type: r.content_type,
+            declared_size: r.declared_size,
+            declared_hash: r.declared_hash,
+            checksum_signed: r.checksum_signed,
+            key: r.key,
+            status: r.status,
+            metadata: r.metadata,
+            object_metadata: r.object_metadata,
+            create_object_on_confirm: r.create_object_on_confirm,
+            blob_property: r.blob_property,
+            blob_type: r.blob_type,
+            skip_duplicates: r.skip_duplicates,
+            url_expiration_secs: r.url_expiration_secs,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            expires_at: r.expires_at,
+            verified: r.verified,
+            verified_at: r.verified_at,
+            completed_at: r.completed_at,
+            object_id: r.object_id,
+            task_id: r.task_id,
+            batch_id: r.batch_id,
+            is_duplicate: r.is_duplicate,
+            duplicate_of_upload_id: r.duplicate_of_upload_id,
+            failure: r.failure,
+            multipart: r.multipart,
+            object_deleted: r.object_deleted,
+        }
+    }
 }
 
 /// An event the state machine has no row for.
@@ -199,6 +384,54 @@ pub enum CancelEntry {
 }
 
 impl Upload {
+    /// Current state.
+    #[must_use]
+    pub fn status(&self) -> UploadStatus {
+        self.status
+    }
+
+    /// Verification results, once verified.
+    #[must_use]
+    pub fn verified(&self) -> Option<&Verified> {
+        self.verified.as_ref()
+    }
+
+    /// When verification finished.
+    #[must_use]
+    pub fn verified_at(&self) -> Option<OffsetDateTime> {
+        self.verified_at
+    }
+
+    /// When the upload completed.
+    #[must_use]
+    pub fn completed_at(&self) -> Option<OffsetDateTime> {
+        self.completed_at
+    }
+
+    /// True when an earlier upload holds the same content.
+    #[must_use]
+    pub fn is_duplicate(&self) -> bool {
+        self.is_duplicate
+    }
+
+    /// That earlier upload.
+    #[must_use]
+    pub fn duplicate_of_upload_id(&self) -> Option<&UploadId> {
+        self.duplicate_of_upload_id.as_ref()
+    }
+
+    /// Why it failed.
+    #[must_use]
+    pub fn failure(&self) -> Option<&Failure> {
+        self.failure.as_ref()
+    }
+
+    /// True when the object this upload produced or was pointed at was deleted.
+    #[must_use]
+    pub fn object_deleted(&self) -> bool {
+        self.object_deleted
+    }
+
     /// A new PENDING upload of `filename` into `bucket`, its URL valid for `url_expiration_secs`
     /// from `now`, with the defaults of the contract (object created on confirm, duplicates
     /// skipped, nothing declared); callers set what the request says on top.
@@ -303,7 +536,8 @@ impl Upload {
     /// True when the upload failed because it expired (a final state).
     #[must_use]
     pub fn is_expired_failure(&self) -> bool {
-        self.status == UploadStatus::Failed && self.failure.as_ref().is_some_and(|f| f.code == EXPIRED)
+        self.status == UploadStatus::Failed
+            && self.failure.as_ref().is_some_and(|f| f.code == FailureCode::UploadExpired)
     }
 
     /// True when no event can change the upload any more.
@@ -425,7 +659,7 @@ impl Upload {
     /// # Errors
     /// When the upload's status has no such transition.
     pub fn record_failure(&self, failure: Failure, now: OffsetDateTime) -> Result<Self, TransitionError> {
-        if failure.code == EXPIRED { self.expire(now) } else { self.fail_verification(failure, now) }
+        if failure.code == FailureCode::UploadExpired { self.expire(now) } else { self.fail_verification(failure, now) }
     }
 
     /// PENDING/FAILED → CANCELED; CANCELED stays CANCELED.

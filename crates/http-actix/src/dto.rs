@@ -466,7 +466,7 @@ impl UploadResponse {
                 .as_ref()
                 .map(|_| "PUT the file to presigned_url with presigned_headers, then confirm.".to_owned())
                 .or_else(|| {
-                    (u.multipart.is_some() && u.status == stowage_domain::status::UploadStatus::Pending)
+                    (u.multipart.is_some() && u.status() == stowage_domain::status::UploadStatus::Pending)
                         .then(|| "Upload the parts to URLs from POST .../parts, then confirm.".to_owned())
                 })
         };
@@ -476,7 +476,7 @@ impl UploadResponse {
             filename: u.filename.to_string(),
             content_type: u.content_type.to_string(),
             file_size_bytes: u
-                .verified
+                .verified()
                 .as_ref()
                 .map(|v| v.size)
                 .or(u.declared_size.map(FileSize::get))
@@ -485,7 +485,7 @@ impl UploadResponse {
             presigned_url: presigned.map(|p| p.url),
             presigned_url_expiration: i64::from(u.url_expiration_secs),
             s3_key: u.key.to_string(),
-            status: u.status.as_task_status().into(),
+            status: u.status().as_task_status().into(),
             metadata: u.metadata.clone(),
             object_metadata: u.object_metadata.clone(),
             create_object_on_confirm: u.create_object_on_confirm,
@@ -493,23 +493,23 @@ impl UploadResponse {
             blob_type: u.blob_type.clone(),
             file_hash: u.file_hash().map(ToString::to_string),
             skip_duplicates: u.skip_duplicates,
-            is_duplicate: short_circuited || u.is_duplicate,
+            is_duplicate: short_circuited || u.is_duplicate(),
             duplicate_of_upload_id: if short_circuited {
                 Some(u.id.to_string())
             } else {
-                u.duplicate_of_upload_id.as_ref().map(ToString::to_string)
+                u.duplicate_of_upload_id().map(ToString::to_string)
             },
             message,
             created_at: rfc3339(u.created_at),
             expires_at: rfc3339(u.expires_at),
-            completed_at: u.completed_at.map(rfc3339),
-            verified_at: u.verified_at.map(rfc3339),
-            etag: u.verified.as_ref().map(|v| v.etag.to_string()),
+            completed_at: u.completed_at().map(rfc3339),
+            verified_at: u.verified_at().map(rfc3339),
+            etag: u.verified().map(|v| v.etag.to_string()),
             object_id: u.object_id.as_ref().map(ToString::to_string),
             task_id: u.task_id.as_ref().map(ToString::to_string),
             batch_id: u.batch_id.as_ref().map(ToString::to_string),
-            error_code: u.failure.as_ref().map(|f| f.code.clone()),
-            error_message: u.failure.as_ref().map(|f| f.message.clone()),
+            error_code: u.failure().map(|f| f.code.as_str().to_owned()),
+            error_message: u.failure().map(|f| f.message.clone()),
             multipart: u
                 .multipart
                 .as_ref()

@@ -15,7 +15,7 @@ use stowage_domain::names::{BucketName, ContentType, Filename, NamespaceName, Ob
 use stowage_domain::object::{Blob, BlobDetails, BucketObject};
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::{NewTask, Task, TaskFailure, TaskType};
-use stowage_domain::upload::{Failure, Upload, Verified};
+use stowage_domain::upload::{Failure, FailureCode, StoredUpload, Upload, Verified};
 use time::OffsetDateTime;
 
 fn to_i64(n: u64) -> i64 {
@@ -176,7 +176,7 @@ impl UploadRow {
             declared_hash: u.declared_hash.as_ref().map(ToString::to_string),
             checksum_signed: u.checksum_signed,
             s3_key: u.key.to_string(),
-            status: u.status.as_str().to_owned(),
+            status: u.status().as_str().to_owned(),
             metadata: u.metadata.clone(),
             object_metadata: u.object_metadata.clone(),
             create_object_on_confirm: u.create_object_on_confirm,
@@ -188,20 +188,20 @@ impl UploadRow {
             created_at: u.created_at,
             updated_at: u.updated_at,
             expires_at: u.expires_at,
-            etag: u.verified.as_ref().map(|v| v.etag.to_string()),
-            file_size_bytes: u.verified.as_ref().map(|v| to_i64(v.size)),
-            file_hash: u.verified.as_ref().map(|v| v.sha256.to_string()),
-            verified_at: u.verified_at,
-            completed_at: u.completed_at,
+            etag: u.verified().map(|v| v.etag.to_string()),
+            file_size_bytes: u.verified().map(|v| to_i64(v.size)),
+            file_hash: u.verified().map(|v| v.sha256.to_string()),
+            verified_at: u.verified_at(),
+            completed_at: u.completed_at(),
             object_id: u.object_id.as_ref().map(ToString::to_string),
             task_id: u.task_id.as_ref().map(ToString::to_string),
             batch_id: u.batch_id.as_ref().map(ToString::to_string),
-            is_duplicate: u.is_duplicate,
-            duplicate_of_upload_id: u.duplicate_of_upload_id.as_ref().map(ToString::to_string),
-            failure_code: u.failure.as_ref().map(|f| f.code.clone()),
-            failure_message: u.failure.as_ref().map(|f| f.message.clone()),
+            is_duplicate: u.is_duplicate(),
+            duplicate_of_upload_id: u.duplicate_of_upload_id().map(ToString::to_string),
+            failure_code: u.failure().map(|f| f.code.as_str().to_owned()),
+            failure_message: u.failure().map(|f| f.message.clone()),
             multipart: u.multipart.as_ref().and_then(|m| serde_json::to_value(m).ok()),
-            object_deleted: u.object_deleted,
+            object_deleted: u.object_deleted(),
         }
     }
 }
@@ -225,8 +225,14 @@ impl TryFrom<UploadRow> for Upload {
             }),
             _ => None,
         };
-        let failure = r.failure_code.map(|code| Failure { code, message: r.failure_message.unwrap_or_default() });
-        Ok(Self {
+        let failure = match r.failure_code {
+            Some(code) => Some(Failure {
+                code: FailureCode::parse(&code).ok_or_else(|| corrupt("failure code", &code))?,
+                message: r.failure_message.unwrap_or_default(),
+            }),
+            None => None,
+        };
+        Ok(StoredUpload {
             id: UploadId::parse(&r.id).map_err(|e| corrupt("upload id", e))?,
             bucket_id: BucketId::parse(&r.bucket_id).map_err(|e| corrupt("bucket id", e))?,
             namespace_id: NamespaceId::parse(&r.namespace_id).map_err(|e| corrupt("namespace id", e))?,
@@ -262,7 +268,8 @@ impl TryFrom<UploadRow> for Upload {
             failure,
             multipart: r.multipart.map(serde_json::from_value).transpose().map_err(|e| corrupt("multipart", e))?,
             object_deleted: r.object_deleted,
-        })
+        }
+        .into())
     }
 }
 

@@ -163,7 +163,8 @@ impl UploadRepo for Metered<dyn UploadRepo> {
         let result =
             timed(DATABASE, "record_failure", self.0.record_failure(id, expected, failure, now, webhook)).await?;
         if matches!(result, Transition::Applied(_)) {
-            let event = if failure.code == stowage_domain::upload::EXPIRED { "expired" } else { "failed" };
+            let event =
+                if failure.code == stowage_domain::upload::FailureCode::UploadExpired { "expired" } else { "failed" };
             metrics::counter!("stowage_uploads_total", "event" => event).increment(1);
         }
         Ok(result)

@@ -85,7 +85,7 @@ async fn still_pending(route: &StorageRoute, key: &str) -> Result<(), Refused> {
         Ok(Some(found)) if !found.accepts_bytes() => Err(Refused {
             status: 409,
             code: "ObjectImmutable",
-            message: format!("upload {upload} is {}: its bytes can no longer change", found.status),
+            message: format!("upload {upload} is {}: its bytes can no longer change", found.status()),
         }),
         Ok(_) => Ok(()),
         Err(e) => Err(Refused { status: 503, code: "ServiceUnavailable", message: e.to_string() }),

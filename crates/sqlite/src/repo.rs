@@ -102,7 +102,7 @@ fn load_upload(conn: &mut SqliteConnection, id: &UploadId) -> Result<Upload, Fai
 
 fn save_upload(conn: &mut SqliteConnection, upload: &Upload) -> Result<(), Fail> {
     diesel::sql_query("UPDATE uploads SET status = ?, doc = ? WHERE id = ?")
-        .bind::<Text, _>(upload.status.as_str())
+        .bind::<Text, _>(upload.status().as_str())
         .bind::<Text, _>(json(upload)?)
         .bind::<Text, _>(upload.id.as_str())
         .execute(conn)?;
@@ -378,7 +378,7 @@ impl UploadRepo for SqliteRepository {
             )
             .bind::<Text, _>(upload.id.as_str())
             .bind::<Text, _>(upload.bucket_id.as_str())
-            .bind::<Text, _>(upload.status.as_str())
+            .bind::<Text, _>(upload.status().as_str())
             .bind::<BigInt, _>(micros(upload.created_at))
             .bind::<BigInt, _>(micros(upload.expires_at))
             .bind::<Nullable<Text>, _>(idempotency_key.as_deref())

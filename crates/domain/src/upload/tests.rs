@@ -47,7 +47,7 @@ fn a_failed_verification_can_be_confirmed_again_or_canceled() {
     let failed = pending_upload()
         .begin_processing(task(), NOW)
         .unwrap()
-        .fail_verification(Failure { code: "etag_mismatch".into(), message: "m".into() }, NOW)
+        .fail_verification(Failure { code: crate::upload::FailureCode::EtagMismatch, message: "m".into() }, NOW)
         .unwrap();
     assert_eq!(failed.confirm_entry(NOW, GRACE), ConfirmEntry::Verify);
     assert_eq!(failed.cancel_entry(), CancelEntry::Cancel);
@@ -177,13 +177,16 @@ impl Model {
                     }
                     1 => {
                         self.set(self.upload.fail_verification(
-                            Failure { code: "etag_mismatch".into(), message: String::new() },
+                            Failure { code: crate::upload::FailureCode::EtagMismatch, message: String::new() },
                             self.now,
                         ));
                         self.end_task();
                     }
                     _ if self.attempts >= MAX_ATTEMPTS => {
-                        let f = Failure { code: "verification_unavailable".into(), message: String::new() };
+                        let f = Failure {
+                            code: crate::upload::FailureCode::VerificationUnavailable,
+                            message: String::new(),
+                        };
                         self.set(self.upload.fail_verification(f, self.now));
                         self.end_task();
                     }
@@ -259,4 +262,16 @@ proptest! {
             "stuck in {} after {:?}", model.upload.status, events
         );
     }
+}
+
+#[test]
+fn failure_codes_round_trip_as_their_stored_names() {
+    for code in FailureCode::ALL {
+        assert_eq!(FailureCode::parse(code.as_str()), Some(code));
+        assert_eq!(serde_json::to_value(code).unwrap(), serde_json::json!(code.as_str()));
+        assert_eq!(serde_json::from_value::<FailureCode>(serde_json::json!(code.as_str())).unwrap(), code);
+    }
+    assert_eq!(FailureCode::parse("failed"), None);
+    let stored = serde_json::to_value(Failure::expired()).unwrap();
+    assert_eq!(stored["code"], "upload_expired", "the stored form is unchanged: old rows still read");
 }

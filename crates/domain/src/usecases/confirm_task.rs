@@ -10,10 +10,10 @@ use crate::error::{RepoError, StorageError};
 use crate::ports::{ConfirmationOutcome, Transition};
 use crate::status::{TaskStatus, UploadStatus};
 use crate::task::{TaskFailure, TaskResult};
-use crate::upload::{Failure, Upload};
+use crate::upload::{Failure, FailureCode, Upload};
 
 /// The code an upload fails with when storage or the database stayed down for every attempt.
-pub const VERIFICATION_UNAVAILABLE: &str = "verification_unavailable";
+pub const VERIFICATION_UNAVAILABLE: &str = FailureCode::VerificationUnavailable.as_str();
 
 /// Why one run could not finish.
 enum Interrupted {
@@ -37,7 +37,7 @@ pub async fn run_confirm_task(deps: Deps<'_>, input: &ConfirmTaskInput, last_att
         Ok(result) => result,
         Err(Interrupted::Check(check)) => fail_upload(deps, input, check.to_failure()).await,
         Err(Interrupted::Storage(e)) if !e.is_unavailable() => {
-            fail_upload(deps, input, Failure { code: "storage_error".into(), message: e.to_string() }).await
+            fail_upload(deps, input, Failure { code: FailureCode::StorageError, message: e.to_string() }).await
         }
         Err(Interrupted::Storage(e)) => retry_or_give_up(deps, input, e.to_string(), last_attempt).await,
         Err(Interrupted::Repo(e)) => retry_or_give_up(deps, input, e.to_string(), last_attempt).await,
@@ -81,13 +81,10 @@ fn settled(upload: &Upload) -> TaskResult {
         UploadStatus::Completed => {
             TaskResult::Done { status: TaskStatus::Completed, outputs: outputs(upload), additional_data: None }
         }
-        UploadStatus::Failed => {
-            let failure = upload
-                .failure
-                .clone()
-                .unwrap_or_else(|| Failure { code: "failed".into(), message: "verification failed".into() });
-            TaskResult::Failed(TaskFailure { code: failure.code, message: failure.message })
-        }
+        UploadStatus::Failed => TaskResult::Failed(upload.failure.as_ref().map_or_else(
+            || TaskFailure { code: "failed".into(), message: "verification failed".into() },
+            |f| TaskFailure { code: f.code.as_str().to_owned(), message: f.message.clone() },
+        )),
         status => failed(crate::error::codes::INVALID_UPLOAD_STATE, &format!("the upload is {status}")),
     }
 }
@@ -132,7 +129,9 @@ pub(crate) async fn fail_processing_upload(
 /// Sets the upload FAILED (if it is still PROCESSING) and fails the task with the same code.
 async fn fail_upload(deps: Deps<'_>, input: &ConfirmTaskInput, failure: Failure) -> TaskResult {
     match fail_processing_upload(deps, input, &failure).await {
-        Ok(Transition::Applied(_)) => TaskResult::Failed(TaskFailure { code: failure.code, message: failure.message }),
+        Ok(Transition::Applied(_)) => {
+            TaskResult::Failed(TaskFailure { code: failure.code.as_str().to_owned(), message: failure.message })
+        }
         Ok(Transition::Stale(moved)) => settled(&moved),
         Err(e) => TaskResult::Retry(TaskFailure {
             code: crate::error::codes::DATABASE_UNAVAILABLE.into(),
@@ -142,11 +141,11 @@ async fn fail_upload(deps: Deps<'_>, input: &ConfirmTaskInput, failure: Failure)
 }
 
 async fn retry_or_give_up(deps: Deps<'_>, input: &ConfirmTaskInput, reason: String, last_attempt: bool) -> TaskResult {
-    let failure = Failure { code: VERIFICATION_UNAVAILABLE.to_owned(), message: reason };
+    let failure = Failure { code: FailureCode::VerificationUnavailable, message: reason };
     if last_attempt {
         fail_upload(deps, input, failure).await
     } else {
-        TaskResult::Retry(TaskFailure { code: failure.code, message: failure.message })
+        TaskResult::Retry(TaskFailure { code: failure.code.as_str().to_owned(), message: failure.message })
     }
 }
 

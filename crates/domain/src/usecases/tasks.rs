@@ -4,19 +4,17 @@
 //! CANCELED.
 
 use super::Deps;
-use super::confirm::ConfirmTaskInput;
-use super::process_batch::BatchTaskInput;
 use crate::error::{Coded, ErrorKind, RepoError, code_of_repo, kind_of_repo};
 use crate::ids::{NamespaceId, TaskId};
 use crate::status::TaskStatus;
-use crate::task::{Task, TaskFailure, TaskType};
-use crate::upload::Failure;
+use crate::task::{Task, TaskFailure};
+use crate::upload::{Failure, FailureCode};
 
 /// The code of an upload whose confirm task was canceled.
-pub const CONFIRM_CANCELED: &str = "confirm_canceled";
+pub const CONFIRM_CANCELED: &str = FailureCode::ConfirmCanceled.as_str();
 /// The code of an upload (and of the task) whose confirm task was abandoned: every allowed run
 /// lost its lease.
-pub const TASK_ABANDONED: &str = "task_abandoned";
+pub const TASK_ABANDONED: &str = FailureCode::TaskAbandoned.as_str();
 
 /// Why a task could not be read or canceled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,7 +108,7 @@ pub async fn cancel(deps: Deps<'_>, namespace: &NamespaceId, id: &str) -> Result
     if canceled.status != TaskStatus::Canceled {
         return Ok(canceled);
     }
-    settle_subject(deps, &canceled, CONFIRM_CANCELED, TaskStatus::Canceled).await?;
+    settle_subject(deps, &canceled, FailureCode::ConfirmCanceled, TaskStatus::Canceled).await?;
     Ok(canceled)
 }
 
@@ -120,25 +118,22 @@ pub async fn cancel(deps: Deps<'_>, namespace: &NamespaceId, id: &str) -> Result
 async fn settle_subject(
     deps: Deps<'_>,
     task: &Task,
-    upload_code: &str,
+    upload_code: FailureCode,
     batch_status: TaskStatus,
 ) -> Result<(), RepoError> {
-    match task.task_type.as_str() {
-        TaskType::CONFIRM_UPLOAD => {
-            if let Ok(input) = serde_json::from_value::<ConfirmTaskInput>(task.inputs.clone()) {
-                let failure = Failure {
-                    code: upload_code.to_owned(),
-                    message: format!("the confirm task {} ended without verifying; create a new upload", task.id),
-                };
-                super::confirm_task::fail_processing_upload(deps, &input, &failure).await?;
-            }
+    match super::dispatch::decode(task) {
+        Ok(super::dispatch::TaskInput::ConfirmUpload(input)) => {
+            let failure = Failure {
+                code: upload_code,
+                message: format!("the confirm task {} ended without verifying; create a new upload", task.id),
+            };
+            super::confirm_task::fail_processing_upload(deps, &input, &failure).await?;
         }
-        TaskType::PROCESS_BATCH => {
-            if let Ok(input) = serde_json::from_value::<BatchTaskInput>(task.inputs.clone()) {
-                deps.batches.finish(&input.batch_id, batch_status, deps.clock.now(), None).await?;
-            }
+        Ok(super::dispatch::TaskInput::ProcessBatch(input)) => {
+            deps.batches.finish(&input.batch_id, batch_status, deps.clock.now(), None).await?;
         }
-        _ => {}
+        // Other kinds have no subject to settle; inputs that do not decode name none.
+        Ok(_) | Err(_) => {}
     }
     Ok(())
 }
@@ -149,7 +144,7 @@ async fn settle_subject(
 /// # Errors
 /// A database failure (the task's lease then expires and this runs again).
 pub async fn abandon(deps: Deps<'_>, task: &Task) -> Result<TaskFailure, RepoError> {
-    settle_subject(deps, task, TASK_ABANDONED, TaskStatus::Failed).await?;
+    settle_subject(deps, task, FailureCode::TaskAbandoned, TaskStatus::Failed).await?;
     Ok(TaskFailure {
         code: TASK_ABANDONED.to_owned(),
         message: format!(

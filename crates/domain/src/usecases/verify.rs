@@ -6,7 +6,7 @@ use crate::bucket::Bucket;
 use crate::content::{ETag, FileSize, Sha256Hex, StoredChecksum};
 use crate::error::{ErrorKind, StorageError};
 use crate::ports::{ObjectHead, ObjectStore};
-use crate::upload::{Failure, Upload, Verified};
+use crate::upload::{Failure, FailureCode, Upload, Verified};
 
 /// A check of the stored bytes that failed. The upload's status is left unchanged (synchronous
 /// confirm) or set FAILED with this code (asynchronous confirm).
@@ -67,14 +67,20 @@ impl VerificationFailure {
     /// The stable code.
     #[must_use]
     pub const fn code(&self) -> &'static str {
+        self.failure_code().as_str()
+    }
+
+    /// The code recorded on the upload.
+    #[must_use]
+    pub const fn failure_code(&self) -> FailureCode {
         match self {
-            Self::ObjectNotInStorage => crate::error::codes::OBJECT_NOT_IN_STORAGE,
-            Self::EtagMismatch { .. } => crate::error::codes::ETAG_MISMATCH,
-            Self::SizeMismatch { .. } => crate::error::codes::SIZE_MISMATCH,
-            Self::FileTooLarge { .. } => crate::error::codes::FILE_TOO_LARGE,
-            Self::ChecksumMismatch { .. } => crate::error::codes::CHECKSUM_MISMATCH,
-            Self::MultipartIncomplete { .. } => crate::error::codes::MULTIPART_INCOMPLETE,
-            Self::QuotaExceeded { .. } => crate::error::codes::QUOTA_EXCEEDED,
+            Self::ObjectNotInStorage => FailureCode::ObjectNotInStorage,
+            Self::EtagMismatch { .. } => FailureCode::EtagMismatch,
+            Self::SizeMismatch { .. } => FailureCode::SizeMismatch,
+            Self::FileTooLarge { .. } => FailureCode::FileTooLarge,
+            Self::ChecksumMismatch { .. } => FailureCode::ChecksumMismatch,
+            Self::MultipartIncomplete { .. } => FailureCode::MultipartIncomplete,
+            Self::QuotaExceeded { .. } => FailureCode::QuotaExceeded,
         }
     }
 
@@ -90,7 +96,7 @@ impl VerificationFailure {
     /// The failure recorded on an upload whose asynchronous verification failed this way.
     #[must_use]
     pub fn to_failure(&self) -> Failure {
-        Failure { code: self.code().to_owned(), message: self.to_string() }
+        Failure { code: self.failure_code(), message: self.to_string() }
     }
 }
 

@@ -59,6 +59,6 @@ async fn a_statement_blocked_past_the_statement_timeout_is_unavailable_and_chang
     assert!(matches!(err, RepoError::Unavailable(_)), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(3));
     diesel::sql_query("ROLLBACK").execute(&mut blocker).await.unwrap();
-    assert_eq!(repo.get_upload(&bucket.id, &upload.id).await.unwrap().unwrap().status, UploadStatus::Pending);
+    assert_eq!(repo.get_upload(&bucket.id, &upload.id).await.unwrap().unwrap().status(), UploadStatus::Pending);
     let _ = blocker.transaction::<_, diesel::result::Error, _>(async |_| Ok(())).await;
 }

@@ -74,7 +74,7 @@ async fn the_sweep_expires_stale_uploads_and_deletes_their_bytes() {
         .uploads
         .expect_record_failure()
         .withf(|_, _, f, _, webhook| {
-            f.code == "upload_expired" && webhook.as_ref().is_some_and(|w| w.url == "http://hook.test/")
+            f.code.as_str() == "upload_expired" && webhook.as_ref().is_some_and(|w| w.url == "http://hook.test/")
         })
         .times(1)
         .returning(|_, _, _, now, _| Ok(Transition::Applied(pending_upload().expire(now).unwrap())));

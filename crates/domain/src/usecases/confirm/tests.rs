@@ -129,7 +129,9 @@ async fn confirming_after_the_grace_records_the_expiry_and_is_upload_expired() {
     world
         .uploads
         .expect_record_failure()
-        .withf(|_, expected, failure, _, _| *expected == UploadStatus::Pending && failure.code == "upload_expired")
+        .withf(|_, expected, failure, _, _| {
+            *expected == UploadStatus::Pending && failure.code.as_str() == "upload_expired"
+        })
         .times(1)
         .returning(move |_, _, f, now, _| Ok(Transition::Applied(stale.clone()).map_failure(f, now)));
     let err = run(&world, &request()).await.unwrap_err();
@@ -434,7 +436,10 @@ async fn a_failed_upload_is_verified_again_from_failed() {
     let failed = pending_upload()
         .begin_processing(TaskId::parse("task_tttttttttttttttt").unwrap(), NOW)
         .unwrap()
-        .fail_verification(crate::upload::Failure { code: "object_not_in_storage".into(), message: "x".into() }, NOW)
+        .fail_verification(
+            crate::upload::Failure { code: crate::upload::FailureCode::ObjectNotInStorage, message: "x".into() },
+            NOW,
+        )
         .unwrap();
     let mut world = World::new().with(bucket(), failed);
     stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));

@@ -26,7 +26,7 @@ fn fails_with(world: &mut World, code: &'static str) {
     world
         .uploads
         .expect_record_failure()
-        .withf(move |_, expected, failure, _, _| *expected == UploadStatus::Processing && failure.code == code)
+        .withf(move |_, expected, failure, _, _| *expected == UploadStatus::Processing && failure.code.as_str() == code)
         .times(1)
         .returning(|_, _, f, now, _| Ok(Transition::Applied(processing().fail_verification(f.clone(), now).unwrap())));
 }
