@@ -153,6 +153,20 @@ fn plan(bucket: &Bucket, upload: &Upload, byte: u8) -> ConfirmationPlan {
     }
 }
 
+/// Every page of `query` over `bucket`'s uploads, following the cursors: `(created_at, id)` in the
+/// order listed.
+async fn walk(repo: &Subject, bucket: &Bucket, mut query: UploadQuery) -> Vec<(OffsetDateTime, UploadId)> {
+    let mut seen = Vec::new();
+    loop {
+        let page = repo.list_uploads(&bucket.id, &query).await.expect("page");
+        seen.extend(page.uploads.iter().map(|u| (u.created_at, u.id.clone())));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return seen,
+        }
+    }
+}
+
 fn task(n: usize) -> NewTask {
     NewTask {
         id: TaskId::new(&suffix()),
@@ -276,16 +290,7 @@ pub async fn keyset_pages_visit_every_upload_once(repo: Subject) {
         ids.push(u.id);
     }
     for newest_first in [false, true] {
-        let mut seen = Vec::new();
-        let mut query = UploadQuery { limit: 10, newest_first, ..UploadQuery::default() };
-        loop {
-            let page = repo.list_uploads(&b.id, &query).await.expect("page");
-            seen.extend(page.uploads.iter().map(|u| (u.created_at, u.id.clone())));
-            match page.next {
-                Some(next) => query.after = Some(next),
-                None => break,
-            }
-        }
+        let seen = walk(&repo, &b, UploadQuery { limit: 10, newest_first, ..UploadQuery::default() }).await;
         let mut sorted = seen.clone();
         sorted.sort();
         if newest_first {

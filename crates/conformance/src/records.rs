@@ -1,7 +1,7 @@
 //! Namespaces, buckets, uploads and batches as records: uniqueness, tenancy, expiry, keyset
 //! listing with filters, and a batch submitted once with its task.
 
-use super::{Subject, bucket_in, namespace, new_upload, now, suffix, upload};
+use super::{Subject, bucket_in, namespace, new_upload, now, suffix, upload, walk};
 use std::collections::HashSet;
 use stowage_domain::batch::Batch;
 use stowage_domain::bucket::BucketSettings;
@@ -119,16 +119,7 @@ pub async fn listing_ten_thousand_uploads_page_by_page_returns_each_exactly_once
     let mut expected: Vec<_> = uploads.iter().map(|u| (u.created_at, u.id.clone())).collect();
     expected.sort();
     for newest_first in [false, true] {
-        let mut seen = Vec::new();
-        let mut query = UploadQuery { limit: 100, newest_first, ..UploadQuery::default() };
-        loop {
-            let page = repo.list_uploads(&bucket.id, &query).await.expect("page");
-            seen.extend(page.uploads.iter().map(|u| (u.created_at, u.id.clone())));
-            match page.next {
-                Some(cursor) => query.after = Some(cursor),
-                None => break,
-            }
-        }
+        let seen = walk(&repo, &bucket, UploadQuery { limit: 100, newest_first, ..UploadQuery::default() }).await;
         let mut want = expected.clone();
         if newest_first {
             want.reverse();
