@@ -167,6 +167,19 @@ async fn walk(repo: &Subject, bucket: &Bucket, mut query: UploadQuery) -> Vec<(O
     }
 }
 
+/// An empty DRAFT batch of `bucket`.
+fn draft_batch(bucket: &Bucket) -> Batch {
+    Batch {
+        id: BatchId::new(&suffix()),
+        bucket_id: bucket.id.clone(),
+        status: TaskStatus::Draft,
+        object_ids: vec![],
+        task_id: None,
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
 fn task(n: usize) -> NewTask {
     NewTask {
         id: TaskId::new(&suffix()),
@@ -384,15 +397,7 @@ pub async fn failures_back_off_then_fail_and_released_tasks_return(repo: Subject
 /// A batch is submitted once with its task, and finished once with its event.
 pub async fn batches_submit_and_finish_once(repo: Subject) {
     let b = bucket(&repo, BucketSettings::default()).await;
-    let batch = Batch {
-        id: BatchId::new(&suffix()),
-        bucket_id: b.id.clone(),
-        status: TaskStatus::Draft,
-        object_ids: vec![],
-        task_id: None,
-        created_at: now(),
-        updated_at: now(),
-    };
+    let batch = draft_batch(&b);
     repo.create(&batch).await.expect("create");
     let first = task(1);
     let submitted = repo.submit(&b.id, &batch.id, &first, now()).await.expect("submit");

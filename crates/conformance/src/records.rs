@@ -1,9 +1,8 @@
 //! Namespaces, buckets, uploads and batches as records: uniqueness, tenancy, expiry, keyset
 //! listing with filters, and a batch submitted once with its task.
 
-use super::{Subject, bucket_in, namespace, new_upload, now, suffix, upload, walk};
+use super::{Subject, bucket_in, draft_batch, namespace, new_upload, now, suffix, upload, walk};
 use std::collections::HashSet;
-use stowage_domain::batch::Batch;
 use stowage_domain::bucket::BucketSettings;
 use stowage_domain::error::RepoError;
 use stowage_domain::ids::{BatchId, ObjectId, TaskId};
@@ -60,15 +59,7 @@ pub async fn a_draft_batch_is_submitted_once_with_its_task(repo: Subject) {
     let missing = ObjectId::new(&suffix());
     assert_eq!(repo.missing_objects(&b.id, std::slice::from_ref(&missing)).await.expect("missing"), vec![missing]);
 
-    let batch = Batch {
-        id: BatchId::new(&suffix()),
-        bucket_id: b.id.clone(),
-        status: TaskStatus::Draft,
-        object_ids: vec![],
-        task_id: None,
-        created_at: now(),
-        updated_at: now(),
-    };
+    let batch = draft_batch(&b);
     repo.create(&batch).await.expect("create");
     assert_eq!(BatchRepo::get(&*repo, &b.id, &batch.id).await.expect("get").expect("batch"), batch);
 

@@ -10,8 +10,6 @@ use crate::status::TaskStatus;
 use crate::task::{Task, TaskFailure};
 use crate::upload::{Failure, FailureCode};
 
-/// The code of an upload whose confirm task was canceled.
-pub const CONFIRM_CANCELED: &str = FailureCode::ConfirmCanceled.as_str();
 /// The code of an upload (and of the task) whose confirm task was abandoned: every allowed run
 /// lost its lease.
 pub const TASK_ABANDONED: &str = FailureCode::TaskAbandoned.as_str();
