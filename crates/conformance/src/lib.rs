@@ -149,6 +149,7 @@ fn plan(bucket: &Bucket, upload: &Upload, byte: u8) -> ConfirmationPlan {
         batch: None,
         webhook: None,
         bucket_id: bucket.id.clone(),
+        quota_bytes: bucket.settings.quota_bytes,
         now: now(),
     }
 }
@@ -232,6 +233,50 @@ pub async fn concurrent_confirmations_of_one_upload_write_once(repo: Subject) {
     assert_eq!(objects.len(), 1, "one object per upload");
     let bucket_now = repo.find_bucket(&b.namespace_id, b.id.as_str()).await.expect("find").expect("bucket");
     assert_eq!((bucket_now.object_count, bucket_now.total_size_bytes), (1, 4096));
+}
+
+/// 24 different contents confirmed at once into a bucket with room for 10 of them: exactly 10
+/// become objects, the other 14 are refused with nothing written (their uploads stay PENDING,
+/// their content unclaimed), and the usage is exactly the 10 objects; deleting one frees its room.
+pub async fn a_quota_holds_under_concurrent_confirms(repo: Subject) {
+    let settings = BucketSettings { quota_bytes: Some(10 * 4096), ..BucketSettings::default() };
+    let b = bucket(&repo, settings).await;
+    let mut uploads = Vec::new();
+    for _ in 0..24 {
+        uploads.push(upload(&repo, &b).await);
+    }
+    let plans: Vec<ConfirmationPlan> =
+        uploads.iter().zip(0u8..).map(|(u, byte)| plan(&b, u, byte.wrapping_add(100))).collect();
+    let outcomes: Vec<ConfirmationOutcome> = join_all(plans.iter().map(|p| repo.apply_confirmation(p)))
+        .await
+        .into_iter()
+        .map(|o| o.expect("confirm"))
+        .collect();
+    let originals = outcomes.iter().filter(|o| matches!(o, ConfirmationOutcome::Original(_))).count();
+    let refused: Vec<&Upload> = outcomes
+        .iter()
+        .filter_map(|o| if let ConfirmationOutcome::OverQuota(u) = o { Some(u) } else { None })
+        .collect();
+    assert_eq!((originals, refused.len()), (10, 14), "{outcomes:?}");
+    let scope = stowage_domain::dedup::ClaimScope::of(&b).expect("scope");
+    for (plan, outcome) in plans.iter().zip(&outcomes) {
+        if let ConfirmationOutcome::OverQuota(u) = outcome {
+            let stored = repo.get_upload(&b.id, &u.id).await.expect("get").expect("upload");
+            assert_eq!(stored.status(), UploadStatus::Pending);
+            let claim = plan.claim.as_ref().expect("claim");
+            assert_eq!(repo.find_claim(&scope, &claim.sha256).await.expect("claim"), None, "a refused claim is undone");
+        }
+    }
+    let objects = repo.list_objects(&b.id, None, 100).await.expect("list");
+    assert_eq!(objects.len(), 10);
+    let used = repo.find_bucket(&b.namespace_id, b.id.as_str()).await.expect("find").expect("bucket");
+    assert_eq!((used.object_count, used.total_size_bytes), (10, 10 * 4096));
+    // Deleting an object gives its room back: the next confirm fits.
+    repo.delete_object(&b.id, &objects[0].id).await.expect("delete").expect("deleted");
+    let listed = repo.list_buckets(&b.namespace_id).await.expect("list buckets");
+    assert_eq!((listed[0].object_count, listed[0].total_size_bytes), (9, 9 * 4096));
+    let retry = repo.apply_confirmation(&plan(&b, refused[0], 250)).await.expect("confirm");
+    assert!(matches!(retry, ConfirmationOutcome::Original(_)), "{retry:?}");
 }
 
 /// 32 uploads of one content confirmed at once: one original, 31 duplicates of it.
@@ -658,6 +703,7 @@ macro_rules! conformance_suite {
             an_idempotency_key_returns_the_first_upload,
             concurrent_confirmations_of_one_upload_write_once,
             one_content_has_one_original_whatever_the_concurrency,
+            a_quota_holds_under_concurrent_confirms,
             events_are_written_with_the_change_they_report,
             keyset_pages_visit_every_upload_once,
             each_task_is_handed_to_one_worker,

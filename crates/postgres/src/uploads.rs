@@ -11,6 +11,7 @@ use crate::schema::{batch_items, batches, blobs, buckets, content_claims, namesp
 use async_trait::async_trait;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
+use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::content::Sha256Hex;
@@ -135,25 +136,72 @@ async fn insert_object(
     Ok(())
 }
 
-/// Adds one object of `size` bytes to the bucket's usage counters. (The namespace's columns of
-/// the same name are no longer written: nothing reads them, SQLite never kept them, and they made
-/// every confirm update one more hot row. They stay in the schema for rolling upgrades.)
+/// Usage shards per bucket (`bucket_usage`): concurrent confirms of one bucket add to different
+/// rows, so they do not wait for each other's commits.
+const USAGE_SHARDS: i32 = 16;
+
+#[derive(diesel::QueryableByName)]
+struct Sum {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Adds `count` objects of `bytes` (negative: takes them away) to a random shard of the bucket's
+/// usage — unless the bucket has a `quota` its usage plus `bytes` would exceed: then writes
+/// nothing and answers `false`. With a quota, the bucket's row is locked first (`FOR NO KEY
+/// UPDATE`, which does not block inserts referencing the bucket), so that concurrent checks of one
+/// bucket see each other's additions.
 async fn add_usage(
     conn: &mut AsyncPgConnection,
     bucket: &BucketId,
-    size: u64,
-    now: OffsetDateTime,
-) -> Result<(), DieselError> {
-    let size = i64::try_from(size).unwrap_or(i64::MAX);
-    diesel::update(buckets::table.find(bucket.as_str()))
-        .set((
-            buckets::object_count.eq(buckets::object_count + 1),
-            buckets::total_size_bytes.eq(buckets::total_size_bytes + size),
-            buckets::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .await
-        .map(drop)
+    count: i64,
+    bytes: i64,
+    quota: Option<u64>,
+) -> Result<bool, DieselError> {
+    use diesel::sql_types::{Integer, Text};
+    if let Some(quota) = quota {
+        buckets::table.find(bucket.as_str()).select(buckets::id).for_no_key_update().first::<String>(conn).await?;
+        let used: Sum = diesel::sql_query(
+            "SELECT coalesce(sum(total_size_bytes), 0)::int8 AS n FROM bucket_usage WHERE bucket_id = $1",
+        )
+        .bind::<Text, _>(bucket.as_str())
+        .get_result(conn)
+        .await?;
+        if i128::from(used.n) + i128::from(bytes) > i128::from(quota) {
+            return Ok(false);
+        }
+    }
+    diesel::sql_query(
+        "INSERT INTO bucket_usage (bucket_id, shard, object_count, total_size_bytes) \
+         VALUES ($1, floor(random() * $2)::int2, $3, $4) ON CONFLICT (bucket_id, shard) DO UPDATE \
+         SET object_count = bucket_usage.object_count + excluded.object_count, \
+             total_size_bytes = bucket_usage.total_size_bytes + excluded.total_size_bytes",
+    )
+    .bind::<Text, _>(bucket.as_str())
+    .bind::<Integer, _>(USAGE_SHARDS)
+    .bind::<BigInt, _>(count)
+    .bind::<BigInt, _>(bytes)
+    .execute(conn)
+    .await?;
+    Ok(true)
+}
+
+/// Bytes as a signed SQL integer.
+fn signed(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+/// A bucket's usage, summed over its shards (in the same statement as the bucket's row).
+const OBJECTS_USED: &str =
+    "(SELECT coalesce(sum(u.object_count), 0)::int8 FROM bucket_usage u WHERE u.bucket_id = buckets.id)";
+const BYTES_USED: &str =
+    "(SELECT coalesce(sum(u.total_size_bytes), 0)::int8 FROM bucket_usage u WHERE u.bucket_id = buckets.id)";
+
+/// A bucket row with its summed usage in place of the row's own (no longer written) counters.
+fn with_usage((mut row, objects, bytes): (BucketRow, i64, i64)) -> BucketRow {
+    row.object_count = objects;
+    row.total_size_bytes = bytes;
+    row
 }
 
 /// The bucket's object with its blobs in order; `lock` keeps its row locked until the
@@ -233,8 +281,14 @@ impl UploadWork for PgWork<'_> {
         insert_object(self.conn, object, now).await.map_err(RepoError::from)
     }
 
-    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, now: OffsetDateTime) -> Result<(), RepoError> {
-        add_usage(self.conn, bucket, bytes, now).await.map_err(from_diesel)
+    async fn add_object_usage(
+        &mut self,
+        bucket: &BucketId,
+        bytes: u64,
+        quota: Option<u64>,
+        _now: OffsetDateTime,
+    ) -> Result<bool, RepoError> {
+        add_usage(self.conn, bucket, 1, signed(bytes), quota).await.map_err(from_diesel)
     }
 
     async fn insert_batch(&mut self, batch: &stowage_domain::batch::Batch) -> Result<(), RepoError> {
@@ -285,19 +339,9 @@ impl UploadWork for PgWork<'_> {
         &mut self,
         bucket: &BucketId,
         bytes: u64,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
-        diesel::update(buckets::table.find(bucket.as_str()))
-            .set((
-                buckets::object_count.eq(buckets::object_count - 1),
-                buckets::total_size_bytes.eq(buckets::total_size_bytes - bytes),
-                buckets::updated_at.eq(now),
-            ))
-            .execute(self.conn)
-            .await
-            .map(drop)
-            .map_err(from_diesel)
+        add_usage(self.conn, bucket, -1, -signed(bytes), None).await.map(drop).map_err(from_diesel)
     }
 
     async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError> {
@@ -592,7 +636,7 @@ impl ObjectRepo for PgRepository {
             .execute(conn)
             .await?;
             let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
-            add_usage(conn, &object.bucket_id, size, object.created_at).await?;
+            add_usage(conn, &object.bucket_id, 1, signed(size), None).await?;
             Ok(AttachOutcome::Created)
         })
         .await
@@ -639,11 +683,15 @@ impl TenancyRepo for PgRepository {
         let rows = buckets::table
             .filter(buckets::namespace_id.eq(namespace.as_str()))
             .order(buckets::name.asc())
-            .select(BucketRow::as_select())
+            .select((
+                BucketRow::as_select(),
+                diesel::dsl::sql::<BigInt>(OBJECTS_USED),
+                diesel::dsl::sql::<BigInt>(BYTES_USED),
+            ))
             .load(&mut conn)
             .await
             .map_err(from_diesel)?;
-        Ok(decodable("buckets", rows, Bucket::try_from, skipped))
+        Ok(decodable("buckets", rows.into_iter().map(with_usage).collect::<Vec<_>>(), Bucket::try_from, skipped))
     }
 
     async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
@@ -661,11 +709,15 @@ impl TenancyRepo for PgRepository {
         let row = buckets::table
             .filter(buckets::namespace_id.eq(namespace.as_str()))
             .filter(buckets::id.eq(id_or_name).or(buckets::name.eq(id_or_name)))
-            .select(BucketRow::as_select())
+            .select((
+                BucketRow::as_select(),
+                diesel::dsl::sql::<BigInt>(OBJECTS_USED),
+                diesel::dsl::sql::<BigInt>(BYTES_USED),
+            ))
             .first(&mut conn)
             .await
             .optional()
             .map_err(from_diesel)?;
-        row.map(Bucket::try_from).transpose()
+        row.map(with_usage).map(Bucket::try_from).transpose()
     }
 }

@@ -10,27 +10,60 @@
 //! (they wait on `busy_timeout`). Entities are stored as the domain's own JSON next to the columns
 //! that are filtered or ordered on.
 //!
-//! Queries run on tokio's blocking pool, each as one closure holding the connection
-//! ([`SqliteRepository::run`]). A caller that stops waiting (a request cancelled because another
-//! extractor failed first, a client that hung up) only detaches from that closure: it still runs
-//! to its end, so a transaction is never cut halfway, and nothing blocks or panics on drop, on any
-//! runtime. (diesel-async's `SyncConnectionWrapper` waits for the query with `block_in_place`
-//! when its future is dropped, which panics on actix's current-thread runtime.)
+//! **Writes are group-committed.** One writer thread owns the only connection that writes. Every
+//! transaction ([`SqliteRepository::tx`]) is a job sent to it; the writer takes every job waiting
+//! (up to [`MAX_GROUP`]), runs them one after another inside one `BEGIN IMMEDIATE` transaction,
+//! each in a savepoint of its own (a job that fails rolls back only itself), commits once, and only
+//! then answers each caller. With `synchronous = FULL` that commit is durable — the WAL is synced
+//! before any caller hears "done" — and one sync covers the whole group, so durability costs one
+//! fsync per group rather than one per confirm. Jobs of one group see each other's writes in
+//! order, exactly as if they had committed one by one.
+//!
+//! Reads run on a small pool of read-only connections (`query_only`), beside the writer (WAL lets
+//! readers see the last commit without waiting for it). Both run on threads of their own, never on
+//! the async runtime: a caller that stops waiting only detaches, its job still runs to its end, so a
+//! transaction is never cut halfway and nothing blocks or panics on drop, on any runtime.
+//! (diesel-async's `SyncConnectionWrapper` waits for the query with `block_in_place` when its future
+//! is dropped, which panics on actix's current-thread runtime.)
 
 mod queue;
 mod repo;
 mod schema;
 
 use diesel::Connection;
+use diesel::connection::SimpleConnection;
 use diesel::sqlite::SqliteConnection;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use stowage_domain::error::RepoError;
 use time::OffsetDateTime;
+use tokio::sync::oneshot;
 
-/// stowage's state in a SQLite file. Cheap to clone: clones share the connection.
+/// The most transactions one group commit holds.
+pub const MAX_GROUP: usize = 64;
+/// Read connections beside the writer.
+const READERS: usize = 2;
+
+/// What the writer does once the group's commit is known: answer the job's caller.
+type Done = Box<dyn FnOnce(Result<(), RepoError>) + Send>;
+
+/// A job for the writer thread.
+enum Job {
+    /// A transaction: runs in its own savepoint inside the group's transaction and is answered
+    /// after the group commits.
+    Tx(Box<dyn FnOnce(&mut SqliteConnection) -> Done + Send>),
+    /// A read on the writer's connection (an in-memory database has no other connection).
+    Read(Box<dyn FnOnce(&mut SqliteConnection) + Send>),
+}
+
+/// stowage's state in a SQLite file. Cheap to clone: clones share the writer and the readers.
 #[derive(Clone)]
 pub struct SqliteRepository {
-    conn: Arc<Mutex<SqliteConnection>>,
+    writer: mpsc::Sender<Job>,
+    readers: Arc<Vec<Mutex<SqliteConnection>>>,
+    next_reader: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for SqliteRepository {
@@ -97,46 +130,147 @@ pub(crate) fn now_micros() -> i64 {
     micros(OffsetDateTime::now_utc())
 }
 
+/// Opens a connection with the settings every connection uses: WAL, durable commits
+/// (`synchronous = FULL`: a commit returns once the WAL is synced), a busy timeout for other
+/// processes sharing the file, foreign keys.
+fn connect(path: &str) -> Result<SqliteConnection, RepoError> {
+    let mut conn =
+        SqliteConnection::establish(path).map_err(|e| RepoError::Unavailable(format!("cannot open {path}: {e}")))?;
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+    )
+    .map_err(|e| from_diesel(&e))?;
+    Ok(conn)
+}
+
+/// The writer thread: takes the jobs waiting, runs each group in one transaction, commits once,
+/// answers every job. Ends when the last repository handle is dropped.
+fn write_loop(path: &str, mut conn: SqliteConnection, jobs: &mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = Vec::with_capacity(MAX_GROUP);
+        let mut next = Some(first);
+        while let Some(job) = next {
+            match job {
+                Job::Read(read) => read(&mut conn),
+                Job::Tx(tx) => group.push(tx),
+            }
+            next = if group.len() < MAX_GROUP { jobs.try_recv().ok() } else { None };
+        }
+        if group.is_empty() {
+            continue;
+        }
+        metrics::histogram!("stowage_sqlite_group_commit_size").record(group.len() as f64);
+        let mut answers: Vec<Done> = Vec::with_capacity(group.len());
+        let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            conn.immediate_transaction(|conn| {
+                for tx in group.drain(..) {
+                    answers.push(tx(conn));
+                }
+                Ok::<_, diesel::result::Error>(())
+            })
+        }));
+        match committed {
+            Ok(result) => {
+                let result = result.map_err(|e| from_diesel(&e));
+                if let Err(e) = &result {
+                    tracing::warn!(error = %e, "a group of SQLite transactions did not commit");
+                }
+                for answer in answers {
+                    answer(result.clone());
+                }
+            }
+            Err(_) => {
+                // A job panicked: nothing of the group was committed. The connection's
+                // transaction state is unknown, so it is replaced.
+                tracing::error!("a SQLite transaction panicked; its group was rolled back");
+                for answer in answers {
+                    answer(Err(RepoError::Unexpected("a database operation panicked".to_owned())));
+                }
+                match connect(path) {
+                    Ok(fresh) => conn = fresh,
+                    Err(e) => tracing::error!(error = %e, "cannot reopen the SQLite database"),
+                }
+            }
+        }
+    }
+}
+
 impl SqliteRepository {
     /// Opens (creating it if needed) the database at `path` — `:memory:` for a private in-memory
-    /// one — and brings its schema up to date.
+    /// one — brings its schema up to date and starts the writer.
     ///
     /// # Errors
     /// `Unavailable` when the file cannot be opened; `Unexpected` when a migration fails.
     pub async fn open(path: &str) -> Result<Self, RepoError> {
         let owned = path.to_owned();
-        let conn = tokio::task::spawn_blocking(move || SqliteConnection::establish(&owned))
-            .await
-            .map_err(|e| RepoError::Unexpected(format!("opening {path} panicked: {e}")))?
-            .map_err(|e| RepoError::Unavailable(format!("cannot open {path}: {e}")))?;
-        let repo = Self { conn: Arc::new(Mutex::new(conn)) };
-        repo.run(|conn| schema::migrate(conn).map_err(|e| e.0)).await?;
-        Ok(repo)
+        let (writer, readers) = tokio::task::spawn_blocking(move || {
+            let mut conn = connect(&owned)?;
+            schema::migrate(&mut conn).map_err(|e| e.0)?;
+            let readers = if owned == ":memory:" {
+                Vec::new()
+            } else {
+                (0..READERS)
+                    .map(|_| {
+                        let mut reader = connect(&owned)?;
+                        reader.batch_execute("PRAGMA query_only = 1;").map_err(|e| from_diesel(&e))?;
+                        Ok(Mutex::new(reader))
+                    })
+                    .collect::<Result<Vec<_>, RepoError>>()?
+            };
+            let (send, receive) = mpsc::channel();
+            std::thread::Builder::new()
+                .name("stowage-sqlite-writer".to_owned())
+                .spawn(move || write_loop(&owned, conn, &receive))
+                .map_err(|e| RepoError::Unexpected(format!("cannot start the SQLite writer: {e}")))?;
+            Ok::<_, RepoError>((send, readers))
+        })
+        .await
+        .map_err(|e| RepoError::Unexpected(format!("opening {path} panicked: {e}")))??;
+        Ok(Self { writer, readers: Arc::new(readers), next_reader: Arc::new(AtomicUsize::new(0)) })
     }
 
-    /// Runs `f` on the connection, on the blocking pool. Dropping the returned future detaches
-    /// from `f` without stopping it (see the module docs): `f` always runs to its end.
+    fn send(&self, job: Job) -> Result<(), RepoError> {
+        self.writer.send(job).map_err(|_| RepoError::Unavailable("the SQLite writer has stopped".to_owned()))
+    }
+
+    /// Runs the read `f` on a read connection, on the blocking pool. Dropping the returned future
+    /// detaches from `f` without stopping it (see the module docs).
     pub(crate) async fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> Result<R, RepoError> + Send + 'static,
     ) -> Result<R, RepoError> {
-        let conn = Arc::clone(&self.conn);
+        if self.readers.is_empty() {
+            let (answer, answered) = oneshot::channel();
+            self.send(Job::Read(Box::new(move |conn| drop(answer.send(f(conn))))))?;
+            return answered.await.map_err(|_| panicked())?;
+        }
+        let readers = Arc::clone(&self.readers);
+        let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % readers.len();
         tokio::task::spawn_blocking(move || {
-            // A closure that panicked poisoned the lock; the connection itself is still usable
-            // (its transaction was rolled back by diesel when the panic unwound through it).
-            let mut conn = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            // A closure that panicked poisoned the lock; a read-only connection is still usable.
+            let mut conn = readers[i].lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut conn)
         })
         .await
-        .map_err(|e| RepoError::Unexpected(format!("a database operation panicked: {e}")))?
+        .map_err(|_| panicked())?
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction: committed when it returns `Ok`, rolled back
-    /// otherwise.
+    /// Runs `f` as one transaction: committed when it returns `Ok` (in the writer's next group
+    /// commit; this returns once that commit is durable), rolled back otherwise.
     pub(crate) async fn tx<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut SqliteConnection) -> Result<R, Fail> + Send + 'static,
     ) -> Result<R, RepoError> {
-        self.run(move |conn| conn.immediate_transaction(f).map_err(|e: Fail| e.0)).await
+        let (answer, answered) = oneshot::channel();
+        self.send(Job::Tx(Box::new(move |conn| {
+            let result = conn.transaction(f).map_err(|e: Fail| e.0);
+            Box::new(move |committed: Result<(), RepoError>| drop(answer.send(committed.and(result))))
+        })))?;
+        // No answer: the group never began (the database stayed busy) or a job panicked.
+        answered.await.map_err(|_| RepoError::Unavailable("the database did not run the transaction".to_owned()))?
     }
+}
+
+fn panicked() -> RepoError {
+    RepoError::Unexpected("a database operation panicked".to_owned())
 }

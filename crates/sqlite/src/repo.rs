@@ -109,31 +109,54 @@ fn save_upload(conn: &mut SqliteConnection, upload: &Upload) -> Result<(), Fail>
     Ok(())
 }
 
-fn load_bucket(conn: &mut SqliteConnection, id: &BucketId) -> Result<Bucket, Fail> {
-    one(conn, "bucket", "SELECT doc FROM buckets WHERE id = ?", &[id.as_str()])?
-        .ok_or_else(|| Fail(RepoError::Unexpected(format!("bucket {id} vanished"))))
-}
-
-fn save_bucket(conn: &mut SqliteConnection, bucket: &Bucket) -> Result<(), Fail> {
-    diesel::sql_query("UPDATE buckets SET doc = ? WHERE id = ?")
-        .bind::<Text, _>(json(bucket)?)
-        .bind::<Text, _>(bucket.id.as_str())
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Adds (or, with `sign` -1, takes away) one object of `size` bytes to the bucket's usage.
-fn usage(conn: &mut SqliteConnection, bucket: &BucketId, size: u64, sign: i8, now: OffsetDateTime) -> Result<(), Fail> {
-    let mut b = load_bucket(conn, bucket)?;
-    if sign >= 0 {
-        b.object_count += 1;
-        b.total_size_bytes = b.total_size_bytes.saturating_add(size);
-    } else {
-        b.object_count = b.object_count.saturating_sub(1);
-        b.total_size_bytes = b.total_size_bytes.saturating_sub(size);
+/// Adds `count` objects of `bytes` to the bucket's usage (negative: takes them away) — unless the
+/// bucket has a `quota` the new total would exceed: then writes nothing and answers `false`. The
+/// transaction holds SQLite's write lock, so the check and the addition are atomic.
+fn usage(
+    conn: &mut SqliteConnection,
+    bucket: &BucketId,
+    count: i64,
+    bytes: i64,
+    quota: Option<u64>,
+) -> Result<bool, Fail> {
+    if let Some(quota) = quota {
+        let used: Count = diesel::sql_query(
+            "SELECT coalesce((SELECT total_size_bytes FROM bucket_usage WHERE bucket_id = ?), 0) AS n",
+        )
+        .bind::<Text, _>(bucket.as_str())
+        .get_result(conn)?;
+        if i128::from(used.n) + i128::from(bytes) > i128::from(quota) {
+            return Ok(false);
+        }
     }
-    b.updated_at = now;
-    save_bucket(conn, &b)
+    diesel::sql_query(
+        "INSERT INTO bucket_usage (bucket_id, object_count, total_size_bytes) VALUES (?1, max(?2, 0), max(?3, 0)) \
+         ON CONFLICT (bucket_id) DO UPDATE SET object_count = max(object_count + ?2, 0), \
+         total_size_bytes = max(total_size_bytes + ?3, 0)",
+    )
+    .bind::<Text, _>(bucket.as_str())
+    .bind::<BigInt, _>(count)
+    .bind::<BigInt, _>(bytes)
+    .execute(conn)?;
+    Ok(true)
+}
+
+/// Bytes as a signed SQL integer.
+fn signed(bytes: u64) -> i64 {
+    i64::try_from(bytes).unwrap_or(i64::MAX)
+}
+
+/// Selects buckets' documents (`b`) with their usage, which lives in its own table (so a confirm
+/// does not rewrite the bucket's document), followed by the query's own clauses.
+macro_rules! bucket_docs {
+    ($clauses:literal) => {
+        concat!(
+            "SELECT json_set(b.doc, '$.object_count', coalesce(u.object_count, 0), ",
+            "'$.total_size_bytes', coalesce(u.total_size_bytes, 0)) AS doc ",
+            "FROM buckets b LEFT JOIN bucket_usage u ON u.bucket_id = b.id ",
+            $clauses
+        )
+    };
 }
 
 fn insert_object(conn: &mut SqliteConnection, object: &BucketObject) -> Result<(), Fail> {
@@ -222,8 +245,14 @@ impl UploadWork for SqliteWork<'_> {
         insert_object(self.conn, object).map_err(|e| e.0)
     }
 
-    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, now: OffsetDateTime) -> Result<(), RepoError> {
-        usage(self.conn, bucket, bytes, 1, now).map_err(|e| e.0)
+    async fn add_object_usage(
+        &mut self,
+        bucket: &BucketId,
+        bytes: u64,
+        quota: Option<u64>,
+        _now: OffsetDateTime,
+    ) -> Result<bool, RepoError> {
+        usage(self.conn, bucket, 1, signed(bytes), quota).map_err(|e| e.0)
     }
 
     async fn insert_batch(&mut self, batch: &Batch) -> Result<(), RepoError> {
@@ -274,9 +303,9 @@ impl UploadWork for SqliteWork<'_> {
         &mut self,
         bucket: &BucketId,
         bytes: u64,
-        now: OffsetDateTime,
+        _now: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        usage(self.conn, bucket, bytes, -1, now).map_err(|e| e.0)
+        usage(self.conn, bucket, -1, -signed(bytes), None).map(drop).map_err(|e| e.0)
     }
 
     async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError> {
@@ -346,12 +375,12 @@ impl SqliteRepository {
     }
 
     async fn insert(&self, sql: &'static str, binds: Vec<String>) -> Result<(), RepoError> {
-        self.run(move |conn| {
+        self.tx(move |conn| {
             let mut query = diesel::sql_query(sql).into_boxed::<Sqlite>();
             for bind in binds {
                 query = query.bind::<Text, _>(bind);
             }
-            query.execute(conn).map(drop).map_err(|e| crate::from_diesel(&e))
+            Ok(query.execute(conn).map(drop)?)
         })
         .await
     }
@@ -617,7 +646,7 @@ impl ObjectRepo for SqliteRepository {
                     .execute(conn)?;
             }
             let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
-            usage(conn, &object.bucket_id, size, 1, object.created_at)?;
+            usage(conn, &object.bucket_id, 1, signed(size), None)?;
             Ok(AttachOutcome::Created)
         })
         .await
@@ -646,7 +675,7 @@ impl TenancyRepo for SqliteRepository {
     }
 
     async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
-        let sql = "SELECT doc FROM buckets WHERE namespace_id = ? ORDER BY name".to_owned();
+        let sql = bucket_docs!("WHERE b.namespace_id = ? ORDER BY b.name").to_owned();
         self.docs("buckets", sql, vec![namespace.to_string()]).await
     }
 
@@ -657,7 +686,7 @@ impl TenancyRepo for SqliteRepository {
     }
 
     async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
-        let sql = "SELECT doc FROM buckets WHERE namespace_id = ? AND (id = ? OR name = ?)";
+        let sql = bucket_docs!("WHERE b.namespace_id = ? AND (b.id = ? OR b.name = ?)");
         self.doc("bucket", sql, vec![namespace.to_string(), id_or_name.to_owned(), id_or_name.to_owned()]).await
     }
 }

@@ -90,6 +90,18 @@ CREATE TABLE batches (
 -- Deleting an object finds the uploads that point at it.
 CREATE INDEX uploads_object_id ON uploads (json_extract(doc, '$.object_id'));
 ",
+    r"
+-- A bucket's usage in a row of its own: a confirm adds to it without rewriting the bucket's
+-- document. (The document's counters are no longer written; reads take this table's.)
+CREATE TABLE bucket_usage (
+    bucket_id        TEXT PRIMARY KEY REFERENCES buckets (id),
+    object_count     INTEGER NOT NULL,
+    total_size_bytes INTEGER NOT NULL
+);
+INSERT INTO bucket_usage (bucket_id, object_count, total_size_bytes)
+    SELECT id, coalesce(json_extract(doc, '$.object_count'), 0), coalesce(json_extract(doc, '$.total_size_bytes'), 0)
+    FROM buckets;
+",
 ];
 
 #[derive(QueryableByName)]
@@ -98,13 +110,8 @@ struct Version {
     user_version: i32,
 }
 
-/// Sets the connection up (WAL, a busy timeout for other processes, foreign keys) and applies the
-/// pending migrations.
+/// Applies the pending migrations.
 pub(crate) fn migrate(conn: &mut SqliteConnection) -> Result<usize, Fail> {
-    conn.batch_execute(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
-         PRAGMA foreign_keys = ON;",
-    )?;
     let mut applied = 0;
     loop {
         let done = conn.immediate_transaction(|conn| {

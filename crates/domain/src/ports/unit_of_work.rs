@@ -53,8 +53,16 @@ pub trait UploadWork: Send {
     ) -> Result<Option<ClaimHolder>, RepoError>;
     /// Inserts an object and its blobs.
     async fn insert_object(&mut self, object: &BucketObject, now: OffsetDateTime) -> Result<(), RepoError>;
-    /// Adds one object of `bytes` to the bucket's usage counters.
-    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, now: OffsetDateTime) -> Result<(), RepoError>;
+    /// Adds one object of `bytes` to the bucket's usage counters — unless the bucket has a
+    /// `quota` its usage plus `bytes` would exceed: then writes nothing and answers `false`. The
+    /// check and the addition are atomic against concurrent transactions of the same bucket.
+    async fn add_object_usage(
+        &mut self,
+        bucket: &BucketId,
+        bytes: u64,
+        quota: Option<u64>,
+        now: OffsetDateTime,
+    ) -> Result<bool, RepoError>;
     /// Inserts a batch.
     async fn insert_batch(&mut self, batch: &Batch) -> Result<(), RepoError>;
     /// Writes a task (the queue's outbox: it runs once the transaction commits).
@@ -101,8 +109,12 @@ impl ConfirmationPlan {
             return Ok(ConfirmationOutcome::Duplicate(duplicate));
         }
         if let Some(object) = &self.object {
+            if !work.add_object_usage(&self.bucket_id, self.verified.size, self.quota_bytes, self.now).await? {
+                // Undo the claim made above, so that this transaction writes nothing.
+                work.release_claims_of(&object.id).await?;
+                return Ok(ConfirmationOutcome::OverQuota(upload));
+            }
             work.insert_object(object, self.now).await?;
-            work.add_object_usage(&self.bucket_id, self.verified.size, self.now).await?;
         }
         if let Some((batch, task)) = &self.batch {
             work.insert_batch(batch).await?;
@@ -260,6 +272,8 @@ mod tests {
         object: Option<BucketObject>,
         pointing: Vec<Upload>,
         keys_in_use: Vec<ObjectKey>,
+        /// The bucket's usage so far, checked against the quota the plan passes.
+        used: u64,
         calls: Vec<String>,
     }
 
@@ -283,9 +297,20 @@ mod tests {
             self.calls.push("object".into());
             Ok(())
         }
-        async fn add_object_usage(&mut self, _: &BucketId, bytes: u64, _: OffsetDateTime) -> Result<(), RepoError> {
+        async fn add_object_usage(
+            &mut self,
+            _: &BucketId,
+            bytes: u64,
+            quota: Option<u64>,
+            _: OffsetDateTime,
+        ) -> Result<bool, RepoError> {
+            if quota.is_some_and(|q| self.used + bytes > q) {
+                self.calls.push(format!("over quota {bytes}"));
+                return Ok(false);
+            }
+            self.used += bytes;
             self.calls.push(format!("usage {bytes}"));
-            Ok(())
+            Ok(true)
         }
         async fn insert_batch(&mut self, _: &Batch) -> Result<(), RepoError> {
             self.calls.push("batch".into());
@@ -337,6 +362,7 @@ mod tests {
             object: None,
             pointing: Vec::new(),
             keys_in_use: Vec::new(),
+            used: 0,
             calls: Vec::new(),
         }
     }
@@ -354,8 +380,23 @@ mod tests {
         assert_eq!(done.status, UploadStatus::Completed);
         assert_eq!(
             work.calls,
-            ["lock", "claim", "object", "usage 7", "batch", "enqueue api_buckets_batches_submit", "save COMPLETED"]
+            ["lock", "claim", "usage 7", "object", "batch", "enqueue api_buckets_batches_submit", "save COMPLETED"]
         );
+    }
+
+    #[test]
+    fn an_original_over_the_quota_releases_its_claim_and_writes_nothing_else() {
+        let mut plan = plan(true);
+        plan.quota_bytes = Some(10);
+        let mut work = recorder(None);
+        work.used = 4;
+        let ConfirmationOutcome::OverQuota(unchanged) = run(&plan, &mut work) else { panic!("not over quota") };
+        assert_eq!(unchanged.status, UploadStatus::Pending);
+        assert_eq!(work.calls, ["lock", "claim", "over quota 7", "release claims"]);
+        // Exactly at the quota is allowed.
+        work.used = 3;
+        work.calls.clear();
+        assert!(matches!(run(&plan, &mut work), ConfirmationOutcome::Original(_)), "{:?}", work.calls);
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub struct ConfirmationPlan {
     pub webhook: Option<crate::webhook::WebhookTarget>,
     /// The bucket whose usage counters grow by one object of `verified.size` bytes.
     pub bucket_id: BucketId,
+    /// The bucket's quota in bytes: checked against its usage inside the transaction, so
+    /// concurrent confirms cannot exceed it together.
+    pub quota_bytes: Option<u64>,
     /// When this happens.
     pub now: OffsetDateTime,
 }
@@ -104,6 +107,9 @@ pub enum ConfirmationOutcome {
     Duplicate(Upload),
     /// The upload was no longer in the expected status; nothing was written.
     Stale(Upload),
+    /// Recording the object would take the bucket over its quota; nothing was written and the
+    /// upload is unchanged.
+    OverQuota(Upload),
 }
 
 /// Uploads and content claims.

@@ -180,6 +180,9 @@ pub async fn confirm_upload(
                 return Ok(done.receipt());
             }
             ConfirmationOutcome::Stale(moved) => upload = moved,
+            ConfirmationOutcome::OverQuota(_) => {
+                return Err(VerificationFailure::QuotaExceeded { size: plan.verified.size }.into());
+            }
         }
     }
     Err(ConfirmError::Contention)
@@ -354,6 +357,7 @@ pub(crate) fn plan_confirmation(
         batch,
         webhook: super::webhook_for(deps, bucket),
         bucket_id: bucket.id.clone(),
+        quota_bytes: bucket.settings.quota_bytes,
         now,
     }
 }

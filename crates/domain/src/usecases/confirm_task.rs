@@ -71,6 +71,9 @@ async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult,
             done
         }
         ConfirmationOutcome::Stale(moved) => moved,
+        ConfirmationOutcome::OverQuota(_) => {
+            return Err(VerificationFailure::QuotaExceeded { size: plan.verified.size }.into());
+        }
     };
     Ok(settled(&done))
 }
