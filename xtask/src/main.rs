@@ -27,10 +27,10 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz(),
         Some("deploy-test") if args.get(1).is_some_and(|a| a == "k8s") => deploy::k8s(),
         Some("deploy-test") => deploy::test(),
-        Some("bench") => bench(args.get(1).map_or("all", String::as_str)),
+        Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  test --fast  the tests that need neither PostgreSQL nor an S3 server\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|create|hash|scale|all]  benchmarks against same-run ceilings; writes docs/benchmarks.md"
+                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  test --fast  the tests that need neither PostgreSQL nor an S3 server\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|embedded|create|hash|scale|all] [--quick]  benchmarks against same-run ceilings; writes docs/benchmarks.md (--quick: one small round, a smoke run, written under the target directory)"
             );
             return ExitCode::from(2);
         }
@@ -172,7 +172,7 @@ fn fuzz() -> Result<(), String> {
 }
 
 /// Runs the benchmarks: release builds, PostgreSQL and Garage, then `stowage-bench`.
-fn bench(which: &str) -> Result<(), String> {
+fn bench(args: &[String]) -> Result<(), String> {
     let database = services::ensure_postgres()?;
     let pg_log = std::env::var("STOWAGE_BENCH_PG_LOG").ok().or_else(services::postgres_log).ok_or(
         "cannot find PostgreSQL's log file (the confirm ceiling is captured from it); set STOWAGE_BENCH_PG_LOG",
@@ -191,7 +191,7 @@ fn bench(which: &str) -> Result<(), String> {
         ("STOWAGE_BENCH_BINARY".to_owned(), format!("{target}/release/stowage")),
     ]);
     let status = Command::new(format!("{target}/release/stowage-bench"))
-        .arg(which)
+        .args(if args.is_empty() { vec!["all".to_owned()] } else { args.to_vec() })
         .envs(env)
         .status()
         .map_err(|e| format!("cannot run stowage-bench: {e}"))?;

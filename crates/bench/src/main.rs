@@ -10,8 +10,10 @@
 
 mod api;
 mod capture;
+mod embedded;
 mod load;
 mod pg;
+mod plot;
 mod report;
 mod scenarios;
 mod server;
@@ -20,28 +22,34 @@ use std::time::Instant;
 
 #[tokio::main]
 async fn main() {
-    let which = std::env::args().nth(1).unwrap_or_else(|| "all".to_owned());
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    scenarios::QUICK.store(quick, std::sync::atomic::Ordering::Relaxed);
+    let which = args.iter().find(|a| !a.starts_with("--")).cloned().unwrap_or_else(|| "all".to_owned());
     let selected: Vec<&str> = match which.as_str() {
-        "all" => vec!["confirm", "create", "hash", "scale"],
-        one @ ("confirm" | "create" | "hash" | "scale") => vec![one],
+        "all" => vec!["confirm", "embedded", "create", "hash", "scale"],
+        // The confirm benchmark's smoke run covers both backends.
+        "confirm" if quick => vec!["confirm", "embedded"],
+        one @ ("confirm" | "embedded" | "create" | "hash" | "scale") => vec![one],
         other => {
-            eprintln!("usage: stowage-bench [confirm|create|hash|scale|all] (got `{other}`)");
+            eprintln!("usage: stowage-bench [confirm|embedded|create|hash|scale|all] [--quick] (got `{other}`)");
             std::process::exit(2);
         }
     };
     let started = Instant::now();
     let env = server::BenchEnv::from_env();
-    let mut report = report::Report::new(&which);
+    let mut report = report::Report::new(&if quick { format!("{which} --quick") } else { which.clone() });
     for name in selected {
         println!("\n== {name} ==");
         let section = match name {
             "confirm" => scenarios::confirm(&env).await,
             "create" => scenarios::create(&env).await,
+            "embedded" => embedded::bench(&env).await,
             "hash" => scenarios::hash(&env).await,
             _ => scenarios::scale(&env).await,
         };
         println!("{section}");
         report.add(section);
     }
-    report.finish(started.elapsed());
+    report.finish(started.elapsed(), quick);
 }

@@ -4,10 +4,21 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-/// One benchmark's results as Markdown.
+/// One benchmark's results as Markdown, with the points it adds to the concurrency plot.
 pub struct Section {
     pub title: String,
     pub body: String,
+    pub points: Vec<Point>,
+}
+
+/// One measurement of the concurrency sweep.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// The backend (a line of the plot).
+    pub series: String,
+    pub clients: usize,
+    pub throughput: f64,
+    pub p99_ms: f64,
 }
 
 impl std::fmt::Display for Section {
@@ -57,7 +68,9 @@ impl Report {
         self.sections.push(section);
     }
 
-    pub fn finish(self, elapsed: Duration) {
+    /// Writes the report: to docs/benchmarks.md (and the plot beside it), or, for a `--quick`
+    /// smoke run, to the target directory only.
+    pub fn finish(self, elapsed: Duration, quick: bool) {
         let mut md = String::from("# Benchmarks\n\n");
         let _ = writeln!(
             md,
@@ -72,14 +85,34 @@ impl Report {
              (see each section). Servers: PostgreSQL 15 and Garage 2.5.0 on the same host, sharing its cores \
              with stowage and the load generator. Medians of 3 rounds after a warm-up; fixed seeds.\n\n",
         );
+        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs");
+        let dir = if quick {
+            std::env::var("CARGO_TARGET_DIR")
+                .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../target").to_owned())
+        } else {
+            docs.to_owned()
+        };
+        let points: Vec<Point> = self.sections.iter().flat_map(|s| s.points.clone()).collect();
+        if !points.is_empty() {
+            let svg = format!("{dir}/benchmarks-concurrency.svg");
+            match crate::plot::concurrency(&svg, &points) {
+                Ok(()) => {
+                    md.push_str(
+                        "![Confirm throughput and p99 against clients, both backends](benchmarks-concurrency.svg)\n\n",
+                    );
+                    println!("wrote {svg}");
+                }
+                Err(e) => panic!("cannot draw {svg}: {e}"),
+            }
+        }
         for s in &self.sections {
             let _ = writeln!(md, "{s}");
         }
         md.push_str(crate::scenarios::NOTES);
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/benchmarks.md");
-        match std::fs::write(path, md) {
-            Ok(()) => println!("\nwrote docs/benchmarks.md"),
-            Err(e) => eprintln!("cannot write docs/benchmarks.md: {e}"),
+        let path = format!("{dir}/{}", if quick { "benchmarks-quick.md" } else { "benchmarks.md" });
+        match std::fs::write(&path, md) {
+            Ok(()) => println!("\nwrote {path}"),
+            Err(e) => panic!("cannot write {path}: {e}"),
         }
     }
 }

@@ -5,21 +5,42 @@ use crate::api::{Api, content, put};
 use crate::capture::{self, Statement};
 use crate::load::{self, Stats};
 use crate::pg::{pgbench, psql};
-use crate::report::{Section, ms};
+use crate::report::{Point, Section, ms};
 use crate::server::{BenchEnv, Server};
 use serde_json::json;
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Instant;
 
-const CONCURRENCY: usize = 16;
-const ROUNDS: usize = 3;
-const CONFIRMS_PER_ROUND: usize = 500;
-const CREATES_PER_ROUND: usize = 1_000;
-const WARM_UP: usize = 50;
-const OBJECT_SIZE: usize = 4 * 1024;
+pub const CONCURRENCY: usize = 16;
+/// The client counts of the concurrency sweep.
+pub const SWEEP: [usize; 3] = [4, 16, 64];
+pub const OBJECT_SIZE: usize = 4 * 1024;
+
+/// `--quick`: one small round of everything (CI's smoke run), figures not written to docs/.
+pub static QUICK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn quick() -> bool {
+    QUICK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub fn rounds() -> usize {
+    if quick() { 1 } else { 3 }
+}
+
+pub fn confirms_per_round() -> usize {
+    if quick() { 64 } else { 500 }
+}
+
+pub fn creates_per_round() -> usize {
+    if quick() { 100 } else { 1_000 }
+}
+
+pub fn warm_up() -> usize {
+    if quick() { 8 } else { 50 }
+}
 const DB: &str = "stowage_bench";
-const BUCKET: &str = "bench";
+pub(crate) const BUCKET: &str = "bench";
 
 /// Notes appended to docs/benchmarks.md.
 pub const NOTES: &str = "\
@@ -45,10 +66,10 @@ MD5 + the transaction); peak RSS is the server's VmHWM, reset just before the co
 - **scale**: keyset indexes keep confirm flat from 10^4 to 10^6 uploads.
 ";
 
-const CPU_HEAD: &str = "Where the 2 cores went during the first round (CPU time per request; the machine has 2 s of CPU per wall second):\n\n| run | stowage process | load generator | everything else (PostgreSQL, Garage, kernel) |\n|---|---|---|---|\n";
+pub(crate) const CPU_HEAD: &str = "Where the 2 cores went during the first round (CPU time per request; the machine has 2 s of CPU per wall second):\n\n| run | stowage process | load generator | everything else (PostgreSQL, Garage, kernel) |\n|---|---|---|---|\n";
 
 /// CPU time of stowage, of this load generator and of the whole machine over one run.
-struct CpuProfile {
+pub(crate) struct CpuProfile {
     server: f64,
     generator: f64,
     machine: f64,
@@ -63,7 +84,7 @@ fn machine_cpu_seconds() -> f64 {
 }
 
 impl CpuProfile {
-    fn start(server: &Server) -> Self {
+    pub(crate) fn start(server: &Server) -> Self {
         Self {
             server: server.cpu_seconds(),
             generator: crate::server::cpu_seconds_of("self"),
@@ -71,7 +92,7 @@ impl CpuProfile {
         }
     }
 
-    fn row(&self, name: &str, server: &Server, stats: &Stats) -> String {
+    pub(crate) fn row(&self, name: &str, server: &Server, stats: &Stats) -> String {
         let n = stats.requests.max(1) as f64;
         let stowage = (server.cpu_seconds() - self.server) / n;
         let generator = (crate::server::cpu_seconds_of("self") - self.generator) / n;
@@ -81,7 +102,7 @@ impl CpuProfile {
     }
 }
 
-async fn new_api(env: &BenchEnv) -> (Server, Api) {
+pub(crate) async fn new_api(env: &BenchEnv) -> (Server, Api) {
     let server = Server::fresh(env, DB).await;
     let api = Api::new(&server);
     api.bucket(BUCKET, json!({"async_threshold_bytes": 4_294_967_296_u64})).await;
@@ -89,7 +110,7 @@ async fn new_api(env: &BenchEnv) -> (Server, Api) {
 }
 
 /// Prepares `n` uploads with distinct 4 KiB objects already PUT.
-async fn prepare(api: &Api, first_seed: u64, n: usize, declare_sha: bool) -> Vec<String> {
+pub(crate) async fn prepare(api: &Api, first_seed: u64, n: usize, declare_sha: bool) -> Vec<String> {
     let seeds: Vec<u64> = (first_seed..first_seed + n as u64).collect();
     let ids = Arc::new(std::sync::Mutex::new(Vec::with_capacity(n)));
     let (api2, ids2) = (api.clone(), ids.clone());
@@ -105,9 +126,9 @@ async fn prepare(api: &Api, first_seed: u64, n: usize, declare_sha: bool) -> Vec
     ids.lock().expect("ids").clone()
 }
 
-async fn confirm_all(api: &Api, ids: Vec<String>) -> Stats {
+pub(crate) async fn confirm_all(api: &Api, ids: Vec<String>, clients: usize) -> Stats {
     let api = api.clone();
-    load::run(ids, CONCURRENCY, move |id| {
+    load::run(ids, clients, move |id| {
         let api = api.clone();
         async move {
             let (status, body) = api.post(&format!("/v1/buckets/{BUCKET}/uploads/{id}/confirm"), &json!({})).await;
@@ -117,7 +138,7 @@ async fn confirm_all(api: &Api, ids: Vec<String>) -> Stats {
     .await
 }
 
-fn stats_row(name: &str, s: &Stats, ceiling: Option<f64>) -> String {
+pub(crate) fn stats_row(name: &str, s: &Stats, ceiling: Option<f64>) -> String {
     let ratio = ceiling.map_or_else(|| "–".to_owned(), |c| format!("**{:.2}**", s.throughput() / c));
     format!(
         "| {name} | {:.0}/s | {} | {} | {} | {} | {ratio} |\n",
@@ -129,7 +150,7 @@ fn stats_row(name: &str, s: &Stats, ceiling: Option<f64>) -> String {
     )
 }
 
-const TABLE_HEAD: &str =
+pub(crate) const TABLE_HEAD: &str =
     "| run | throughput | p50 | p90 | p99 | errors | ratio to ceiling |\n|---|---|---|---|---|---|---|\n";
 
 /// Inserts copies of upload `template` numbered `g` in `first..=last`; `column` gives the SQL
@@ -169,7 +190,7 @@ async fn pgbench_rows(env: &BenchEnv, template: &str, m: usize, status: &str, id
 async fn ceiling(env: &BenchEnv, script: &str, transactions: usize) -> f64 {
     let url = env.db_url(DB);
     let mut runs = Vec::new();
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         runs.push(pgbench(&url, script, CONCURRENCY, transactions / CONCURRENCY).await);
     }
     load::median(runs)
@@ -222,6 +243,40 @@ async fn capture_confirm(
     (statements, replacements, template, server)
 }
 
+/// The fixed "one commit per confirm" reference script.
+const ONE_COMMIT_SCRIPT: &str = include_str!("../sql/confirm-one-commit-2026-11.sql");
+
+/// Confirms (declared checksum) at each client count of [`SWEEP`], one round each: the table's
+/// rows and the plot's points of `series`.
+pub(crate) async fn sweep(api: &Api, series: &str) -> (String, Vec<Point>) {
+    let mut rows = format!(
+        "Concurrency sweep, {series} (declared SHA-256, {} confirms per client count):\n\n\
+         | clients | throughput | p50 | p99 | errors |\n|---|---|---|---|---|\n",
+        confirms_per_round()
+    );
+    let mut points = Vec::new();
+    for (i, clients) in SWEEP.into_iter().enumerate() {
+        let ids = prepare(api, 700_000 + 10_000 * i as u64, confirms_per_round(), true).await;
+        let stats = confirm_all(api, ids, clients).await;
+        println!("  sweep {series}, {clients} clients: {:.0}/s p99 {}", stats.throughput(), ms(stats.p99));
+        let _ = writeln!(
+            rows,
+            "| {clients} | {:.0}/s | {} | {} | {} |",
+            stats.throughput(),
+            ms(stats.p50),
+            ms(stats.p99),
+            stats.errors
+        );
+        points.push(Point {
+            series: series.to_owned(),
+            clients,
+            throughput: stats.throughput(),
+            p99_ms: stats.p99.as_secs_f64() * 1e3,
+        });
+    }
+    (rows, points)
+}
+
 pub async fn confirm(env: &BenchEnv) -> Section {
     let (server, api) = new_api(env).await;
     let (statements, replacements, template, server) = capture_confirm(env, server, &api).await;
@@ -238,14 +293,14 @@ pub async fn confirm(env: &BenchEnv) -> Section {
     for (variant, declare_sha) in
         [("declared SHA-256 (checksum signed; no GET)", true), ("no declared SHA-256 (GET + hash)", false)]
     {
-        let warm = prepare(&api, 10_000, WARM_UP, declare_sha).await;
-        confirm_all(&api, warm).await;
+        let warm = prepare(&api, 10_000, warm_up(), declare_sha).await;
+        confirm_all(&api, warm, CONCURRENCY).await;
         let mut runs = Vec::new();
-        for round in 0..ROUNDS {
+        for round in 0..rounds() {
             let seed = 100_000 * (round as u64 + 1) + if declare_sha { 50_000 } else { 0 };
-            let ids = prepare(&api, seed, CONFIRMS_PER_ROUND, declare_sha).await;
+            let ids = prepare(&api, seed, confirms_per_round(), declare_sha).await;
             let profile = CpuProfile::start(&server);
-            let stats = confirm_all(&api, ids).await;
+            let stats = confirm_all(&api, ids, CONCURRENCY).await;
             if round == 0 {
                 cpu.push_str(&profile.row(&format!("confirm, {variant}"), &server, &stats));
             }
@@ -259,11 +314,27 @@ pub async fn confirm(env: &BenchEnv) -> Section {
         }
         results.push((variant, load::median_run(runs)));
     }
+    let (sweep_rows, points) = sweep(&api, "PostgreSQL + S3 (Garage)").await;
     server.stop().await;
 
-    pgbench_rows(env, &template, ROUNDS * CONFIRMS_PER_ROUND + 64, "PENDING", "upl_").await;
+    pgbench_rows(env, &template, rounds() * confirms_per_round() + 64, "PENDING", "upl_").await;
     let script = capture::script(&statements, &replacements);
-    let ceiling_tps = ceiling(env, &script, CONFIRMS_PER_ROUND).await;
+    let ceiling_tps = ceiling(env, &script, confirms_per_round()).await;
+    // The fixed reference: the confirm SQL of 2026-11, one commit per confirm (crates/bench/sql).
+    psql(
+        &env.db_url(DB),
+        "DELETE FROM blobs WHERE id LIKE 'blob_000000%'; DELETE FROM objects WHERE id LIKE 'obj_000000%'; \
+         DELETE FROM content_claims WHERE upload_id LIKE 'upl_000000%'; \
+         DELETE FROM uploads WHERE id LIKE 'upl_000000%'",
+    )
+    .await;
+    pgbench_rows(env, &template, rounds() * confirms_per_round() + 64, "PENDING", "upl_").await;
+    let ids =
+        psql(&env.db_url(DB), &format!("SELECT namespace_id || ' ' || bucket_id FROM uploads WHERE id = '{template}'"))
+            .await;
+    let (namespace, bucket) = ids.split_once(' ').expect("namespace and bucket of the template");
+    let one_commit = ONE_COMMIT_SCRIPT.replace("{namespace}", namespace).replace("{bucket}", bucket);
+    let one_commit_tps = ceiling(env, &one_commit, confirms_per_round()).await;
     for (variant, stats) in &results {
         rows.push_str(&stats_row(&format!("stowage confirm, {variant}"), stats, Some(ceiling_tps)));
         println!(
@@ -274,14 +345,28 @@ pub async fn confirm(env: &BenchEnv) -> Section {
         );
     }
     rows.push_str(&format!("| pgbench, stowage's confirm SQL (ceiling) | {ceiling_tps:.0}/s | | | | 0 | 1.00 |\n"));
+    rows.push_str(&format!(
+        "| pgbench, the confirm SQL of 2026-11 (one commit per confirm; fixed script) | {one_commit_tps:.0}/s | | | | 0 | {:.2} |\n",
+        one_commit_tps / ceiling_tps
+    ));
+    let declared = &results[0].1;
+    println!(
+        "one commit per confirm (2026-11 SQL): {one_commit_tps:.0}/s; declared-checksum confirm is {:.2}x that",
+        declared.throughput() / one_commit_tps
+    );
     let _ = write!(
         body,
-        "{CONFIRMS_PER_ROUND} confirms per round of distinct {OBJECT_SIZE}-byte objects already PUT, {CONCURRENCY} clients.\n\n{TABLE_HEAD}{rows}\n{CPU_HEAD}{cpu}\n\
+        "{} confirms per round of distinct {OBJECT_SIZE}-byte objects already PUT, {CONCURRENCY} clients.\n\n{TABLE_HEAD}{rows}\n\
+         Declared-checksum confirms against the fixed one-commit-per-confirm reference \
+         (`crates/bench/sql/confirm-one-commit-2026-11.sql`, the SQL stowage ran until 2026-12): **{:.2}×**.\n\n\
+         {CPU_HEAD}{cpu}\n{sweep_rows}\n\
          The {} statements of one confirm, as captured (parameters bound):\n\n{}\n",
+        confirms_per_round(),
+        declared.throughput() / one_commit_tps,
         statements.len(),
         script_listing(&statements)
     );
-    Section { title: "confirm".to_owned(), body }
+    Section { title: "confirm".to_owned(), body, points }
 }
 
 pub async fn create(env: &BenchEnv) -> Section {
@@ -302,7 +387,7 @@ pub async fn create(env: &BenchEnv) -> Section {
     let id = created["upload_id"].as_str().expect("upload id").to_owned();
     let key_of = created["s3_key"].as_str().expect("key").to_owned();
 
-    let requests: Vec<usize> = (0..WARM_UP).collect();
+    let requests: Vec<usize> = (0..warm_up()).collect();
     let send = {
         let api = api.clone();
         let request = request.clone();
@@ -314,9 +399,9 @@ pub async fn create(env: &BenchEnv) -> Section {
     load::run(requests, CONCURRENCY, send.clone()).await;
     let mut runs = Vec::new();
     let mut cpu = String::new();
-    for round in 0..ROUNDS {
+    for round in 0..rounds() {
         let profile = CpuProfile::start(&server);
-        let stats = load::run((0..CREATES_PER_ROUND).collect(), CONCURRENCY, send.clone()).await;
+        let stats = load::run((0..creates_per_round()).collect(), CONCURRENCY, send.clone()).await;
         if round == 0 {
             cpu = profile.row("create upload", &server, &stats);
         }
@@ -329,7 +414,7 @@ pub async fn create(env: &BenchEnv) -> Section {
         (id, "('upl_' || lpad(:n::text, 16, '0'))".to_owned()),
         (key_of, "('c/' || lpad(:n::text, 16, '0'))".to_owned()),
     ];
-    let ceiling_tps = ceiling(env, &capture::script(&statements, &replacements), CREATES_PER_ROUND).await;
+    let ceiling_tps = ceiling(env, &capture::script(&statements, &replacements), creates_per_round()).await;
     println!(
         "create: {:.0}/s, p50 {}, ratio {:.2}",
         stats.throughput(),
@@ -337,13 +422,14 @@ pub async fn create(env: &BenchEnv) -> Section {
         stats.throughput() / ceiling_tps
     );
     let body = format!(
-        "{CREATES_PER_ROUND} creates per round (presign + insert), {CONCURRENCY} clients.\n\n{TABLE_HEAD}{}| pgbench, stowage's create SQL (ceiling) | {ceiling_tps:.0}/s | | | | 0 | 1.00 |\n\n{CPU_HEAD}{cpu}\n\
+        "{} creates per round (presign + insert), {CONCURRENCY} clients.\n\n{TABLE_HEAD}{}| pgbench, stowage's create SQL (ceiling) | {ceiling_tps:.0}/s | | | | 0 | 1.00 |\n\n{CPU_HEAD}{cpu}\n\
          The {} statements of one create, as captured:\n\n{}\n",
+        creates_per_round(),
         stats_row("stowage create upload", &stats, Some(ceiling_tps)),
         statements.len(),
         script_listing(&statements)
     );
-    Section { title: "create".to_owned(), body }
+    Section { title: "create".to_owned(), body, points: Vec::new() }
 }
 
 pub async fn hash(env: &BenchEnv) -> Section {
@@ -364,7 +450,7 @@ pub async fn hash(env: &BenchEnv) -> Section {
     let mut baseline_times = Vec::new();
     let mut peaks = Vec::new();
     let mut agree = true;
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         let request =
             json!({"filename": "one.gib", "content_type": "application/octet-stream", "file_size_bytes": GIB});
         let (_, upload) = api.post(&format!("/v1/buckets/{BUCKET}/uploads"), &request).await;
@@ -422,7 +508,7 @@ pub async fn hash(env: &BenchEnv) -> Section {
         mib_s(baseline),
         baseline / stowage
     );
-    Section { title: "hash".to_owned(), body }
+    Section { title: "hash".to_owned(), body, points: Vec::new() }
 }
 
 pub async fn scale(env: &BenchEnv) -> Section {
@@ -447,7 +533,7 @@ pub async fn scale(env: &BenchEnv) -> Section {
         filled = target;
         let fill_secs = started.elapsed().as_secs_f64();
         let ids = prepare(&api, 900_000 + target as u64, 300, false).await;
-        let stats = confirm_all(&api, ids).await;
+        let stats = confirm_all(&api, ids, CONCURRENCY).await;
         println!("scale {target}: confirm p50 {} (filled in {fill_secs:.0} s)", ms(stats.p50));
         rows.push_str(&format!(
             "| {target} | {} | {} | {} | {:.0}/s |\n",
@@ -465,5 +551,5 @@ pub async fn scale(env: &BenchEnv) -> Section {
          | uploads in the table | p50 | p90 | p99 | throughput |\n|---|---|---|---|---|\n{rows}\n\
          p50 at 10^6 / p50 at 10^4: **{ratio:.2}** (1.0 = no slowdown).\n"
     );
-    Section { title: "scale".to_owned(), body }
+    Section { title: "scale".to_owned(), body, points: Vec::new() }
 }

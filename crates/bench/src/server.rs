@@ -92,21 +92,45 @@ impl Server {
 
     /// Starts serving an existing database with a known key.
     pub async fn start(env: &BenchEnv, db: &str, key: String) -> Self {
-        let mut child = Command::new(&env.stowage)
+        let mut command = Command::new(&env.stowage);
+        command.arg("serve").envs(env.vars(db));
+        Self::spawn(command, Some(key)).await
+    }
+
+    /// Starts the embedded default (SQLite + local disk, no configuration) in `dir`, which keeps
+    /// its data; a first start's admin key is read from the banner.
+    pub async fn embedded(env: &BenchEnv, dir: &std::path::Path, key: Option<String>) -> Self {
+        let mut command = Command::new(&env.stowage);
+        command
             .arg("serve")
-            .envs(env.vars(db))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start stowage");
+            .current_dir(dir)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("STOWAGE__SERVER__BIND", "127.0.0.1:0")
+            .env("STOWAGE__WORKER__ENABLED", "false")
+            .env("STOWAGE__LOG__LEVEL", "warn");
+        Self::spawn(command, key).await
+    }
+
+    /// Spawns `command` and waits for its "listening" line (and, without a `key`, for the
+    /// first-start key it prints).
+    async fn spawn(mut command: Command, key: Option<String>) -> Self {
+        let mut child =
+            command.stdout(Stdio::piped()).stderr(Stdio::inherit()).kill_on_drop(true).spawn().expect("start stowage");
         let pid = child.id().expect("pid");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let port = loop {
+        let mut port = None;
+        let mut key = key;
+        let (port, key) = loop {
+            if let (Some(port), Some(key)) = (port, key.clone()) {
+                break (port, key);
+            }
             let line = lines.next_line().await.expect("read stdout").expect("stowage exited before listening");
-            if let Some(port) = line.strip_prefix("stowage listening on http://").and_then(|a| a.rsplit(':').next()) {
-                break port.trim().parse().expect("port");
+            if let Some(p) = line.strip_prefix("stowage listening on http://").and_then(|a| a.rsplit(':').next()) {
+                port = Some(p.trim().parse().expect("port"));
+            } else if line.starts_with("sk_") {
+                key = Some(line.trim().to_owned());
             }
         };
         // Keep reading: a server writing to a pipe nobody reads would block, or die of EPIPE.

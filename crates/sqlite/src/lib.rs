@@ -145,16 +145,16 @@ fn connect(path: &str) -> Result<SqliteConnection, RepoError> {
 
 /// The writer thread: takes the jobs waiting, runs each group in one transaction, commits once,
 /// answers every job. Ends when the last repository handle is dropped.
-fn write_loop(path: &str, mut conn: SqliteConnection, jobs: &mpsc::Receiver<Job>) {
+fn write_loop(path: &str, mut conn: SqliteConnection, jobs: &mpsc::Receiver<Job>, max_group: usize) {
     while let Ok(first) = jobs.recv() {
-        let mut group = Vec::with_capacity(MAX_GROUP);
+        let mut group = Vec::with_capacity(max_group);
         let mut next = Some(first);
         while let Some(job) = next {
             match job {
                 Job::Read(read) => read(&mut conn),
                 Job::Tx(tx) => group.push(tx),
             }
-            next = if group.len() < MAX_GROUP { jobs.try_recv().ok() } else { None };
+            next = if group.len() < max_group { jobs.try_recv().ok() } else { None };
         }
         if group.is_empty() {
             continue;
@@ -202,6 +202,16 @@ impl SqliteRepository {
     /// # Errors
     /// `Unavailable` when the file cannot be opened; `Unexpected` when a migration fails.
     pub async fn open(path: &str) -> Result<Self, RepoError> {
+        Self::open_with_max_group(path, MAX_GROUP).await
+    }
+
+    /// [`Self::open`] with at most `max_group` transactions per commit (at least 1; 1 commits each
+    /// transaction on its own, the reference the benchmarks compare group commit with).
+    ///
+    /// # Errors
+    /// As [`Self::open`].
+    pub async fn open_with_max_group(path: &str, max_group: usize) -> Result<Self, RepoError> {
+        let max_group = max_group.max(1);
         let owned = path.to_owned();
         let (writer, readers) = tokio::task::spawn_blocking(move || {
             let mut conn = connect(&owned)?;
@@ -220,7 +230,7 @@ impl SqliteRepository {
             let (send, receive) = mpsc::channel();
             std::thread::Builder::new()
                 .name("stowage-sqlite-writer".to_owned())
-                .spawn(move || write_loop(&owned, conn, &receive))
+                .spawn(move || write_loop(&owned, conn, &receive, max_group))
                 .map_err(|e| RepoError::Unexpected(format!("cannot start the SQLite writer: {e}")))?;
             Ok::<_, RepoError>((send, readers))
         })

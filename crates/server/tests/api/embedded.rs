@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
 /// A free local port (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -27,7 +27,7 @@ fn stowage(dir: &Path, port: u16) -> Command {
 }
 
 /// `stowage serve`, bound to `port` (the only setting), and its first lines up to the banner's end.
-async fn serve(dir: &Path, port: u16) -> (Child, Vec<String>, Lines<BufReader<ChildStdout>>) {
+pub(crate) async fn serve(dir: &Path, port: u16) -> (Child, Vec<String>, Lines<BufReader<ChildStdout>>) {
     // Known before the server starts: whether it will print a first-start key after its state.
     let first_start = !dir.join("stowage-data/admin.key").exists();
     let mut child = stowage(dir, port)

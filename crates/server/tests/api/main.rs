@@ -6,6 +6,7 @@ mod access;
 mod asynchronous;
 mod auth;
 mod cli;
+mod crash;
 mod disk;
 mod embedded;
 mod errors;

@@ -1,0 +1,192 @@
+//! The server killed (SIGKILL, no shutdown) while a group of confirms is in flight, on both
+//! backends: every confirm answered 200 is durable after a restart, and every unanswered one is
+//! either durable or can be confirmed again — exactly once, one object per upload.
+
+use serde_json::{Value, json};
+use std::process::Stdio;
+use std::time::Duration;
+use stowage_testkit::TestDb;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const UPLOADS: usize = 48;
+
+/// A running server: the process, its base URL and a key.
+struct Running {
+    child: Child,
+    base: String,
+    key: String,
+}
+
+/// Creates the bucket and `UPLOADS` uploads with distinct bytes already PUT; returns their ids.
+async fn prepare(client: &reqwest::Client, server: &Running) -> Vec<String> {
+    let response = client
+        .post(format!("{}/v1/buckets", server.base))
+        .bearer_auth(&server.key)
+        .json(&json!({"bucket_name": "crash"}));
+    assert_eq!(response.send().await.unwrap().status(), 200);
+    let mut ids = Vec::new();
+    for i in 0..UPLOADS {
+        let bytes = format!("crash test content {i}").repeat(200).into_bytes();
+        let upload: Value = client
+            .post(format!("{}/v1/buckets/crash/uploads", server.base))
+            .bearer_auth(&server.key)
+            .json(&json!({"filename": format!("f{i}.bin"), "content_type": "application/octet-stream", "file_size_bytes": bytes.len()}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let mut put = client.put(upload["presigned_url"].as_str().unwrap());
+        for (name, value) in upload["presigned_headers"].as_object().unwrap() {
+            put = put.header(name, value.as_str().unwrap());
+        }
+        assert_eq!(put.body(bytes).send().await.unwrap().status(), 200);
+        ids.push(upload["upload_id"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+/// Sends every confirm at once, kills the server as soon as the first is answered, and returns
+/// each confirm's answer (`None`: no answer before the kill).
+async fn confirm_and_kill(client: &reqwest::Client, server: &mut Running, ids: &[String]) -> Vec<Option<Value>> {
+    let (first, mut answered) = tokio::sync::mpsc::channel::<()>(UPLOADS);
+    let requests: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let request = client
+                .post(format!("{}/v1/buckets/crash/uploads/{id}/confirm", server.base))
+                .bearer_auth(&server.key)
+                .json(&json!({}))
+                .timeout(Duration::from_secs(30));
+            let first = first.clone();
+            tokio::spawn(async move {
+                let response = request.send().await.ok()?;
+                if response.status() != 200 {
+                    return None;
+                }
+                let body: Value = response.json().await.ok()?;
+                let _ = first.send(()).await;
+                Some(body)
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(30), answered.recv()).await.expect("a first confirm answered");
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.unwrap());
+    }
+    answers
+}
+
+/// After the restart: answered confirms are durable as answered; unanswered ones are durable or
+/// confirm now; every upload has its own object.
+async fn check(client: &reqwest::Client, server: &Running, ids: &[String], answers: &[Option<Value>]) {
+    let mut objects = std::collections::HashSet::new();
+    let mut confirmed_again = 0;
+    for (id, answer) in ids.iter().zip(answers) {
+        let url = format!("{}/v1/buckets/crash/uploads/{id}", server.base);
+        let stored: Value = client.get(&url).bearer_auth(&server.key).send().await.unwrap().json().await.unwrap();
+        let object = match answer {
+            Some(answer) => {
+                assert_eq!(answer["status"], "COMPLETED", "{answer}");
+                assert_eq!(stored["status"], "COMPLETED", "an answered confirm was lost: {stored}");
+                assert_eq!(stored["object_id"], answer["object_id"], "{stored} vs {answer}");
+                stored["object_id"].clone()
+            }
+            None if stored["status"] == "COMPLETED" => stored["object_id"].clone(),
+            None => {
+                assert_eq!(stored["status"], "PENDING", "{stored}");
+                confirmed_again += 1;
+                let again: Value = client
+                    .post(format!("{url}/confirm"))
+                    .bearer_auth(&server.key)
+                    .json(&json!({}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                assert_eq!(again["status"], "COMPLETED", "{again}");
+                again["object_id"].clone()
+            }
+        };
+        assert!(object.as_str().is_some_and(|o| o.starts_with("obj_")), "{object}");
+        assert!(objects.insert(object.to_string()), "two uploads share object {object}");
+    }
+    let answered = answers.iter().filter(|a| a.is_some()).count();
+    eprintln!("{answered} answered before the kill, {confirmed_again} confirmed again after it");
+    assert!(answered >= 1);
+    let listed: Value = client
+        .post(format!("{}/v1/buckets/crash/objects/list?limit=100", server.base))
+        .bearer_auth(&server.key)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = listed["results"].as_array().expect("a list of objects");
+    assert_eq!(listed.len(), UPLOADS, "exactly one object per upload");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_killed_with_confirms_in_flight_loses_no_answered_confirm() {
+    let dir = std::env::temp_dir().join(format!("stowage-crash-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = crate::embedded::free_port();
+    let start = async |key: Option<String>| {
+        let (child, banner, mut lines) = crate::embedded::serve(&dir, port).await;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let key = key.unwrap_or_else(|| banner[3].clone());
+        Running { child, base: format!("http://127.0.0.1:{port}"), key }
+    };
+    let client = reqwest::Client::new();
+    let mut server = start(None).await;
+    let ids = prepare(&client, &server).await;
+    let answers = confirm_and_kill(&client, &mut server, &ids).await;
+    let server = start(Some(server.key.clone())).await;
+    check(&client, &server, &ids, &answers).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `stowage serve` on PostgreSQL and the S3 test server; its port from its first line.
+async fn serve_pg(vars: &[(String, String)], key: &str) -> Running {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stowage"))
+        .arg("serve")
+        .envs(vars.iter().cloned())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port: u16 = loop {
+        let line = lines.next_line().await.unwrap().expect("stowage printed its port");
+        if let Some(port) = line.strip_prefix("stowage listening on http://").and_then(|a| a.rsplit(':').next()) {
+            break port.parse().unwrap();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Running { child, base: format!("http://127.0.0.1:{port}"), key: key.to_owned() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_with_confirms_in_flight_loses_no_answered_confirm() {
+    let db = TestDb::empty().await;
+    let storage = stowage_testkit::fresh_bucket().await;
+    let vars = crate::process::env(&db, &storage);
+    crate::process::cli(&vars, &["migrate"]).await;
+    crate::process::cli(&vars, &["namespaces", "create", "crash"]).await;
+    let key = crate::process::cli(&vars, &["keys", "create", "--namespace", "crash", "--role", "write"]).await;
+    let client = reqwest::Client::new();
+    let mut server = serve_pg(&vars, &key).await;
+    let ids = prepare(&client, &server).await;
+    let answers = confirm_and_kill(&client, &mut server, &ids).await;
+    let server = serve_pg(&vars, &key).await;
+    check(&client, &server, &ids, &answers).await;
+}
