@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stowage_domain::auth::ApiKey;
+use stowage_domain::bucket::{Bucket, Namespace};
 use stowage_domain::error::RepoError;
 use stowage_domain::ids::{KeyId, NamespaceId};
-use stowage_domain::ports::{Clock, KeyRepo};
+use stowage_domain::ports::{Clock, KeyRepo, TenancyRepo};
 use stowage_domain::usecases::{Deps, Ports};
 use time::OffsetDateTime;
 
@@ -26,6 +27,7 @@ impl AppState {
     #[must_use]
     pub fn new(mut ports: Ports, key_ttl: Duration, failures_allowed: u32) -> Self {
         ports.keys = Arc::new(KeyCache::new(ports.keys.clone(), ports.clock.clone(), key_ttl));
+        ports.tenancy = Arc::new(NamespaceCache::new(ports.tenancy.clone()));
         Self { ports, throttle: AuthThrottle::new(failures_allowed) }
     }
 
@@ -33,6 +35,57 @@ impl AppState {
     #[must_use]
     pub fn deps(&self) -> Deps<'_> {
         self.ports.deps()
+    }
+}
+
+/// Namespaces found, by the id or name they were looked up with: a [`TenancyRepo`] in front of
+/// the database's, so resolving a request's namespace costs no query after the first. A namespace
+/// never changes and is never deleted, so a found one stays true; an unknown one is not cached (it
+/// may be created a moment later). Bounded like the key cache.
+pub struct NamespaceCache {
+    inner: Arc<dyn TenancyRepo>,
+    found: quick_cache::sync::Cache<String, Namespace>,
+}
+
+impl NamespaceCache {
+    /// A cache in front of `inner`.
+    #[must_use]
+    pub fn new(inner: Arc<dyn TenancyRepo>) -> Self {
+        Self { inner, found: quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY) }
+    }
+}
+
+#[async_trait::async_trait]
+impl TenancyRepo for NamespaceCache {
+    async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
+        self.inner.create_namespace(namespace).await
+    }
+
+    async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
+        if let Some(namespace) = self.found.get(id_or_name) {
+            return Ok(Some(namespace));
+        }
+        let found = self.inner.find_namespace(id_or_name).await?;
+        if let Some(namespace) = &found {
+            self.found.insert(id_or_name.to_owned(), namespace.clone());
+        }
+        Ok(found)
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        self.inner.ping().await
+    }
+
+    async fn list_buckets(&self, namespace: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
+        self.inner.list_buckets(namespace).await
+    }
+
+    async fn create_bucket(&self, bucket: &Bucket) -> Result<(), RepoError> {
+        self.inner.create_bucket(bucket).await
+    }
+
+    async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
+        self.inner.find_bucket(namespace, id_or_name).await
     }
 }
 
@@ -134,5 +187,63 @@ impl AuthThrottle {
             _ => (1, Instant::now()),
         };
         self.failures.insert(client, next);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Knows one namespace, `known`, and counts lookups.
+    struct Counting {
+        lookups: AtomicUsize,
+        created: std::sync::Mutex<Vec<Namespace>>,
+    }
+
+    #[async_trait::async_trait]
+    impl TenancyRepo for Counting {
+        async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
+            self.created.lock().map_err(|_| RepoError::Unexpected("poisoned".into()))?.push(namespace.clone());
+            Ok(())
+        }
+        async fn find_namespace(&self, id_or_name: &str) -> Result<Option<Namespace>, RepoError> {
+            self.lookups.fetch_add(1, Ordering::Relaxed);
+            let created = self.created.lock().map_err(|_| RepoError::Unexpected("poisoned".into()))?;
+            Ok(created.iter().find(|n| n.name.as_str() == id_or_name || n.id.as_str() == id_or_name).cloned())
+        }
+        async fn ping(&self) -> Result<(), RepoError> {
+            Ok(())
+        }
+        async fn list_buckets(&self, _: &NamespaceId) -> Result<Vec<Bucket>, RepoError> {
+            Ok(Vec::new())
+        }
+        async fn create_bucket(&self, _: &Bucket) -> Result<(), RepoError> {
+            Ok(())
+        }
+        async fn find_bucket(&self, _: &NamespaceId, _: &str) -> Result<Option<Bucket>, RepoError> {
+            Ok(None)
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_found_namespace_is_read_once_and_an_unknown_one_every_time_until_it_exists() {
+        let inner = Arc::new(Counting { lookups: AtomicUsize::new(0), created: std::sync::Mutex::new(Vec::new()) });
+        let cache = NamespaceCache::new(inner.clone());
+        let lookups = || inner.lookups.load(Ordering::Relaxed);
+        assert_eq!(cache.find_namespace("team").await, Ok(None));
+        assert_eq!(cache.find_namespace("team").await, Ok(None));
+        assert_eq!(lookups(), 2, "an unknown namespace is not cached");
+        let namespace = Namespace {
+            id: NamespaceId::parse("ns_0000000000000001").map_err(|e| e.to_string()).unwrap_or_else(|e| panic!("{e}")),
+            name: stowage_domain::names::NamespaceName::parse("team").unwrap_or_else(|e| panic!("{e}")),
+            description: None,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        cache.create_namespace(&namespace).await.unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..3 {
+            assert_eq!(cache.find_namespace("team").await, Ok(Some(namespace.clone())));
+        }
+        assert_eq!(lookups(), 3, "a found namespace is read once");
     }
 }

@@ -137,7 +137,9 @@ fn connect(path: &str) -> Result<SqliteConnection, RepoError> {
     let mut conn =
         SqliteConnection::establish(path).map_err(|e| RepoError::Unavailable(format!("cannot open {path}: {e}")))?;
     conn.batch_execute(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+        // The busy timeout first: switching to WAL waits for a lock another process (or a
+        // connection closing with a checkpoint) may hold.
+        "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )
     .map_err(|e| from_diesel(&e))?;
     Ok(conn)
