@@ -9,8 +9,8 @@ use crate::api::Api;
 use crate::load::{self, Stats};
 use crate::report::{Section, ms};
 use crate::scenarios::{
-    BUCKET, CONCURRENCY, CPU_HEAD, CpuProfile, OBJECT_SIZE, TABLE_HEAD, confirm_all, confirms_per_round,
-    creates_per_round, prepare, rounds, stats_row, sweep, warm_up,
+    BUCKET, CONCURRENCY, CPU_HEAD, CpuProfile, OBJECT_SIZE, TABLE_HEAD, confirm_rounds, confirms_per_round,
+    creates_per_round, rounds, stats_row, sweep, warm_up,
 };
 use crate::server::{BenchEnv, Server};
 use serde_json::json;
@@ -44,26 +44,9 @@ pub async fn bench(env: &BenchEnv) -> Section {
     let api = Api::new(&server);
     api.bucket(BUCKET, json!({"async_threshold_bytes": 4_294_967_296_u64})).await;
 
-    let mut results = Vec::new();
-    let mut cpu = String::new();
-    for (variant, declare_sha) in
-        [("declared SHA-256 (checksum signed; no read)", true), ("no declared SHA-256 (read + hash)", false)]
-    {
-        confirm_all(&api, prepare(&api, 10_000, warm_up(), declare_sha).await, CONCURRENCY).await;
-        let mut runs = Vec::new();
-        for round in 0..rounds() {
-            let seed = 100_000 * (round as u64 + 1) + if declare_sha { 50_000 } else { 0 };
-            let ids = prepare(&api, seed, confirms_per_round(), declare_sha).await;
-            let profile = CpuProfile::start(&server);
-            let stats = confirm_all(&api, ids, CONCURRENCY).await;
-            if round == 0 {
-                cpu.push_str(&profile.row(&format!("embedded confirm, {variant}"), &server, &stats));
-            }
-            println!("  embedded confirm round {round}, {variant}: {:.0}/s p50 {}", stats.throughput(), ms(stats.p50));
-            runs.push(stats);
-        }
-        results.push((variant, load::median_run(runs)));
-    }
+    let variants =
+        [("declared SHA-256 (checksum signed; no read)", true), ("no declared SHA-256 (read + hash)", false)];
+    let (results, mut cpu) = confirm_rounds(&api, &server, "embedded confirm", variants).await;
     let (sweep_rows, points) = sweep(&api, "SQLite + local disk (embedded)").await;
     let request =
         json!({"filename": "object.bin", "content_type": "application/octet-stream", "file_size_bytes": OBJECT_SIZE});

@@ -304,6 +304,40 @@ pub(crate) async fn sweep(api: &Api, series: &str) -> (String, Vec<Point>) {
     (rows, points)
 }
 
+/// For each `(variant, declare_sha)`: a warm-up, then [`rounds`] rounds of confirms at
+/// [`CONCURRENCY`] clients; the median run of each variant and the CPU table's rows (first round).
+pub(crate) async fn confirm_rounds<'v>(
+    api: &Api,
+    server: &Server,
+    label: &str,
+    variants: [(&'v str, bool); 2],
+) -> (Vec<(&'v str, Stats)>, String) {
+    let mut results = Vec::new();
+    let mut cpu = String::new();
+    for (variant, declare_sha) in variants {
+        confirm_all(api, prepare(api, 10_000, warm_up(), declare_sha).await, CONCURRENCY).await;
+        let mut runs = Vec::new();
+        for round in 0..rounds() {
+            let seed = 100_000 * (round as u64 + 1) + if declare_sha { 50_000 } else { 0 };
+            let ids = prepare(api, seed, confirms_per_round(), declare_sha).await;
+            let profile = CpuProfile::start(server);
+            let stats = confirm_all(api, ids, CONCURRENCY).await;
+            if round == 0 {
+                cpu.push_str(&profile.row(&format!("{label}, {variant}"), server, &stats));
+            }
+            println!(
+                "  {label} round {round}, {variant}: {:.0}/s p50 {} errors {}",
+                stats.throughput(),
+                ms(stats.p50),
+                stats.errors
+            );
+            runs.push(stats);
+        }
+        results.push((variant, load::median_run(runs)));
+    }
+    (results, cpu)
+}
+
 pub async fn confirm(env: &BenchEnv) -> Section {
     let (server, api) = new_api(env).await;
     let (statements, replacements, template, server) = capture_confirm(env, server, &api).await;
@@ -315,32 +349,8 @@ pub async fn confirm(env: &BenchEnv) -> Section {
 
     let mut body = String::new();
     let mut rows = String::new();
-    let mut results = Vec::new();
-    let mut cpu = String::new();
-    for (variant, declare_sha) in
-        [("declared SHA-256 (checksum signed; no GET)", true), ("no declared SHA-256 (GET + hash)", false)]
-    {
-        let warm = prepare(&api, 10_000, warm_up(), declare_sha).await;
-        confirm_all(&api, warm, CONCURRENCY).await;
-        let mut runs = Vec::new();
-        for round in 0..rounds() {
-            let seed = 100_000 * (round as u64 + 1) + if declare_sha { 50_000 } else { 0 };
-            let ids = prepare(&api, seed, confirms_per_round(), declare_sha).await;
-            let profile = CpuProfile::start(&server);
-            let stats = confirm_all(&api, ids, CONCURRENCY).await;
-            if round == 0 {
-                cpu.push_str(&profile.row(&format!("confirm, {variant}"), &server, &stats));
-            }
-            println!(
-                "  confirm round {round}, {variant}: {:.0}/s p50 {} errors {}",
-                stats.throughput(),
-                ms(stats.p50),
-                stats.errors
-            );
-            runs.push(stats);
-        }
-        results.push((variant, load::median_run(runs)));
-    }
+    let variants = [("declared SHA-256 (checksum signed; no GET)", true), ("no declared SHA-256 (GET + hash)", false)];
+    let (results, cpu) = confirm_rounds(&api, &server, "confirm", variants).await;
     let (sweep_rows, points) = sweep(&api, "PostgreSQL + S3 (Garage)").await;
     server.stop().await;
 

@@ -47,6 +47,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    bucket_usage (bucket_id, shard) {
+        bucket_id -> Text,
+        shard -> Int2,
+        object_count -> Int8,
+        total_size_bytes -> Int8,
+    }
+}
+
+diesel::table! {
     buckets (id) {
         id -> Text,
         namespace_id -> Text,
@@ -160,6 +169,7 @@ diesel::table! {
 diesel::joinable!(batch_items -> batches (batch_id));
 diesel::joinable!(batches -> buckets (bucket_id));
 diesel::joinable!(blobs -> objects (object_id));
+diesel::joinable!(bucket_usage -> buckets (bucket_id));
 diesel::joinable!(buckets -> namespaces (namespace_id));
 diesel::joinable!(content_claims -> uploads (upload_id));
 diesel::joinable!(objects -> buckets (bucket_id));
@@ -173,6 +183,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     batch_items,
     batches,
     blobs,
+    bucket_usage,
     buckets,
     content_claims,
     namespaces,

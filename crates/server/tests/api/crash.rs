@@ -3,11 +3,9 @@
 //! either durable or can be confirmed again — exactly once, one object per upload.
 
 use serde_json::{Value, json};
-use std::process::Stdio;
 use std::time::Duration;
 use stowage_testkit::TestDb;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const UPLOADS: usize = 48;
 
@@ -16,6 +14,11 @@ struct Running {
     child: Child,
     base: String,
     key: String,
+}
+
+/// POSTs `body` with the server's key and returns the answer's JSON.
+async fn post(client: &reqwest::Client, server: &Running, url: &str, body: &Value) -> Value {
+    client.post(url).bearer_auth(&server.key).json(body).send().await.unwrap().json().await.unwrap()
 }
 
 /// Creates the bucket and `UPLOADS` uploads with distinct bytes already PUT; returns their ids.
@@ -28,16 +31,8 @@ async fn prepare(client: &reqwest::Client, server: &Running) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..UPLOADS {
         let bytes = format!("crash test content {i}").repeat(200).into_bytes();
-        let upload: Value = client
-            .post(format!("{}/v1/buckets/crash/uploads", server.base))
-            .bearer_auth(&server.key)
-            .json(&json!({"filename": format!("f{i}.bin"), "content_type": "application/octet-stream", "file_size_bytes": bytes.len()}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let request = json!({"filename": format!("f{i}.bin"), "content_type": "application/octet-stream", "file_size_bytes": bytes.len()});
+        let upload = post(client, server, &format!("{}/v1/buckets/crash/uploads", server.base), &request).await;
         let mut put = client.put(upload["presigned_url"].as_str().unwrap());
         for (name, value) in upload["presigned_headers"].as_object().unwrap() {
             put = put.header(name, value.as_str().unwrap());
@@ -101,16 +96,7 @@ async fn check(client: &reqwest::Client, server: &Running, ids: &[String], answe
             None => {
                 assert_eq!(stored["status"], "PENDING", "{stored}");
                 confirmed_again += 1;
-                let again: Value = client
-                    .post(format!("{url}/confirm"))
-                    .bearer_auth(&server.key)
-                    .json(&json!({}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let again = post(client, server, &format!("{url}/confirm"), &json!({})).await;
                 assert_eq!(again["status"], "COMPLETED", "{again}");
                 again["object_id"].clone()
             }
@@ -121,16 +107,8 @@ async fn check(client: &reqwest::Client, server: &Running, ids: &[String], answe
     let answered = answers.iter().filter(|a| a.is_some()).count();
     eprintln!("{answered} answered before the kill, {confirmed_again} confirmed again after it");
     assert!(answered >= 1);
-    let listed: Value = client
-        .post(format!("{}/v1/buckets/crash/objects/list?limit=100", server.base))
-        .bearer_auth(&server.key)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed =
+        post(client, server, &format!("{}/v1/buckets/crash/objects/list?limit=100", server.base), &json!({})).await;
     let listed = listed["results"].as_array().expect("a list of objects");
     assert_eq!(listed.len(), UPLOADS, "exactly one object per upload");
 }
@@ -155,23 +133,9 @@ async fn embedded_killed_with_confirms_in_flight_loses_no_answered_confirm() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// `stowage serve` on PostgreSQL and the S3 test server; its port from its first line.
+/// `stowage serve` on PostgreSQL and the S3 test server.
 async fn serve_pg(vars: &[(String, String)], key: &str) -> Running {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stowage"))
-        .arg("serve")
-        .envs(vars.iter().cloned())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let port: u16 = loop {
-        let line = lines.next_line().await.unwrap().expect("stowage printed its port");
-        if let Some(port) = line.strip_prefix("stowage listening on http://").and_then(|a| a.rsplit(':').next()) {
-            break port.parse().unwrap();
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (child, port) = crate::process::serve(vars).await;
     Running { child, base: format!("http://127.0.0.1:{port}"), key: key.to_owned() }
 }
 

@@ -34,16 +34,9 @@ pub(crate) async fn cli(vars: &[(String, String)], args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_lets_the_in_flight_request_finish_then_exits_cleanly() {
-    let db = TestDb::empty().await;
-    let storage = stowage_testkit::fresh_bucket().await;
-    let vars = env(&db, &storage);
-    assert_eq!(cli(&vars, &["migrate"]).await, "database migrated");
-    assert!(cli(&vars, &["namespaces", "create", "proc"]).await.starts_with("ns_"));
-    let key = cli(&vars, &["keys", "create", "--namespace", "proc", "--role", "write"]).await;
-    assert!(key.starts_with("sk_"));
-
+/// `stowage serve` with `vars`, and the port it printed; the rest of its output is read (and
+/// dropped) in the background.
+pub(crate) async fn serve(vars: &[(String, String)]) -> (tokio::process::Child, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_stowage"))
         .arg("serve")
         .envs(vars.iter().cloned())
@@ -58,6 +51,21 @@ async fn sigterm_lets_the_in_flight_request_finish_then_exits_cleanly() {
             break port.parse().unwrap();
         }
     };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, port)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_the_in_flight_request_finish_then_exits_cleanly() {
+    let db = TestDb::empty().await;
+    let storage = stowage_testkit::fresh_bucket().await;
+    let vars = env(&db, &storage);
+    assert_eq!(cli(&vars, &["migrate"]).await, "database migrated");
+    assert!(cli(&vars, &["namespaces", "create", "proc"]).await.starts_with("ns_"));
+    let key = cli(&vars, &["keys", "create", "--namespace", "proc", "--role", "write"]).await;
+    assert!(key.starts_with("sk_"));
+
+    let (mut child, port) = serve(&vars).await;
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let bucket = client
