@@ -286,3 +286,56 @@ impl SqliteRepository {
 fn panicked() -> RepoError {
     RepoError::Unexpected("a database operation panicked".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use diesel::RunQueryDsl;
+    use diesel::sql_types::BigInt;
+
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_transaction_that_fails_in_a_group_rolls_back_only_its_own_writes() {
+        let path = std::env::temp_dir().join(format!("stowage-group-unit-{}.db", std::process::id()));
+        let file = path.display().to_string();
+        let repo = SqliteRepository::open(&file).await.unwrap_or_else(|e| panic!("open: {e}"));
+        repo.tx(|conn| Ok(conn.batch_execute("CREATE TABLE scratch (n INTEGER NOT NULL)")?))
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        // 64 transactions at once, each writing its number; the odd ones fail after writing.
+        let jobs: Vec<_> = (0..64_i64)
+            .map(|n| {
+                let repo = repo.clone();
+                tokio::spawn(async move {
+                    repo.tx(move |conn| {
+                        diesel::sql_query("INSERT INTO scratch (n) VALUES (?)").bind::<BigInt, _>(n).execute(conn)?;
+                        if n % 2 == 1 {
+                            return Err(Fail(RepoError::Unexpected(format!("{n} fails after writing"))));
+                        }
+                        Ok(n)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for (n, job) in (0..64_i64).zip(jobs) {
+            let result = job.await.unwrap_or_else(|e| panic!("task: {e}"));
+            assert_eq!(result.is_ok(), n % 2 == 0, "transaction {n}: {result:?}");
+        }
+        let kept: Vec<N> = repo
+            .run(|conn| diesel::sql_query("SELECT n FROM scratch ORDER BY n").load(conn).map_err(|e| from_diesel(&e)))
+            .await
+            .unwrap_or_else(|e| panic!("read: {e}"));
+        let kept: Vec<i64> = kept.into_iter().map(|r| r.n).collect();
+        assert_eq!(kept, (0..64).filter(|n| n % 2 == 0).collect::<Vec<_>>());
+        drop(repo);
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{file}{suffix}"));
+        }
+    }
+}
