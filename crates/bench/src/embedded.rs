@@ -200,6 +200,7 @@ fn plan(bucket: &Bucket, upload: &Upload) -> ConfirmationPlan {
         batch: None,
         webhook: None,
         bucket_id: bucket.id.clone(),
+        holder_trusted: true,
         quota_bytes: bucket.settings.quota_bytes,
         now,
     }

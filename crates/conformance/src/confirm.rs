@@ -272,6 +272,7 @@ fn stowage_domain_plan(
         batch: Some((batch, task)),
         webhook: None,
         bucket_id: bucket.id.clone(),
+        holder_trusted: true,
         quota_bytes: bucket.settings.quota_bytes,
         now,
     }

@@ -149,6 +149,7 @@ fn plan(bucket: &Bucket, upload: &Upload, byte: u8) -> ConfirmationPlan {
         batch: None,
         webhook: None,
         bucket_id: bucket.id.clone(),
+        holder_trusted: true,
         quota_bytes: bucket.settings.quota_bytes,
         now: now(),
     }

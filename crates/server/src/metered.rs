@@ -148,7 +148,7 @@ impl UploadRepo for Metered<dyn UploadRepo> {
                 metrics::histogram!("stowage_upload_pending_seconds")
                     .record((plan.now - u.created_at).as_seconds_f64().max(0.0));
             }
-            ConfirmationOutcome::Stale(_) | ConfirmationOutcome::OverQuota(_) => {}
+            ConfirmationOutcome::Stale(_) | ConfirmationOutcome::OverQuota(_) | ConfirmationOutcome::ClaimHeld => {}
         }
         Ok(outcome)
     }

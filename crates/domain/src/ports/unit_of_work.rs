@@ -103,6 +103,9 @@ impl ConfirmationPlan {
         if let Some(claim) = &self.claim
             && let Some(holder) = work.claim_content(claim, &self.upload_id, object_id.as_ref(), self.now).await?
         {
+            if !self.holder_trusted {
+                return Ok(ConfirmationOutcome::ClaimHeld);
+            }
             let completion = Completion::Duplicate { of: holder.upload, object: holder.object };
             let duplicate = self.complete(&upload, completion)?;
             self.save_and_notify(work, &duplicate).await?;
@@ -400,8 +403,18 @@ mod tests {
     }
 
     #[test]
-    fn a_held_claim_completes_the_upload_as_a_duplicate_and_writes_nothing_else() {
+    fn a_held_claim_not_yet_trusted_ends_the_transaction_with_nothing_written() {
         let plan = plan(true);
+        assert!(!plan.holder_trusted);
+        let mut work = recorder(Some(ClaimHolder { upload: upload_id(9), object: None }));
+        assert_eq!(run(&plan, &mut work), ConfirmationOutcome::ClaimHeld);
+        assert_eq!(work.calls, ["lock", "claim"]);
+    }
+
+    #[test]
+    fn a_held_claim_completes_the_upload_as_a_duplicate_and_writes_nothing_else() {
+        let mut plan = plan(true);
+        plan.holder_trusted = true;
         let holder = ClaimHolder { upload: upload_id(9), object: None };
         let mut work = recorder(Some(holder));
         let ConfirmationOutcome::Duplicate(done) = run(&plan, &mut work) else { panic!("not a duplicate") };

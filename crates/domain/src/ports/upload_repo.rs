@@ -53,6 +53,11 @@ pub struct ConfirmationPlan {
     pub webhook: Option<crate::webhook::WebhookTarget>,
     /// The bucket whose usage counters grow by one object of `verified.size` bytes.
     pub bucket_id: BucketId,
+    /// Whether the bytes of whoever holds the content's claim were checked for this confirmation
+    /// (`integrity::trusted_original`). Until they were, a held claim ends the transaction with
+    /// [`ConfirmationOutcome::ClaimHeld`] and nothing written: an original — the common case —
+    /// never pays for that check.
+    pub holder_trusted: bool,
     /// The bucket's quota in bytes: checked against its usage inside the transaction, so
     /// concurrent confirms cannot exceed it together.
     pub quota_bytes: Option<u64>,
@@ -107,6 +112,9 @@ pub enum ConfirmationOutcome {
     Duplicate(Upload),
     /// The upload was no longer in the expected status; nothing was written.
     Stale(Upload),
+    /// Another upload holds the content's claim and `holder_trusted` was false: nothing was
+    /// written; check the holder, then apply the plan again with `holder_trusted`.
+    ClaimHeld,
     /// Recording the object would take the bucket over its quota; nothing was written and the
     /// upload is unchanged.
     OverQuota(Upload),

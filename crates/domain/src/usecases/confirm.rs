@@ -166,26 +166,50 @@ pub async fn confirm_upload(
         verify::check_head(&upload, &bucket, &head, &declared)?;
         let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
         verify::check_hash(&upload, &sha256)?;
-        // A duplicate is never answered with bytes that changed since they were verified.
-        if let Some(scope) = ClaimScope::of(&bucket) {
-            super::integrity::trusted_original(deps, &scope, &sha256).await?;
-        }
         // Step 7: one transaction, conditional on the status read in step 2.
         let plan =
             plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), request.auto_submit_batch);
-        match deps.uploads.apply_confirmation(&plan).await? {
+        match apply_trusting_duplicates::<ConfirmError>(deps, &bucket, plan.clone()).await? {
             ConfirmationOutcome::Original(done) => return Ok(done.receipt()),
             ConfirmationOutcome::Duplicate(done) => {
                 drop_duplicate_bytes(deps, &bucket, &done).await;
                 return Ok(done.receipt());
             }
             ConfirmationOutcome::Stale(moved) => upload = moved,
+            // Not answered once the holder is trusted; another round re-applies it.
+            ConfirmationOutcome::ClaimHeld => {}
             ConfirmationOutcome::OverQuota(_) => {
                 return Err(VerificationFailure::QuotaExceeded { size: plan.verified.size }.into());
             }
         }
     }
     Err(ConfirmError::Contention)
+}
+
+/// Applies a confirmation plan. If another upload holds the content's claim, its bytes are checked
+/// first — a duplicate is never answered with bytes that changed since they were verified (a
+/// changed or missing original gives up its claim) — and the plan is applied again, trusting
+/// whoever holds the claim then. Never answers [`ConfirmationOutcome::ClaimHeld`].
+///
+/// # Errors
+/// A database failure, or one of the store while checking the holder.
+pub(crate) async fn apply_trusting_duplicates<E>(
+    deps: Deps<'_>,
+    bucket: &Bucket,
+    mut plan: ConfirmationPlan,
+) -> Result<ConfirmationOutcome, E>
+where
+    E: From<RepoError> + From<super::integrity::CheckError>,
+{
+    let outcome = deps.uploads.apply_confirmation(&plan).await?;
+    if outcome != ConfirmationOutcome::ClaimHeld {
+        return Ok(outcome);
+    }
+    if let Some(scope) = ClaimScope::of(bucket) {
+        super::integrity::trusted_original(deps, &scope, &plan.verified.sha256).await?;
+    }
+    plan.holder_trusted = true;
+    Ok(deps.uploads.apply_confirmation(&plan).await?)
 }
 
 /// Completes a multipart upload from the parts the store lists — never from a client's list — once
@@ -357,6 +381,7 @@ pub(crate) fn plan_confirmation(
         batch,
         webhook: super::webhook_for(deps, bucket),
         bucket_id: bucket.id.clone(),
+        holder_trusted: false,
         quota_bytes: bucket.settings.quota_bytes,
         now,
     }

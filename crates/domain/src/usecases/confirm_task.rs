@@ -59,18 +59,18 @@ async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult,
     verify::check_head(&upload, &bucket, &head, &declared)?;
     let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
     verify::check_hash(&upload, &sha256)?;
-    // A duplicate is never answered with bytes that changed since they were verified.
-    if let Some(scope) = crate::dedup::ClaimScope::of(&bucket) {
-        super::integrity::trusted_original(deps, &scope, &sha256).await?;
-    }
     let plan = plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), input.auto_submit_batch);
-    let done = match deps.uploads.apply_confirmation(&plan).await? {
+    let done = match super::confirm::apply_trusting_duplicates::<Interrupted>(deps, &bucket, plan.clone()).await? {
         ConfirmationOutcome::Original(done) => done,
         ConfirmationOutcome::Duplicate(done) => {
             drop_duplicate_bytes(deps, &bucket, &done).await;
             done
         }
         ConfirmationOutcome::Stale(moved) => moved,
+        // Not answered once the holder is trusted; the queue retries the task.
+        ConfirmationOutcome::ClaimHeld => {
+            return Err(Interrupted::Repo(RepoError::Unexpected("the content's claim stayed untrusted".to_owned())));
+        }
         ConfirmationOutcome::OverQuota(_) => {
             return Err(VerificationFailure::QuotaExceeded { size: plan.verified.size }.into());
         }

@@ -555,3 +555,35 @@ async fn a_multipart_upload_the_store_already_assembled_is_not_assembled_again()
     });
     assert_eq!(run(&world, &request()).await.unwrap().status, UploadStatus::Processing);
 }
+
+#[tokio::test]
+async fn an_original_never_checks_a_holder_and_a_held_claim_is_checked_once_then_applied_trusted() {
+    // An original: no claim lookup at all (the transaction claims the content).
+    let mut world = World::new();
+    world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    world.uploads.expect_get_upload().returning(|_, _| Ok(Some(pending_upload())));
+    world.uploads.expect_find_claim().times(0);
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
+    applies_as_original(&mut world);
+    assert!(!run(&world, &request()).await.unwrap().is_duplicate);
+
+    // A held claim: the holder is looked up once, then the plan is applied again, trusted.
+    let mut world = World::new();
+    world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    world.uploads.expect_get_upload().returning(|_, _| Ok(Some(pending_upload())));
+    world.uploads.expect_find_claim().times(1).returning(|_, _| Ok(None));
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = attempts.clone();
+    world.uploads.expect_apply_confirmation().times(2).returning(move |plan| {
+        let attempt = seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(plan.holder_trusted, attempt == 1, "attempt {attempt}");
+        if !plan.holder_trusted {
+            return Ok(ConfirmationOutcome::ClaimHeld);
+        }
+        let dup = Completion::Duplicate { of: upload_id(9), object: None };
+        Ok(ConfirmationOutcome::Duplicate(pending_upload().complete(plan.verified.clone(), dup, plan.now).unwrap()))
+    });
+    assert!(run(&world, &request()).await.unwrap().is_duplicate);
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::Relaxed), 2);
+}
