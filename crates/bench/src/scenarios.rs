@@ -79,7 +79,7 @@ instead of one counter on the bucket's row, so confirms of one bucket no longer 
 behind that row's lock, and PostgreSQL flushes their commits together; the pgbench ceiling of \
 today's SQL is about twice the fixed one-commit-per-confirm reference. Of the CPU, about a third is \
 stowage's own process (HTTP, JSON, the AWS SDK's signed HeadObject, diesel) and two thirds \
-PostgreSQL's 11 statements, Garage answering HeadObject, and the kernel's loopback TCP. The GET + hash \
+PostgreSQL running the confirm's statements (listed above), Garage answering HeadObject, and the kernel's loopback TCP. The GET + hash \
 variant pays one more S3 round trip and Garage streaming the bytes.
 - **embedded default: stowage's one process.** SQLite group-commits: one durable commit \
 (`synchronous = FULL`) per group of waiting transactions, which is why it beats one commit per \
