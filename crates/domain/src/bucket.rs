@@ -139,8 +139,14 @@ impl Bucket {
     /// True when adding `size` bytes would exceed the bucket's quota.
     #[must_use]
     pub fn would_exceed_quota(&self, size: u64) -> bool {
-        self.settings.quota_bytes.is_some_and(|q| self.total_size_bytes.saturating_add(size) > q)
+        exceeds_quota(self.settings.quota_bytes, self.total_size_bytes, size)
     }
+}
+
+/// The quota rule: `used` bytes plus `adding` must stay within `quota` (none: no limit).
+#[must_use]
+pub fn exceeds_quota(quota: Option<u64>, used: u64, adding: u64) -> bool {
+    quota.is_some_and(|q| used.saturating_add(adding) > q)
 }
 
 #[cfg(test)]

@@ -147,30 +147,9 @@ struct Sum {
 }
 
 /// Adds `count` objects of `bytes` (negative: takes them away) to a random shard of the bucket's
-/// usage — unless the bucket has a `quota` its usage plus `bytes` would exceed: then writes
-/// nothing and answers `false`. With a quota, the bucket's row is locked first (`FOR NO KEY
-/// UPDATE`, which does not block inserts referencing the bucket), so that concurrent checks of one
-/// bucket see each other's additions.
-async fn add_usage(
-    conn: &mut AsyncPgConnection,
-    bucket: &BucketId,
-    count: i64,
-    bytes: i64,
-    quota: Option<u64>,
-) -> Result<bool, DieselError> {
+/// usage.
+async fn add_usage(conn: &mut AsyncPgConnection, bucket: &BucketId, count: i64, bytes: i64) -> Result<(), DieselError> {
     use diesel::sql_types::{Integer, Text};
-    if let Some(quota) = quota {
-        buckets::table.find(bucket.as_str()).select(buckets::id).for_no_key_update().first::<String>(conn).await?;
-        let used: Sum = diesel::sql_query(
-            "SELECT coalesce(sum(total_size_bytes), 0)::int8 AS n FROM bucket_usage WHERE bucket_id = $1",
-        )
-        .bind::<Text, _>(bucket.as_str())
-        .get_result(conn)
-        .await?;
-        if i128::from(used.n) + i128::from(bytes) > i128::from(quota) {
-            return Ok(false);
-        }
-    }
     diesel::sql_query(
         "INSERT INTO bucket_usage (bucket_id, shard, object_count, total_size_bytes) \
          VALUES ($1, floor(random() * $2)::int2, $3, $4) ON CONFLICT (bucket_id, shard) DO UPDATE \
@@ -182,8 +161,22 @@ async fn add_usage(
     .bind::<BigInt, _>(count)
     .bind::<BigInt, _>(bytes)
     .execute(conn)
+    .await
+    .map(drop)
+}
+
+/// The bucket's stored bytes (the sum of its shards), after locking the bucket's row `FOR NO KEY
+/// UPDATE` — which inserts referencing the bucket do not wait for — so that the quota checks of
+/// concurrent transactions of one bucket see each other's additions.
+async fn locked_usage_bytes(conn: &mut AsyncPgConnection, bucket: &BucketId) -> Result<u64, DieselError> {
+    buckets::table.find(bucket.as_str()).select(buckets::id).for_no_key_update().first::<String>(conn).await?;
+    let used: Sum = diesel::sql_query(
+        "SELECT coalesce(sum(total_size_bytes), 0)::int8 AS n FROM bucket_usage WHERE bucket_id = $1",
+    )
+    .bind::<diesel::sql_types::Text, _>(bucket.as_str())
+    .get_result(conn)
     .await?;
-    Ok(true)
+    Ok(u64::try_from(used.n).unwrap_or(0))
 }
 
 /// Bytes as a signed SQL integer.
@@ -281,14 +274,12 @@ impl UploadWork for PgWork<'_> {
         insert_object(self.conn, object, now).await.map_err(RepoError::from)
     }
 
-    async fn add_object_usage(
-        &mut self,
-        bucket: &BucketId,
-        bytes: u64,
-        quota: Option<u64>,
-        _now: OffsetDateTime,
-    ) -> Result<bool, RepoError> {
-        add_usage(self.conn, bucket, 1, signed(bytes), quota).await.map_err(from_diesel)
+    async fn locked_usage_bytes(&mut self, bucket: &BucketId) -> Result<u64, RepoError> {
+        locked_usage_bytes(self.conn, bucket).await.map_err(from_diesel)
+    }
+
+    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, _now: OffsetDateTime) -> Result<(), RepoError> {
+        add_usage(self.conn, bucket, 1, signed(bytes)).await.map_err(from_diesel)
     }
 
     async fn insert_batch(&mut self, batch: &stowage_domain::batch::Batch) -> Result<(), RepoError> {
@@ -341,7 +332,7 @@ impl UploadWork for PgWork<'_> {
         bytes: u64,
         _now: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        add_usage(self.conn, bucket, -1, -signed(bytes), None).await.map(drop).map_err(from_diesel)
+        add_usage(self.conn, bucket, -1, -signed(bytes)).await.map_err(from_diesel)
     }
 
     async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError> {
@@ -636,7 +627,7 @@ impl ObjectRepo for PgRepository {
             .execute(conn)
             .await?;
             let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
-            add_usage(conn, &object.bucket_id, 1, signed(size), None).await?;
+            add_usage(conn, &object.bucket_id, 1, signed(size)).await?;
             Ok(AttachOutcome::Created)
         })
         .await

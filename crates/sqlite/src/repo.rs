@@ -109,26 +109,8 @@ fn save_upload(conn: &mut SqliteConnection, upload: &Upload) -> Result<(), Fail>
     Ok(())
 }
 
-/// Adds `count` objects of `bytes` to the bucket's usage (negative: takes them away) — unless the
-/// bucket has a `quota` the new total would exceed: then writes nothing and answers `false`. The
-/// transaction holds SQLite's write lock, so the check and the addition are atomic.
-fn usage(
-    conn: &mut SqliteConnection,
-    bucket: &BucketId,
-    count: i64,
-    bytes: i64,
-    quota: Option<u64>,
-) -> Result<bool, Fail> {
-    if let Some(quota) = quota {
-        let used: Count = diesel::sql_query(
-            "SELECT coalesce((SELECT total_size_bytes FROM bucket_usage WHERE bucket_id = ?), 0) AS n",
-        )
-        .bind::<Text, _>(bucket.as_str())
-        .get_result(conn)?;
-        if i128::from(used.n) + i128::from(bytes) > i128::from(quota) {
-            return Ok(false);
-        }
-    }
+/// Adds `count` objects of `bytes` to the bucket's usage (negative: takes them away).
+fn usage(conn: &mut SqliteConnection, bucket: &BucketId, count: i64, bytes: i64) -> Result<(), Fail> {
     diesel::sql_query(
         "INSERT INTO bucket_usage (bucket_id, object_count, total_size_bytes) VALUES (?1, max(?2, 0), max(?3, 0)) \
          ON CONFLICT (bucket_id) DO UPDATE SET object_count = max(object_count + ?2, 0), \
@@ -138,7 +120,7 @@ fn usage(
     .bind::<BigInt, _>(count)
     .bind::<BigInt, _>(bytes)
     .execute(conn)?;
-    Ok(true)
+    Ok(())
 }
 
 /// Bytes as a signed SQL integer.
@@ -245,14 +227,19 @@ impl UploadWork for SqliteWork<'_> {
         insert_object(self.conn, object).map_err(|e| e.0)
     }
 
-    async fn add_object_usage(
-        &mut self,
-        bucket: &BucketId,
-        bytes: u64,
-        quota: Option<u64>,
-        _now: OffsetDateTime,
-    ) -> Result<bool, RepoError> {
-        usage(self.conn, bucket, 1, signed(bytes), quota).map_err(|e| e.0)
+    async fn locked_usage_bytes(&mut self, bucket: &BucketId) -> Result<u64, RepoError> {
+        // The transaction holds SQLite's write lock: no other transaction adds meanwhile.
+        let used: Count = diesel::sql_query(
+            "SELECT coalesce((SELECT total_size_bytes FROM bucket_usage WHERE bucket_id = ?), 0) AS n",
+        )
+        .bind::<Text, _>(bucket.as_str())
+        .get_result(self.conn)
+        .map_err(|e| crate::from_diesel(&e))?;
+        Ok(u64::try_from(used.n).unwrap_or(0))
+    }
+
+    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, _now: OffsetDateTime) -> Result<(), RepoError> {
+        usage(self.conn, bucket, 1, signed(bytes)).map_err(|e| e.0)
     }
 
     async fn insert_batch(&mut self, batch: &Batch) -> Result<(), RepoError> {
@@ -305,7 +292,7 @@ impl UploadWork for SqliteWork<'_> {
         bytes: u64,
         _now: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        usage(self.conn, bucket, -1, -signed(bytes), None).map(drop).map_err(|e| e.0)
+        usage(self.conn, bucket, -1, -signed(bytes)).map_err(|e| e.0)
     }
 
     async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError> {
@@ -646,7 +633,7 @@ impl ObjectRepo for SqliteRepository {
                     .execute(conn)?;
             }
             let size = object.blobs.iter().map(|b| b.details.size_bytes).sum();
-            usage(conn, &object.bucket_id, 1, signed(size), None)?;
+            usage(conn, &object.bucket_id, 1, signed(size))?;
             Ok(AttachOutcome::Created)
         })
         .await

@@ -14,6 +14,7 @@
 //! status the use case read. See docs/domain.md ("Confirm, step by step").
 
 use crate::batch::Batch;
+use crate::bucket::exceeds_quota;
 use crate::dedup::ContentClaim;
 use crate::error::RepoError;
 use crate::ids::{BucketId, ObjectId, UploadId};
@@ -53,16 +54,11 @@ pub trait UploadWork: Send {
     ) -> Result<Option<ClaimHolder>, RepoError>;
     /// Inserts an object and its blobs.
     async fn insert_object(&mut self, object: &BucketObject, now: OffsetDateTime) -> Result<(), RepoError>;
-    /// Adds one object of `bytes` to the bucket's usage counters — unless the bucket has a
-    /// `quota` its usage plus `bytes` would exceed: then writes nothing and answers `false`. The
-    /// check and the addition are atomic against concurrent transactions of the same bucket.
-    async fn add_object_usage(
-        &mut self,
-        bucket: &BucketId,
-        bytes: u64,
-        quota: Option<u64>,
-        now: OffsetDateTime,
-    ) -> Result<bool, RepoError>;
+    /// The bucket's stored bytes, locked against other transactions' additions to this bucket
+    /// until this one ends (so that a quota checked against it holds under concurrency).
+    async fn locked_usage_bytes(&mut self, bucket: &BucketId) -> Result<u64, RepoError>;
+    /// Adds one object of `bytes` to the bucket's usage counters.
+    async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, now: OffsetDateTime) -> Result<(), RepoError>;
     /// Inserts a batch.
     async fn insert_batch(&mut self, batch: &Batch) -> Result<(), RepoError>;
     /// Writes a task (the queue's outbox: it runs once the transaction commits).
@@ -112,11 +108,15 @@ impl ConfirmationPlan {
             return Ok(ConfirmationOutcome::Duplicate(duplicate));
         }
         if let Some(object) = &self.object {
-            if !work.add_object_usage(&self.bucket_id, self.verified.size, self.quota_bytes, self.now).await? {
-                // Undo the claim made above, so that this transaction writes nothing.
-                work.release_claims_of(&object.id).await?;
-                return Ok(ConfirmationOutcome::OverQuota(upload));
+            if self.quota_bytes.is_some() {
+                let used = work.locked_usage_bytes(&self.bucket_id).await?;
+                if exceeds_quota(self.quota_bytes, used, self.verified.size) {
+                    // Undo the claim made above, so that this transaction writes nothing.
+                    work.release_claims_of(&object.id).await?;
+                    return Ok(ConfirmationOutcome::OverQuota(upload));
+                }
             }
+            work.add_object_usage(&self.bucket_id, self.verified.size, self.now).await?;
             work.insert_object(object, self.now).await?;
         }
         if let Some((batch, task)) = &self.batch {
@@ -275,7 +275,7 @@ mod tests {
         object: Option<BucketObject>,
         pointing: Vec<Upload>,
         keys_in_use: Vec<ObjectKey>,
-        /// The bucket's usage so far, checked against the quota the plan passes.
+        /// The bucket's usage so far.
         used: u64,
         calls: Vec<String>,
     }
@@ -300,20 +300,14 @@ mod tests {
             self.calls.push("object".into());
             Ok(())
         }
-        async fn add_object_usage(
-            &mut self,
-            _: &BucketId,
-            bytes: u64,
-            quota: Option<u64>,
-            _: OffsetDateTime,
-        ) -> Result<bool, RepoError> {
-            if quota.is_some_and(|q| self.used + bytes > q) {
-                self.calls.push(format!("over quota {bytes}"));
-                return Ok(false);
-            }
+        async fn locked_usage_bytes(&mut self, _: &BucketId) -> Result<u64, RepoError> {
+            self.calls.push(format!("read usage {}", self.used));
+            Ok(self.used)
+        }
+        async fn add_object_usage(&mut self, _: &BucketId, bytes: u64, _: OffsetDateTime) -> Result<(), RepoError> {
             self.used += bytes;
             self.calls.push(format!("usage {bytes}"));
-            Ok(true)
+            Ok(())
         }
         async fn insert_batch(&mut self, _: &Batch) -> Result<(), RepoError> {
             self.calls.push("batch".into());
@@ -395,7 +389,7 @@ mod tests {
         work.used = 4;
         let ConfirmationOutcome::OverQuota(unchanged) = run(&plan, &mut work) else { panic!("not over quota") };
         assert_eq!(unchanged.status, UploadStatus::Pending);
-        assert_eq!(work.calls, ["lock", "claim", "over quota 7", "release claims"]);
+        assert_eq!(work.calls, ["lock", "claim", "read usage 4", "release claims"]);
         // Exactly at the quota is allowed.
         work.used = 3;
         work.calls.clear();

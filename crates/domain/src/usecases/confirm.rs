@@ -167,9 +167,9 @@ pub async fn confirm_upload(
         let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
         verify::check_hash(&upload, &sha256)?;
         // Step 7: one transaction, conditional on the status read in step 2.
-        let plan =
+        let mut plan =
             plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), request.auto_submit_batch);
-        match apply_trusting_duplicates::<ConfirmError>(deps, &bucket, plan.clone()).await? {
+        match apply_trusting_duplicates::<ConfirmError>(deps, &bucket, &mut plan).await? {
             ConfirmationOutcome::Original(done) => return Ok(done.receipt()),
             ConfirmationOutcome::Duplicate(done) => {
                 drop_duplicate_bytes(deps, &bucket, &done).await;
@@ -196,12 +196,12 @@ pub async fn confirm_upload(
 pub(crate) async fn apply_trusting_duplicates<E>(
     deps: Deps<'_>,
     bucket: &Bucket,
-    mut plan: ConfirmationPlan,
+    plan: &mut ConfirmationPlan,
 ) -> Result<ConfirmationOutcome, E>
 where
     E: From<RepoError> + From<super::integrity::CheckError>,
 {
-    let outcome = deps.uploads.apply_confirmation(&plan).await?;
+    let outcome = deps.uploads.apply_confirmation(plan).await?;
     if outcome != ConfirmationOutcome::ClaimHeld {
         return Ok(outcome);
     }
@@ -209,7 +209,7 @@ where
         super::integrity::trusted_original(deps, &scope, &plan.verified.sha256).await?;
     }
     plan.holder_trusted = true;
-    Ok(deps.uploads.apply_confirmation(&plan).await?)
+    Ok(deps.uploads.apply_confirmation(plan).await?)
 }
 
 /// Completes a multipart upload from the parts the store lists — never from a client's list — once

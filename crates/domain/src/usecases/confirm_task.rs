@@ -59,8 +59,8 @@ async fn attempt(deps: Deps<'_>, input: &ConfirmTaskInput) -> Result<TaskResult,
     verify::check_head(&upload, &bucket, &head, &declared)?;
     let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
     verify::check_hash(&upload, &sha256)?;
-    let plan = plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), input.auto_submit_batch);
-    let done = match super::confirm::apply_trusting_duplicates::<Interrupted>(deps, &bucket, plan.clone()).await? {
+    let mut plan = plan_confirmation(deps, &bucket, &upload, verify::verified(&head, sha256), input.auto_submit_batch);
+    let done = match super::confirm::apply_trusting_duplicates::<Interrupted>(deps, &bucket, &mut plan).await? {
         ConfirmationOutcome::Original(done) => done,
         ConfirmationOutcome::Duplicate(done) => {
             drop_duplicate_bytes(deps, &bucket, &done).await;
