@@ -27,12 +27,17 @@ use std::time::Duration;
 use stowage_domain::content::{ContentDigest, ETag, Sha256Hex, StoredChecksum};
 use stowage_domain::error::StorageError;
 use stowage_domain::names::{ContentType, ObjectKey};
-use stowage_domain::ports::{ListPage, ListedObject, ObjectHead, ObjectStore, PartInfo, PresignPut, PresignedRequest};
+use stowage_domain::ports::{
+    ListPage, ListedObject, ObjectHead, ObjectStore, PartInfo, PresignPut, PresignedPost, PresignedRequest,
+};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The route the server mounts for signed transfers.
 pub const ROUTE: &str = "/storage";
+
+/// The form field of a form POST that carries the signed token (S3's policy and signature).
+pub const FORM_TOKEN_FIELD: &str = "token";
 /// The header carrying a signed SHA-256 (base64 of the digest), as on S3.
 pub const CHECKSUM_HEADER: &str = "x-amz-checksum-sha256";
 
@@ -254,6 +259,13 @@ impl DiskStore {
         }
     }
 
+    /// Where an object lives on this store's route (a form POST's `Location`; reading it needs a
+    /// signed URL).
+    #[must_use]
+    pub fn location(&self, key: &str) -> String {
+        format!("{}{ROUTE}/{}", self.public_url, encode_path(key))
+    }
+
     /// Checks a token for `op` now.
     ///
     /// # Errors
@@ -433,6 +445,16 @@ impl DiskStore {
         Ok((file, meta))
     }
 
+    /// What a presigned PUT (or form POST) of `request` allows.
+    fn put_grant(&self, request: &PresignPut) -> Grant {
+        let mut grant = self.grant(Op::Put, &request.key, request.expires_in);
+        grant.content_type = Some(request.content_type.to_string());
+        grant.len = request.content_length;
+        grant.max_len = request.max_length;
+        grant.sha256 = request.sha256.as_ref().map(ToString::to_string);
+        grant
+    }
+
     fn grant(&self, op: Op, key: &ObjectKey, expires_in: Duration) -> Grant {
         Grant {
             op,
@@ -467,11 +489,7 @@ fn modified(meta: &std::fs::Metadata) -> Option<OffsetDateTime> {
 #[async_trait]
 impl ObjectStore for DiskStore {
     async fn presign_put(&self, request: &PresignPut) -> Result<PresignedRequest, StorageError> {
-        let mut grant = self.grant(Op::Put, &request.key, request.expires_in);
-        grant.content_type = Some(request.content_type.to_string());
-        grant.len = request.content_length;
-        grant.max_len = request.max_length;
-        grant.sha256 = request.sha256.as_ref().map(ToString::to_string);
+        let grant = self.put_grant(request);
         // The same headers an S3 presigned PUT lists, so clients treat both stores alike.
         let mut headers = vec![("content-type".to_owned(), request.content_type.to_string())];
         if let Some(len) = request.content_length {
@@ -481,6 +499,25 @@ impl ObjectStore for DiskStore {
             headers.push((CHECKSUM_HEADER.to_owned(), checksum_header_value(sha.as_str())));
         }
         Ok(self.presigned(&grant, "PUT", headers))
+    }
+
+    async fn presign_post(&self, request: &PresignPut) -> Result<Option<PresignedPost>, StorageError> {
+        let grant = self.put_grant(request);
+        // S3's field names where S3 has one; the signed token replaces the policy.
+        let mut fields = vec![
+            ("key".to_owned(), grant.key.clone()),
+            ("Content-Type".to_owned(), request.content_type.to_string()),
+            ("success_action_status".to_owned(), "201".to_owned()),
+        ];
+        if let Some(sha) = &request.sha256 {
+            fields.push((CHECKSUM_HEADER.to_owned(), checksum_header_value(sha.as_str())));
+        }
+        fields.push((FORM_TOKEN_FIELD.to_owned(), token::sign(&self.secret, &grant)));
+        Ok(Some(PresignedPost {
+            url: format!("{}{ROUTE}", self.public_url),
+            fields,
+            expires_at: OffsetDateTime::from_unix_timestamp(grant.exp).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+        }))
     }
 
     async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedRequest, StorageError> {

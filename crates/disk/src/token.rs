@@ -1,8 +1,6 @@
-//! Upload and download tokens: `base64url(claims JSON) "." hex(HMAC-SHA256(secret, that base64))`.
+//! Upload and download tokens: a [`Grant`] sealed with the store's secret
+//! ([`stowage_domain::sealed`]).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 
 /// What a token allows.
@@ -67,19 +65,10 @@ pub enum Denied {
     KeyOutsideStore,
 }
 
-fn mac(secret: &[u8], claims: &str) -> Hmac<sha2::Sha256> {
-    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(secret)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(claims.as_bytes());
-    mac
-}
-
 /// Signs `grant`.
 #[must_use]
 pub fn sign(secret: &[u8], grant: &Grant) -> String {
-    let claims = B64.encode(serde_json::to_vec(grant).unwrap_or_default());
-    let signature = hex::encode(mac(secret, &claims).finalize().into_bytes());
-    format!("{claims}.{signature}")
+    stowage_domain::sealed::seal(secret, grant)
 }
 
 /// Checks a token's signature (in constant time), its expiry and its operation.
@@ -87,11 +76,10 @@ pub fn sign(secret: &[u8], grant: &Grant) -> String {
 /// # Errors
 /// [`Denied`] says why.
 pub fn verify(secret: &[u8], token: &str, op: Op, now: i64) -> Result<Grant, Denied> {
-    let (claims, signature) = token.split_once('.').ok_or(Denied::Malformed)?;
-    let signature = hex::decode(signature).map_err(|_| Denied::Malformed)?;
-    mac(secret, claims).verify_slice(&signature).map_err(|_| Denied::BadSignature)?;
-    let grant: Grant =
-        serde_json::from_slice(&B64.decode(claims).map_err(|_| Denied::Malformed)?).map_err(|_| Denied::Malformed)?;
+    let grant: Grant = stowage_domain::sealed::open(secret, token).map_err(|e| match e {
+        stowage_domain::sealed::Unsealed::Malformed => Denied::Malformed,
+        stowage_domain::sealed::Unsealed::BadSignature => Denied::BadSignature,
+    })?;
     if grant.exp < now {
         return Err(Denied::Expired);
     }
@@ -109,6 +97,8 @@ pub fn verify(secret: &[u8], token: &str, op: Op, now: i64) -> Result<Grant, Den
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
     fn grant() -> Grant {
         Grant {

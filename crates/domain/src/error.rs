@@ -229,6 +229,8 @@ pub mod codes {
     pub const INVALID_PART_NUMBERS: &str = "invalid_part_numbers";
     /// `invalid_settings`
     pub const INVALID_SETTINGS: &str = "invalid_settings";
+    /// `invalid_upload_session`
+    pub const INVALID_UPLOAD_SESSION: &str = "invalid_upload_session";
     /// `invalid_upload_state`
     pub const INVALID_UPLOAD_STATE: &str = "invalid_upload_state";
     /// `method_not_allowed`
@@ -296,6 +298,7 @@ pub mod codes {
         INVALID_FILENAME,
         INVALID_PART_NUMBERS,
         INVALID_SETTINGS,
+        INVALID_UPLOAD_SESSION,
         INVALID_UPLOAD_STATE,
         METHOD_NOT_ALLOWED,
         MULTIPART_INCOMPLETE,

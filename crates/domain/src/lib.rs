@@ -14,6 +14,7 @@ pub mod names;
 pub mod object;
 pub mod policy;
 pub mod ports;
+pub mod sealed;
 pub mod status;
 pub mod task;
 pub mod upload;

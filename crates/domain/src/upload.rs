@@ -123,6 +123,30 @@ pub struct Multipart {
 }
 
 impl Multipart {
+    /// Most parts a store accepts in one multipart upload.
+    pub const MAX_PARTS: u32 = 10_000;
+
+    /// A multipart upload whose parts the client sizes and counts (Companion's routes, where the
+    /// file's size is not told in advance): any parts `1..=n`, `n` up to [`Self::MAX_PARTS`].
+    #[must_use]
+    pub fn client_planned(upload_id: String) -> Self {
+        Self { upload_id, part_size: 0, part_count: Self::MAX_PARTS }
+    }
+
+    /// True for [`Self::client_planned`] uploads.
+    #[must_use]
+    pub const fn is_client_planned(&self) -> bool {
+        self.part_size == 0
+    }
+
+    /// True when `numbers` (sorted) are all the parts the upload needs: `1..=part_count`, or for
+    /// a client-planned upload any non-empty `1..=n`.
+    #[must_use]
+    pub fn is_complete(&self, numbers: &[u32]) -> bool {
+        let last = if self.is_client_planned() { numbers.len() } else { self.part_count as usize };
+        last > 0 && numbers.len() == last && numbers.iter().copied().eq(1..=u32::try_from(last).unwrap_or(u32::MAX))
+    }
+
     /// Part size and count for a file of `size` bytes: `preferred` bytes per part, grown when the
     /// store's 10,000-part limit would otherwise be exceeded.
     #[must_use]

@@ -393,6 +393,7 @@ impl CreateUploadRequest {
             skip_duplicates: self.skip_duplicates,
             enforce_checksum: self.enforce_checksum,
             idempotency_key,
+            client_parts: false,
         })
     }
 }

@@ -6,8 +6,10 @@
 //! contract's `HTTPValidationError` shape. The OpenAPI document is generated from this code
 //! ([`openapi`]).
 
+pub mod browser;
 pub mod dto;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod openapi;
 pub mod request_id;
@@ -23,6 +25,7 @@ use actix_web::web;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(error::query_config()).app_data(error::path_config());
     routes::configure(cfg);
+    events::configure(cfg);
     openapi::configure(cfg);
 }
 

@@ -12,7 +12,7 @@ use utoipa::OpenApi;
     info(title = "stowage", description = "Direct-to-S3 uploads, verified: the bucket-uploads API."),
     paths(
         health::healthz, health::readyz, namespaces::create, namespaces::get, keys::list, keys::revoke, buckets::create, buckets::list, buckets::get,
-        uploads::create, uploads::create_batch, uploads::list, uploads::get, uploads::cancel, uploads::parts, uploads::confirm_batch, uploads::confirm, batches::create, batches::submit, batches::get, objects::create, objects::list, objects::get, objects::delete, tasks::list, tasks::get, tasks::cancel
+        crate::browser::create_session, uploads::create, uploads::create_batch, uploads::list, uploads::get, uploads::cancel, uploads::parts, uploads::confirm_batch, uploads::confirm, batches::create, batches::submit, batches::get, objects::create, objects::list, objects::get, objects::delete, tasks::list, tasks::get, tasks::cancel
     ),
     components(schemas(
         ConfirmUploadRequest, ConfirmUploadResponse, ErrorResponse, ErrorDetail, TaskStatusEnum, HttpValidationError,

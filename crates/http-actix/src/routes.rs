@@ -21,6 +21,7 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
         .service(buckets::create)
         .service(buckets::list)
         .service(buckets::get)
+        .service(crate::browser::create_session)
         .service(uploads::create)
         .service(uploads::create_batch)
         .service(uploads::list)

@@ -19,6 +19,8 @@ pub struct AppState {
     pub ports: Ports,
     /// Failed authentications per client address.
     pub throttle: AuthThrottle,
+    /// What the browser routes need (the upload sessions' secret, the public URL, CORS).
+    pub browser: Arc<crate::browser::BrowserConfig>,
 }
 
 impl AppState {
@@ -28,7 +30,14 @@ impl AppState {
     pub fn new(mut ports: Ports, key_ttl: Duration, failures_allowed: u32) -> Self {
         ports.keys = Arc::new(KeyCache::new(ports.keys.clone(), ports.clock.clone(), key_ttl));
         ports.tenancy = Arc::new(NamespaceCache::new(ports.tenancy.clone()));
-        Self { ports, throttle: AuthThrottle::new(failures_allowed) }
+        let browser = Arc::new(crate::browser::BrowserConfig::default());
+        Self { ports, throttle: AuthThrottle::new(failures_allowed), browser }
+    }
+
+    /// The same state with the browser routes configured.
+    #[must_use]
+    pub fn with_browser(self, browser: crate::browser::BrowserConfig) -> Self {
+        Self { browser: Arc::new(browser), ..self }
     }
 
     /// The use cases' view of the ports.

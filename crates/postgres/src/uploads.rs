@@ -23,8 +23,9 @@ use stowage_domain::ids::{BlobId, BucketId, NamespaceId, ObjectId, UploadId};
 use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
-    AttachOutcome, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ObjectDeletion, ObjectRepo, Step,
-    TenancyRepo, Transition, TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork,
+    AttachOutcome, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ObjectDeletion, ObjectRepo,
+    PendingCursor, Step, TenancyRepo, Transition, TransitionPlan, UploadCursor, UploadPage, UploadQuery, UploadRepo,
+    UploadWork,
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
@@ -515,6 +516,34 @@ impl UploadRepo for PgRepository {
             .filter(uploads::status.eq(UploadStatus::Pending.as_str()))
             .filter(uploads::expires_at.lt(cutoff))
             .order(uploads::expires_at.asc())
+            .limit(i64::from(limit))
+            .select(UploadRow::as_select())
+            .load(&mut conn)
+            .await
+            .map_err(from_diesel)?;
+        Ok(decodable("uploads", rows, Upload::try_from, skipped))
+    }
+
+    async fn list_pending(
+        &self,
+        since: OffsetDateTime,
+        after: Option<PendingCursor>,
+        limit: u32,
+    ) -> Result<Vec<Upload>, RepoError> {
+        let mut conn = self.conn().await?;
+        let mut query = uploads::table
+            .filter(uploads::status.eq(UploadStatus::Pending.as_str()))
+            .filter(uploads::expires_at.ge(since))
+            .into_boxed();
+        if let Some(after) = after {
+            query = query.filter(
+                uploads::expires_at
+                    .gt(after.expires_at)
+                    .or(uploads::expires_at.eq(after.expires_at).and(uploads::id.gt(after.id.as_str().to_owned()))),
+            );
+        }
+        let rows = query
+            .order((uploads::expires_at.asc(), uploads::id.asc()))
             .limit(i64::from(limit))
             .select(UploadRow::as_select())
             .load(&mut conn)

@@ -10,6 +10,7 @@
 mod config;
 mod error;
 mod hash;
+mod post;
 mod store;
 
 pub use config::S3Config;

@@ -3,6 +3,7 @@
 use crate::config::S3Config;
 use crate::error::from_sdk;
 use crate::hash::Hasher;
+use crate::post;
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
@@ -18,7 +19,9 @@ use std::time::Duration;
 use stowage_domain::content::{ContentDigest, ETag, Sha256Hex, StoredChecksum};
 use stowage_domain::error::StorageError;
 use stowage_domain::names::{ContentType, ObjectKey};
-use stowage_domain::ports::{ListPage, ListedObject, ObjectHead, ObjectStore, PartInfo, PresignPut, PresignedRequest};
+use stowage_domain::ports::{
+    ListPage, ListedObject, ObjectHead, ObjectStore, PartInfo, PresignPut, PresignedPost, PresignedRequest,
+};
 use time::OffsetDateTime;
 
 /// The object store on an S3-compatible server.
@@ -29,6 +32,8 @@ pub struct S3ObjectStore {
     /// Signs URLs for the host clients use (the same client unless `public_endpoint` is set).
     presigner: Client,
     config: S3Config,
+    /// What signs form POSTs (the SDK's clients do not hand theirs out).
+    credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 fn sdk_config(config: &S3Config, base: aws_sdk_s3::config::Builder, endpoint: Option<&String>) -> aws_sdk_s3::Config {
@@ -92,19 +97,23 @@ impl S3ObjectStore {
     /// Builds the clients. With static keys nothing is probed; without, the standard AWS
     /// credential chain is loaded (environment, profile, web identity, container, instance).
     pub async fn new(config: S3Config) -> Self {
-        let base = if config.access_key_id.is_some() && config.secret_access_key.is_some() {
-            aws_sdk_s3::config::Builder::new().behavior_version(BehaviorVersion::latest())
+        let (base, credentials) = if let (Some(id), Some(secret)) = (&config.access_key_id, &config.secret_access_key) {
+            let fixed = Credentials::new(id, secret, None, None, "stowage-config");
+            (
+                aws_sdk_s3::config::Builder::new().behavior_version(BehaviorVersion::latest()),
+                Some(aws_credential_types::provider::SharedCredentialsProvider::new(fixed)),
+            )
         } else {
             let shared =
                 aws_config::defaults(BehaviorVersion::latest()).region(Region::new(config.region.clone())).load().await;
-            aws_sdk_s3::config::Builder::from(&shared)
+            (aws_sdk_s3::config::Builder::from(&shared), shared.credentials_provider())
         };
         let client = Client::from_conf(sdk_config(&config, base.clone(), config.endpoint.as_ref()));
         let presigner = match &config.public_endpoint {
             Some(public) => Client::from_conf(sdk_config(&config, base, Some(public))),
             None => client.clone(),
         };
-        Self { client, presigner, config }
+        Self { client, presigner, config, credentials }
     }
 
     /// The configuration in use.
@@ -185,6 +194,48 @@ impl ObjectStore for S3ObjectStore {
         }
         let signed = put.presigned(presigning(request.expires_in)?).await.map_err(|e| self.err("PutObject", e))?;
         Ok(presigned(&signed, request.expires_in))
+    }
+
+    async fn presign_post(&self, request: &PresignPut) -> Result<Option<PresignedPost>, StorageError> {
+        use aws_credential_types::provider::ProvideCredentials;
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| StorageError::Misconfigured("no credentials to sign a form POST with".to_owned()))?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| StorageError::Misconfigured(format!("cannot load credentials: {e}")))?;
+        // The bucket's URL as the SDK addresses it (path or virtual-host style, public endpoint):
+        // a presigned PUT of the key, without the key and the query.
+        let full_key = self.full_key(&request.key);
+        let put = self.presigner.put_object().bucket(&self.config.bucket).key("k");
+        let signed = put.presigned(presigning(request.expires_in)?).await.map_err(|e| self.err("PutObject", e))?;
+        let uri = signed.uri();
+        let url = uri.split('?').next().unwrap_or(uri).trim_end_matches("/k").to_owned();
+        let signer = post::Signer {
+            access_key_id: credentials.access_key_id(),
+            secret_access_key: credentials.secret_access_key(),
+            session_token: credentials.session_token(),
+            region: &self.config.region,
+        };
+        let checksum_sha256 = match &request.sha256 {
+            Some(sha) => {
+                Some(BASE64.encode(hex::decode(sha.as_str()).map_err(|e| StorageError::Unexpected(e.to_string()))?))
+            }
+            None => None,
+        };
+        let form = post::Form {
+            bucket: &self.config.bucket,
+            key: &full_key,
+            content_type: request.content_type.as_str(),
+            length: request.content_length,
+            max_length: request.max_length.unwrap_or(5 * 1024 * 1024 * 1024),
+            checksum_sha256,
+        };
+        let now = OffsetDateTime::now_utc();
+        let expires_at = now + request.expires_in;
+        Ok(Some(PresignedPost { url, fields: post::fields(&signer, &form, now, expires_at), expires_at }))
     }
 
     async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedRequest, StorageError> {

@@ -88,14 +88,36 @@ async fn ports_with(settings: &Settings, store: Arc<dyn ObjectStore>) -> Result<
     Ok(ports)
 }
 
-/// The HTTP layer's state over `ports`: API keys cached, failed authentications throttled.
-#[must_use]
-pub fn http_state(settings: &Settings, ports: Ports) -> AppState {
-    AppState::new(
+/// The HTTP layer's state over `ports`: API keys cached, failed authentications throttled, the
+/// browser routes configured.
+///
+/// # Errors
+/// When the upload sessions' secret cannot be read or created.
+pub fn http_state(settings: &Settings, ports: Ports) -> Result<AppState, String> {
+    let session_secret = match &settings.browser.session_secret {
+        Some(secret) if secret.len() >= stowage_disk::MIN_SECRET_BYTES => secret.clone().into_bytes(),
+        Some(_) => {
+            return Err(format!("browser.session_secret needs at least {} bytes", stowage_disk::MIN_SECRET_BYTES));
+        }
+        // Without a writable data directory (a read-only container), sessions are sealed with a
+        // secret of this process: they work, but not across restarts or replicas.
+        None => local_secret(&settings.data_dir, "sessions.secret").unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "upload sessions use a per-process secret; set browser.session_secret");
+            stowage_http_actix::browser::BrowserConfig::default().session_secret
+        }),
+    };
+    let browser = stowage_http_actix::browser::BrowserConfig {
+        session_secret,
+        public_url: settings.disk.public_url.clone().unwrap_or_else(|| public_url(&settings.server.bind, None)),
+        cors_allowed_origins: settings.browser.cors_allowed_origins.clone(),
+        events_token: settings.browser.events_token.clone().filter(|t| !t.is_empty()),
+    };
+    Ok(AppState::new(
         ports,
         Duration::from_secs(settings.server.key_cache_ttl_secs),
         settings.server.failed_auth_per_minute,
     )
+    .with_browser(browser))
 }
 
 /// The configured object store, and the local-disk store again when that is the one (its route
@@ -109,7 +131,7 @@ pub async fn object_store(settings: &Settings) -> Result<(Arc<dyn ObjectStore>, 
         StorageBackend::Disk => {
             let secret = match &settings.disk.secret {
                 Some(secret) => secret.clone().into_bytes(),
-                None => local_secret(&settings.data_dir)?,
+                None => local_secret(&settings.data_dir, "storage.secret")?,
             };
             let public_url =
                 settings.disk.public_url.clone().unwrap_or_else(|| public_url(&settings.server.bind, None));
@@ -136,10 +158,11 @@ fn public_url(bind: &str, port: Option<u16>) -> String {
     format!("http://{host}:{}", port.map_or_else(|| bound_port.to_owned(), |p| p.to_string()))
 }
 
-/// The local-disk store's signing secret: read from `<data_dir>/storage.secret`, created (0600,
-/// 256 random bits) on first use so URLs stay valid across restarts.
-fn local_secret(data_dir: &std::path::Path) -> Result<Vec<u8>, String> {
-    let path = data_dir.join("storage.secret");
+/// A signing secret kept in `<data_dir>/<name>` (the local-disk store's `storage.secret`, the
+/// upload sessions' `sessions.secret`): read, or created (0600, 256 random bits) on first use so
+/// what it signed stays valid across restarts.
+fn local_secret(data_dir: &std::path::Path, name: &str) -> Result<Vec<u8>, String> {
+    let path = data_dir.join(name);
     if let Ok(secret) = std::fs::read_to_string(&path) {
         let secret = secret.trim();
         if secret.len() < stowage_disk::MIN_SECRET_BYTES {
@@ -235,9 +258,15 @@ impl Application {
         let public_url = settings.disk.public_url.get_or_insert_with(|| public_url(&bind, Some(port))).clone();
         let (store, disk) = object_store(&settings).await?;
         let ports = ports_with(&settings, store).await?;
-        let storage_route =
-            disk.map(|disk| crate::storage_route::StorageRoute { disk, uploads: ports.uploads.clone() });
-        let data = web::Data::new(http_state(&settings, ports.clone()));
+        let cors = settings.browser.cors_allowed_origins.clone();
+        let storage_route = disk.map(|disk| crate::storage_route::StorageRoute {
+            disk,
+            uploads: ports.uploads.clone(),
+            cors_allowed_origins: cors,
+        });
+        let state = http_state(&settings, ports.clone())?;
+        let browser_routes = stowage_http_actix::browser::configure(&state.browser);
+        let data = web::Data::new(state);
         let metrics = web::Data::new(prometheus());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -246,6 +275,7 @@ impl Application {
                 .app_data(data.clone())
                 .app_data(metrics.clone())
                 .configure(stowage_http_actix::configure)
+                .configure(browser_routes.clone())
                 .configure(|cfg| {
                     if let Some(route) = &storage_route {
                         crate::storage_route::configure(route.clone())(cfg);

@@ -103,6 +103,14 @@ pub struct WorkerSettings {
     /// Allow webhook URLs on loopback, private and link-local addresses (refused by default, at
     /// bucket creation and again at delivery after DNS resolution).
     pub webhook_allow_private_targets: bool,
+    /// Seconds between passes of the finisher, which confirms PENDING uploads whose bytes landed
+    /// but whose client never confirmed (checked with HeadObject); 0 disables it.
+    pub finisher_interval_secs: u64,
+    /// Seconds after its creation that an upload is first checked by the finisher (a client that
+    /// confirms itself usually has by then).
+    pub finisher_first_check_secs: u64,
+    /// Longest delay between two checks of one upload (the delay doubles from the first).
+    pub finisher_max_delay_secs: u64,
 }
 
 impl Default for WorkerSettings {
@@ -121,8 +129,34 @@ impl Default for WorkerSettings {
             webhook_max_attempts: stowage_domain::policy::Policy::default().webhook_max_attempts,
             webhook_timeout_secs: 10,
             webhook_allow_private_targets: false,
+            finisher_interval_secs: 5,
+            finisher_first_check_secs: 20,
+            finisher_max_delay_secs: 300,
         }
     }
+}
+
+/// Browser uploads: upload sessions, the Companion-compatible S3 routes, CORS, S3 events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct BrowserSettings {
+    /// Seals upload sessions; every server of a deployment needs the same. By default a random
+    /// secret kept in `<data_dir>/sessions.secret` (0600).
+    pub session_secret: Option<String>,
+    /// Origins (`https://app.example.com`, or `*`) whose pages may call the browser routes
+    /// (`/u/...`) and the local-disk store's transfer route; none by default (same origin only).
+    pub cors_allowed_origins: Vec<String>,
+    /// The token S3 event notifications must present at `POST /v1/storage-events`; unset, the
+    /// route is off.
+    pub events_token: Option<String>,
+}
+
+/// The upload page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct UiSettings {
+    /// Serve the upload page at `/ui/`.
+    pub enabled: bool,
 }
 
 /// Logging.
@@ -167,6 +201,10 @@ pub struct Settings {
     pub uploads: UploadSettings,
     /// Task workers.
     pub worker: WorkerSettings,
+    /// Browser uploads.
+    pub browser: BrowserSettings,
+    /// The upload page.
+    pub ui: UiSettings,
     /// Logging.
     pub log: LogSettings,
 }
@@ -224,6 +262,8 @@ impl Default for Settings {
             disk: DiskSettings::default(),
             uploads: UploadSettings::default(),
             worker: WorkerSettings::default(),
+            browser: BrowserSettings::default(),
+            ui: UiSettings::default(),
             log: LogSettings::default(),
         }
     }

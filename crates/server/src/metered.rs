@@ -15,7 +15,8 @@ use stowage_domain::names::{ContentType, ObjectKey};
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
     AttachOutcome, ConfirmationOutcome, ConfirmationPlan, InsertUpload, ListPage, ObjectHead, ObjectRepo, ObjectStore,
-    PartInfo, PresignPut, PresignedRequest, TenancyRepo, Transition, UploadPage, UploadQuery, UploadRepo,
+    PartInfo, PendingCursor, PresignPut, PresignedPost, PresignedRequest, TenancyRepo, Transition, UploadPage,
+    UploadQuery, UploadRepo,
 };
 use stowage_domain::status::UploadStatus;
 use stowage_domain::task::NewTask;
@@ -41,6 +42,9 @@ const DATABASE: &str = "stowage_database_seconds";
 impl ObjectStore for Metered<dyn ObjectStore> {
     async fn presign_put(&self, request: &PresignPut) -> Result<PresignedRequest, StorageError> {
         timed(STORAGE, "presign_put", self.0.presign_put(request)).await
+    }
+    async fn presign_post(&self, request: &PresignPut) -> Result<Option<PresignedPost>, StorageError> {
+        timed(STORAGE, "presign_post", self.0.presign_post(request)).await
     }
     async fn presign_get(&self, key: &ObjectKey, expires_in: Duration) -> Result<PresignedRequest, StorageError> {
         timed(STORAGE, "presign_get", self.0.presign_get(key, expires_in)).await
@@ -183,6 +187,14 @@ impl UploadRepo for Metered<dyn UploadRepo> {
     }
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError> {
         timed(DATABASE, "list_expirable", self.0.list_expirable(cutoff, limit)).await
+    }
+    async fn list_pending(
+        &self,
+        since: OffsetDateTime,
+        after: Option<PendingCursor>,
+        limit: u32,
+    ) -> Result<Vec<Upload>, RepoError> {
+        timed(DATABASE, "list_pending", self.0.list_pending(since, after, limit)).await
     }
 }
 

@@ -27,6 +27,8 @@ pub struct StorageRoute {
     pub disk: Arc<DiskStore>,
     /// Where uploads are, to refuse writes to uploads that are no longer PENDING.
     pub uploads: Arc<dyn UploadRepo>,
+    /// Origins whose pages may send bytes here (`browser.cors_allowed_origins`).
+    pub cors_allowed_origins: Vec<String>,
 }
 
 /// An S3-style XML error, so clients written for S3 read it as they would S3's.
@@ -73,6 +75,91 @@ async fn put(
         Ok(etag) => HttpResponse::Ok().insert_header(("ETag", format!("\"{etag}\""))).finish(),
         Err(e) => error(&e),
     }
+}
+
+/// Largest text field of a form POST, and most fields (S3 allows 20 KB for all of them).
+const MAX_FORM_FIELD: usize = 64 * 1024;
+const MAX_FORM_FIELDS: usize = 64;
+
+fn malformed(message: impl Into<String>) -> Refused {
+    Refused { status: 400, code: "MalformedPOSTRequest", message: message.into() }
+}
+
+/// `POST /storage`: a form POST (S3's PostObject, as `@uppy/aws-s3` 6.x always sends it) with the
+/// fields [`stowage_disk::DiskStore`]'s `presign_post` issued, then the file as the last part.
+/// The token is checked like a PUT's; the form's `key` and `Content-Type` must be the signed
+/// ones, and the body is bounded by the signed limit while it streams.
+async fn post_form(route: web::Data<StorageRoute>, mut form: actix_multipart::Multipart) -> HttpResponse {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    while let Some(item) = form.next().await {
+        let mut field = match item {
+            Ok(field) => field,
+            Err(e) => return error(&malformed(format!("unreadable form: {e}"))),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name.eq_ignore_ascii_case("file") {
+            return match receive_form_file(&route, &fields, field).await {
+                Ok(response) => response,
+                Err(e) => error(&e),
+            };
+        }
+        let mut value = Vec::new();
+        while let Some(chunk) = field.next().await {
+            match chunk {
+                Ok(bytes) if value.len() + bytes.len() <= MAX_FORM_FIELD => value.extend_from_slice(&bytes),
+                Ok(_) => return error(&malformed(format!("the form field {name} is too long"))),
+                Err(e) => return error(&malformed(format!("unreadable form: {e}"))),
+            }
+        }
+        if fields.len() >= MAX_FORM_FIELDS {
+            return error(&malformed("too many form fields"));
+        }
+        fields.push((name, String::from_utf8_lossy(&value).into_owned()));
+    }
+    error(&malformed("the form has no file field"))
+}
+
+async fn receive_form_file(
+    route: &StorageRoute,
+    fields: &[(String, String)],
+    file: actix_multipart::Field,
+) -> Result<HttpResponse, Refused> {
+    let value = |name: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str());
+    let query = TokenQuery { token: value(stowage_disk::FORM_TOKEN_FIELD).map(str::to_owned) };
+    let grant = authorize(route, &query, Op::Put)?;
+    if value("key") != Some(grant.key.as_str()) {
+        return Err(Refused {
+            status: 403,
+            code: "AccessDenied",
+            message: "the form's key is not the signed one".to_owned(),
+        });
+    }
+    still_pending(route, &grant.key).await?;
+    let headers = Headers {
+        content_type: value("Content-Type"),
+        content_length: None,
+        checksum_sha256: value(stowage_disk::CHECKSUM_HEADER),
+    };
+    let body = file.map(|chunk| chunk.map_err(|e| std::io::Error::other(e.to_string())));
+    let etag = route.disk.receive(&grant, &headers, Box::pin(body)).await?;
+    let location = route.disk.location(&grant.key);
+    let etag = format!("\"{etag}\"");
+    let mut response = match value("success_action_status") {
+        Some("200") => HttpResponse::Ok(),
+        Some("201") => HttpResponse::Created(),
+        _ => HttpResponse::NoContent(),
+    };
+    response.insert_header(("ETag", etag.clone())).insert_header(("Location", location.clone()));
+    if value("success_action_status") == Some("201") {
+        let escape = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;");
+        return Ok(response.content_type("application/xml").body(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Location>{}</Location><Key>{}</Key><ETag>{}</ETag></PostResponse>",
+            escape(&location),
+            escape(&grant.key),
+            escape(&etag)
+        )));
+    }
+    Ok(response.finish())
 }
 
 /// Refuses writes to the key of an upload that is no longer PENDING (409, nothing written); 503
@@ -136,10 +223,14 @@ async fn get(req: HttpRequest, route: web::Data<StorageRoute>, query: web::Query
 /// Mounts the route.
 pub fn configure(route: StorageRoute) -> impl Fn(&mut web::ServiceConfig) + Clone {
     move |cfg: &mut web::ServiceConfig| {
-        cfg.app_data(web::Data::new(route.clone())).service(
-            web::resource(format!("{}/{{key:.*}}", stowage_disk::ROUTE))
-                .route(web::put().to(put))
-                .route(web::get().to(get)),
-        );
+        let cors = || stowage_http_actix::browser::cors(&route.cors_allowed_origins);
+        cfg.app_data(web::Data::new(route.clone()))
+            .service(web::resource(stowage_disk::ROUTE).wrap(cors()).route(web::post().to(post_form)))
+            .service(
+                web::resource(format!("{}/{{key:.*}}", stowage_disk::ROUTE))
+                    .wrap(cors())
+                    .route(web::put().to(put))
+                    .route(web::get().to(get)),
+            );
     }
 }

@@ -13,6 +13,7 @@ use stowage_domain::usecases::confirm_batch::run_confirm_batch_task;
 use stowage_domain::usecases::confirm_task::run_confirm_task;
 use stowage_domain::usecases::deliver_webhook::deliver;
 use stowage_domain::usecases::dispatch::{self, TaskInput};
+use stowage_domain::usecases::finish::Finisher;
 use stowage_domain::usecases::process_batch::run_batch_task;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -75,6 +76,16 @@ impl Workers {
         if settings.sweep_interval_secs > 0 {
             let (state, interval) = (state.clone(), Duration::from_secs(settings.sweep_interval_secs));
             housekeeping.push(tokio::spawn(periodically(interval, stopped.clone(), move || sweep(state.clone()))));
+        }
+        if settings.finisher_interval_secs > 0 {
+            let finisher = Arc::new(tokio::sync::Mutex::new(Finisher::new(
+                Duration::from_secs(settings.finisher_first_check_secs),
+                Duration::from_secs(settings.finisher_max_delay_secs),
+            )));
+            let (state, interval) = (state.clone(), Duration::from_secs(settings.finisher_interval_secs));
+            housekeeping.push(tokio::spawn(periodically(interval, stopped.clone(), move || {
+                finish(state.clone(), finisher.clone())
+            })));
         }
         if settings.reconcile_interval_secs > 0 {
             let (state, delete) = (state.clone(), settings.reconcile_delete);
@@ -230,6 +241,26 @@ async fn sweep(state: Ports) {
         }
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "expiry sweep failed; retrying next interval"),
+    }
+}
+
+/// The finisher: PENDING uploads whose bytes landed without a confirm are confirmed (docs/domain.md
+/// "Completion without confirm"). Several processes may run it: the confirm is exactly-once.
+async fn finish(state: Ports, finisher: Arc<tokio::sync::Mutex<Finisher>>) {
+    let mut finisher = finisher.lock().await;
+    match finisher.pass(state.deps()).await {
+        Ok(report) => {
+            metrics::counter!("stowage_uploads_finished_total", "path" => "finisher").increment(report.confirmed);
+            metrics::counter!("stowage_finisher_checks_total").increment(report.checked);
+            metrics::gauge!("stowage_finisher_pending").set(report.pending as f64);
+            if report.confirmed > 0 {
+                tracing::info!(confirmed = report.confirmed, "finished uploads nobody confirmed");
+            }
+            if let Some(error) = report.last_error {
+                tracing::warn!(failed = report.failed, error, "the finisher could not confirm some uploads");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "the finisher failed; retrying next interval"),
     }
 }
 

@@ -22,8 +22,8 @@ use stowage_domain::names::ObjectKey;
 use stowage_domain::object::{BlobDetails, BucketObject};
 use stowage_domain::ports::{
     AttachOutcome, BatchRepo, ClaimHolder, ConfirmationOutcome, ConfirmationPlan, InsertUpload, KeyRepo,
-    ObjectDeletion, ObjectRepo, Step, SubmitOutcome, TenancyRepo, Transition, TransitionPlan, UploadCursor, UploadPage,
-    UploadQuery, UploadRepo, UploadWork, run_ready,
+    ObjectDeletion, ObjectRepo, PendingCursor, Step, SubmitOutcome, TenancyRepo, Transition, TransitionPlan,
+    UploadCursor, UploadPage, UploadQuery, UploadRepo, UploadWork, run_ready,
 };
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::NewTask;
@@ -539,6 +539,31 @@ impl UploadRepo for SqliteRepository {
         self.run(move |conn| {
             let rows: Vec<Doc> = diesel::sql_query(sql)
                 .bind::<BigInt, _>(micros(cutoff))
+                .bind::<BigInt, _>(i64::from(limit))
+                .load(conn)
+                .map_err(|e| crate::from_diesel(&e))?;
+            Ok(many("uploads", rows))
+        })
+        .await
+    }
+
+    async fn list_pending(
+        &self,
+        since: OffsetDateTime,
+        after: Option<PendingCursor>,
+        limit: u32,
+    ) -> Result<Vec<Upload>, RepoError> {
+        // Without a cursor, the cursor is "just before `since`" (no id sorts before "").
+        let (after_at, after_id) =
+            after.map_or((micros(since) - 1, String::new()), |c| (micros(c.expires_at), c.id.as_str().to_owned()));
+        let sql = "SELECT doc FROM uploads WHERE status = 'PENDING' AND expires_at >= ? \
+                   AND (expires_at > ? OR (expires_at = ? AND id > ?)) ORDER BY expires_at, id LIMIT ?";
+        self.run(move |conn| {
+            let rows: Vec<Doc> = diesel::sql_query(sql)
+                .bind::<BigInt, _>(micros(since))
+                .bind::<BigInt, _>(after_at)
+                .bind::<BigInt, _>(after_at)
+                .bind::<Text, _>(after_id)
                 .bind::<BigInt, _>(i64::from(limit))
                 .load(conn)
                 .map_err(|e| crate::from_diesel(&e))?;

@@ -39,6 +39,18 @@ pub struct PresignedRequest {
     pub expires_at: OffsetDateTime,
 }
 
+/// A presigned form POST (S3's PostObject, as browsers send it): `fields` first, in this order,
+/// then the file as the form's last part, `multipart/form-data` to `url`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresignedPost {
+    /// Where the form goes.
+    pub url: String,
+    /// The form's fields (the key, the content type, the policy and its signature, ...).
+    pub fields: Vec<(String, String)>,
+    /// When the policy stops working.
+    pub expires_at: OffsetDateTime,
+}
+
 /// What HeadObject (with checksum mode on) reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectHead {
@@ -99,6 +111,14 @@ pub trait ObjectStore: Send + Sync {
     /// # Errors
     /// `Misconfigured` when credentials cannot sign.
     async fn presign_put(&self, request: &PresignPut) -> Result<PresignedRequest, StorageError>;
+
+    /// Presigns a form POST that binds the key, the content type, the length when known (else a
+    /// length range up to `max_length`) and the SHA-256 when given; `Ok(None)` when the store
+    /// has no form POST (a presigned PUT is the way then).
+    ///
+    /// # Errors
+    /// `Misconfigured` when credentials cannot sign.
+    async fn presign_post(&self, request: &PresignPut) -> Result<Option<PresignedPost>, StorageError>;
 
     /// Presigns a GET of `key`.
     ///

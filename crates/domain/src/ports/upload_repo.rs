@@ -214,4 +214,33 @@ pub trait UploadRepo: Send + Sync {
     /// # Errors
     /// `Unavailable` when the database is down.
     async fn list_expirable(&self, cutoff: OffsetDateTime, limit: u32) -> Result<Vec<Upload>, RepoError>;
+
+    /// Up to `limit` uploads in PENDING whose `expires_at` is at or after `since`, in
+    /// (`expires_at`, id) order, after `after` (the finisher pages through them with it).
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn list_pending(
+        &self,
+        since: OffsetDateTime,
+        after: Option<PendingCursor>,
+        limit: u32,
+    ) -> Result<Vec<Upload>, RepoError>;
+}
+
+/// Where a page of [`UploadRepo::list_pending`] ended: its last upload's `expires_at` and id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCursor {
+    /// The last upload's `expires_at`.
+    pub expires_at: OffsetDateTime,
+    /// Its id.
+    pub id: UploadId,
+}
+
+impl PendingCursor {
+    /// The cursor after `upload`.
+    #[must_use]
+    pub fn after(upload: &Upload) -> Self {
+        Self { expires_at: upload.expires_at, id: upload.id.clone() }
+    }
 }

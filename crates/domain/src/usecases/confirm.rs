@@ -233,7 +233,7 @@ async fn assemble(deps: Deps<'_>, upload: &Upload, mp: &Multipart) -> Result<(),
         Err(e) => return Err(e.into()),
     };
     let numbers: Vec<u32> = parts.iter().map(|p| p.part_number).collect();
-    if !numbers.iter().copied().eq(1..=mp.part_count) {
+    if !mp.is_complete(&numbers) {
         return Err(
             VerificationFailure::MultipartIncomplete { expected: mp.part_count, found: ranges(&numbers) }.into()
         );

@@ -44,6 +44,9 @@ pub struct CreateUploadRequest {
     pub enforce_checksum: bool,
     /// Retried creates with the same key return the same upload.
     pub idempotency_key: Option<String>,
+    /// Start a multipart upload whose parts the client sizes, whatever the size (Companion's
+    /// `POST /s3/multipart`, which tells no size).
+    pub client_parts: bool,
 }
 
 /// A created (or found) upload.
@@ -182,6 +185,10 @@ pub async fn create_upload(
                 checksum_signed: false,
                 ..upload
             }
+        }
+        _ if request.client_parts => {
+            let store_id = deps.store.create_multipart(&upload.key, &upload.content_type).await?;
+            Upload { multipart: Some(Multipart::client_planned(store_id)), checksum_signed: false, ..upload }
         }
         _ => upload,
     };

@@ -18,6 +18,7 @@ fn request() -> CreateUploadRequest {
         skip_duplicates: true,
         enforce_checksum: false,
         idempotency_key: None,
+        client_parts: false,
     }
 }
 
