@@ -720,6 +720,7 @@ macro_rules! conformance_suite {
             names_are_unique_and_buckets_are_found_by_id_or_name_within_their_namespace_only,
             an_upload_round_trips_and_is_invisible_from_another_bucket,
             only_pending_uploads_past_the_cutoff_are_expirable,
+            pending_uploads_page_by_expiry_then_id,
             a_draft_batch_is_submitted_once_with_its_task,
             listing_ten_thousand_uploads_page_by_page_returns_each_exactly_once_in_order,
             listing_filters_by_status_metadata_and_time,

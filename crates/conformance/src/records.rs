@@ -5,10 +5,11 @@ use super::{Subject, bucket_in, draft_batch, namespace, new_upload, now, suffix,
 use std::collections::HashSet;
 use stowage_domain::bucket::BucketSettings;
 use stowage_domain::error::RepoError;
-use stowage_domain::ids::{BatchId, ObjectId, TaskId};
-use stowage_domain::ports::{BatchRepo, SubmitOutcome, TaskReads, UploadQuery};
+use stowage_domain::ids::{BatchId, ObjectId, TaskId, UploadId};
+use stowage_domain::ports::{BatchRepo, PendingCursor, SubmitOutcome, TaskReads, UploadQuery};
 use stowage_domain::status::{TaskStatus, UploadStatus};
 use stowage_domain::task::{NewTask, TaskType};
+use stowage_domain::upload::Upload;
 
 /// Names are unique; a bucket is found by id or name in its own namespace only.
 pub async fn names_are_unique_and_buckets_are_found_by_id_or_name_within_their_namespace_only(repo: Subject) {
@@ -50,6 +51,40 @@ pub async fn only_pending_uploads_past_the_cutoff_are_expirable(repo: Subject) {
     let expirable = repo.list_expirable(now() - time::Duration::days(1), 100).await.expect("list");
     assert_eq!(expirable.iter().map(|u| &u.id).collect::<Vec<_>>(), [&old.id]);
     assert!(!expirable.iter().any(|u| u.id == fresh.id));
+}
+
+/// The finisher pages through PENDING uploads not yet past `since`, in (`expires_at`, id) order,
+/// with ties on `expires_at` broken by id across pages; other statuses are left out.
+pub async fn pending_uploads_page_by_expiry_then_id(repo: Subject) {
+    let ns = namespace(&repo).await;
+    let b = bucket_in(&repo, &ns, BucketSettings::default()).await;
+    let created = now() - time::Duration::minutes(5);
+    // Three share one `expires_at` (a tie a page boundary falls into), one expires later, one
+    // long ago (before `since`), one is canceled.
+    let mut tied: Vec<Upload> = (0..3).map(|_| new_upload(&b, created)).collect();
+    let later = new_upload(&b, created + time::Duration::seconds(30));
+    let stale = new_upload(&b, created - time::Duration::days(3));
+    let canceled = new_upload(&b, created);
+    for u in tied.iter().chain([&later, &stale, &canceled]) {
+        repo.insert_upload(u, None).await.expect("insert");
+    }
+    repo.cancel_upload(&canceled.id, UploadStatus::Pending, now()).await.expect("cancel");
+    tied.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+    let expected: Vec<UploadId> = tied.iter().chain([&later]).map(|u| u.id.clone()).collect();
+
+    let since = now() - time::Duration::days(1);
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = repo.list_pending(since, after.take(), 2).await.expect("list");
+        let ours: Vec<UploadId> = page.iter().filter(|u| u.bucket_id == b.id).map(|u| u.id.clone()).collect();
+        seen.extend(ours);
+        match page.last() {
+            Some(last) if page.len() == 2 => after = Some(PendingCursor::after(last)),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, expected);
 }
 
 /// A draft batch is submitted once, atomically with its task; a second submit writes nothing.

@@ -120,6 +120,8 @@ async fn spawn_configured(
     settings.worker.retry_max_delay_ms = 500;
     // The tests' webhook receivers listen on 127.0.0.1 (refused by default: SSRF).
     settings.worker.webhook_allow_private_targets = true;
+    // Uploads are confirmed by the tests themselves; the finisher's tests turn it on.
+    settings.worker.finisher_interval_secs = 0;
     customize(&mut settings);
     let storage = settings.storage.clone();
     let app = Application::build(settings).await.expect("the app builds");

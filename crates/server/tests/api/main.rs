@@ -5,6 +5,7 @@
 mod access;
 mod asynchronous;
 mod auth;
+mod browser;
 mod cli;
 mod crash;
 mod disk;
