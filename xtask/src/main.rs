@@ -2,12 +2,14 @@
 //! cargo does.
 //!
 //! - `cargo xtask test` — formatting, clippy, dependency invariants, every test (nextest), then
-//!   the fuzz step (`cargo xtask fuzz`: schemathesis against the real binary on both backends).
+//!   the fuzz step (`cargo xtask fuzz`: schemathesis against the real binary on both backends)
+//!   and the browser step (`cargo xtask browser`: Uppy in headless chromium, both backends).
 //!   `cargo xtask test --fast`: the tests that need no PostgreSQL and no S3 server.
 //! - `cargo xtask deps` — the architecture's dependency invariants.
 //! - `cargo xtask deploy-test` — the image, `deploy/compose.yaml` on a real Docker engine, and the
 //!   Kubernetes manifests validated offline (`deploy-test k8s` for the manifests alone).
 
+mod browser;
 mod deploy;
 mod deps;
 mod fuzz;
@@ -25,12 +27,13 @@ fn main() -> ExitCode {
         Some("lint") => lint(),
         Some("services") => services(),
         Some("fuzz") => fuzz(),
+        Some("browser") => browser(),
         Some("deploy-test") if args.get(1).is_some_and(|a| a == "k8s") => deploy::k8s(),
         Some("deploy-test") => deploy::test(),
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  test --fast  the tests that need neither PostgreSQL nor an S3 server\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|embedded|create|hash|scale|all] [--quick]  benchmarks against same-run ceilings; writes docs/benchmarks.md (--quick: one small round, a smoke run, written under the target directory)"
+                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  test --fast  the tests that need neither PostgreSQL nor an S3 server\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  browser  Uppy (5.x, 6.x) in headless chromium against the real binary on both backends\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|embedded|create|hash|scale|all] [--quick]  benchmarks against same-run ceilings; writes docs/benchmarks.md (--quick: one small round, a smoke run, written under the target directory)"
             );
             return ExitCode::from(2);
         }
@@ -143,13 +146,11 @@ fn test(extra: &[String]) -> Result<(), String> {
         Ok(s) => Err(format!("tests failed ({s})")),
         Err(e) => Err(format!("cannot run cargo nextest: {e}")),
     };
-    // The fuzz step runs even when a test failed: both verdicts are reported.
+    // The fuzz and browser steps run even when a test failed: every verdict is reported.
     let fuzzed = fuzz::run(&database, garage.as_ref());
-    match (tests, fuzzed) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
-        (Err(a), Err(b)) => Err(format!("{a}\n{b}")),
-    }
+    let browsed = browser::run(&database, garage.as_ref());
+    let failures: Vec<String> = [tests, fuzzed, browsed].into_iter().filter_map(Result::err).collect();
+    if failures.is_empty() { Ok(()) } else { Err(failures.join("\n")) }
 }
 
 /// The pinned cargo-nextest release installed when the machine has none.
@@ -169,6 +170,12 @@ fn nextest() -> Result<std::path::PathBuf, String> {
 fn fuzz() -> Result<(), String> {
     let database = services::ensure_postgres()?;
     fuzz::run(&database, None)
+}
+
+/// Runs the browser step on its own (PostgreSQL must answer; Garage is started).
+fn browser() -> Result<(), String> {
+    let database = services::ensure_postgres()?;
+    browser::run(&database, None)
 }
 
 /// Runs the benchmarks: release builds, PostgreSQL and Garage, then `stowage-bench`.

@@ -145,6 +145,34 @@ impl S3ObjectStore {
         }
     }
 
+    /// Applies the CORS rules browser uploads need to the bucket: `origins` may GET, PUT, POST and
+    /// HEAD with any header and read `ETag` (Uppy needs every part's) and `Location`.
+    ///
+    /// # Errors
+    /// The store's error (e.g. a store without bucket CORS).
+    pub async fn apply_browser_cors(&self, origins: &[String]) -> Result<(), StorageError> {
+        use aws_sdk_s3::types::{CorsConfiguration, CorsRule};
+        let invalid = |e: aws_sdk_s3::error::BuildError| StorageError::Misconfigured(e.to_string());
+        let rule = CorsRule::builder()
+            .set_allowed_origins(Some(origins.to_vec()))
+            .set_allowed_methods(Some(["GET", "PUT", "POST", "HEAD"].map(str::to_owned).to_vec()))
+            .allowed_headers("*")
+            .expose_headers("ETag")
+            .expose_headers("Location")
+            .max_age_seconds(3600)
+            .build()
+            .map_err(invalid)?;
+        let config = CorsConfiguration::builder().cors_rules(rule).build().map_err(invalid)?;
+        self.client
+            .put_bucket_cors()
+            .bucket(&self.config.bucket)
+            .cors_configuration(config)
+            .send()
+            .await
+            .map_err(|e| self.err("PutBucketCors", e))?;
+        Ok(())
+    }
+
     /// Streams the object through SHA-256 and MD5, calling `progress` with the bytes hashed so
     /// far after every chunk.
     ///

@@ -61,6 +61,12 @@ enum Command {
         #[command(subcommand)]
         command: UploadCommand,
     },
+    /// Apply to the configured S3 bucket the CORS rules browser uploads need: the origins may GET,
+    /// PUT and POST with any header and read `ETag` and `Location` (docs/browser.md).
+    StorageCors {
+        /// Allowed origins (`https://app.example.com`); default: `browser.cors_allowed_origins`.
+        origins: Vec<String>,
+    },
     /// Exit 0 when a server answers `GET /healthz` with 200 (a container's HEALTHCHECK: the
     /// image has no curl).
     Healthcheck {
@@ -194,6 +200,22 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Keys { command } => keys_command(&settings, command).await,
+        Command::StorageCors { origins } => {
+            if settings.storage_backend != stowage_server::config::StorageBackend::S3 {
+                return Err(
+                    "storage-cors applies to an S3 bucket; the local-disk store follows browser.cors_allowed_origins"
+                        .to_owned(),
+                );
+            }
+            let origins = if origins.is_empty() { settings.browser.cors_allowed_origins.clone() } else { origins };
+            if origins.is_empty() {
+                return Err("name the origins, or set browser.cors_allowed_origins".to_owned());
+            }
+            let store = stowage_s3::S3ObjectStore::new(settings.storage.clone()).await;
+            store.apply_browser_cors(&origins).await.map_err(|e| e.to_string())?;
+            say(&format!("bucket {}: CORS allows {}", settings.storage.bucket, origins.join(", ")));
+            Ok(())
+        }
         Command::Upload { .. } | Command::Buckets { .. } | Command::Uploads { .. } | Command::Healthcheck { .. } => {
             Ok(())
         }
