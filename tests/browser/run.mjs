@@ -136,7 +136,7 @@ async function backends(pageOrigin) {
   const embedded = async () => {
     const port = await freePort()
     const dataDir = mkdtempSync(join(tmpdir(), 'stowage-browser-'))
-    const vars = { ...common, STOWAGE__SERVER__BIND: `127.0.0.1:${port}`, STOWAGE__DATA_DIR: dataDir }
+    const vars = { ...common, STOWAGE__SERVER__BIND: `127.0.0.1:${port}`, STOWAGE__DATA_DIR: dataDir, STOWAGE__UI__ENABLED: 'true' }
     const base = await stowage('embedded', vars, port)
     const key = await until('the bootstrap admin key', async () => readFileSync(join(dataDir, 'admin.key'), 'utf8').trim())
     return { name: 'embedded', base, key }
@@ -181,6 +181,43 @@ async function completedHashes(backend, bucket, count) {
   }, 120)
 }
 
+/**
+ * The upload page (`[ui] enabled`): connect with the key, drop two files with the same bytes on
+ * the Dashboard, and wait until both rows say verified, the second a duplicate; then screenshot
+ * it (docs/ui.png is that screenshot).
+ */
+async function uploadPage(browser, backend) {
+  const bucket = (await api(backend.base, backend.key, 'POST', '/v1/buckets', { bucket_name: 'photos' })).bucket_id
+  const dir = mkdtempSync(join(tmpdir(), 'stowage-ui-'))
+  const content = Buffer.from('a holiday photo, as far as this test is concerned\n'.repeat(20000))
+  const files = ['beach.jpg', 'beach-copy.jpg'].map((name) => {
+    writeFileSync(join(dir, name), content)
+    return join(dir, name)
+  })
+  const page = await browser.newPage()
+  await page.setViewport({ width: 1200, height: 820 })
+  page.on('console', (m) => log(`[upload page] console.${m.type()}: ${m.text()}`))
+  await page.goto(`${backend.base}/ui/`)
+  await page.type('#key', backend.key)
+  await page.click('#connect')
+  await page.waitForFunction((id) => [...document.querySelectorAll('#bucket option')].some((o) => o.value === id), {}, bucket)
+  await page.select('#bucket', bucket)
+  await page.waitForFunction(() => document.querySelector('#message').textContent.startsWith('uploading to'))
+  const input = await page.waitForSelector('#drop input[type=file]')
+  await input.uploadFile(files[0])
+  await page.waitForFunction(() => document.querySelector('#uploads tr[data-status="COMPLETED"]'), { timeout: 60000 })
+  await input.uploadFile(files[1])
+  await page.waitForFunction(() => document.querySelectorAll('#uploads tr[data-status="COMPLETED"]').length === 2, { timeout: 60000 })
+  const rows = await page.$$eval('#uploads tr', (trs) => trs.map((tr) => Object.fromEntries([...tr.children].map((td) => [td.dataset.col, td.textContent]))))
+  const sha = createHash('sha256').update(content).digest('hex')
+  assertEqual(rows.map((r) => [r.file, r.status, r.sha256]), [['beach.jpg', 'verified', sha], ['beach-copy.jpg', 'verified', sha]], 'the upload page\'s rows')
+  assertEqual(rows.map((r) => r.duplicate.startsWith('yes')), [false, true], 'the upload page\'s duplicate column')
+  if (!rows[0].object.startsWith('obj_')) throw new Error(`the upload page shows no object id: ${JSON.stringify(rows)}`)
+  await page.screenshot({ path: join(out, 'ui.png') })
+  log(`the upload page: two files verified, the second a duplicate; screenshot in ${join(out, 'ui.png')}`)
+  await page.close()
+}
+
 function assertEqual(actual, expected, what) {
   const [a, e] = [JSON.stringify(actual), JSON.stringify(expected)]
   if (a !== e) throw new Error(`${what}: expected ${e}, got ${a}`)
@@ -199,6 +236,7 @@ async function main() {
   let checks = 0
   for (const start of await backends(pageOrigin)) {
     const backend = await start()
+    if (backend.name === 'embedded') await uploadPage(browser, backend)
     for (const major of [5, 6]) {
       const label = `${backend.name}, @uppy/aws-s3 ${major}.x`
       const bucket = (await api(backend.base, backend.key, 'POST', '/v1/buckets', { bucket_name: `uppy${major}-${Date.now()}` })).bucket_id
@@ -240,7 +278,7 @@ async function main() {
       checks += 1
     }
   }
-  log(`passed: ${checks} checks (2 backends x 2 Uppy versions x [upload, closed tab])`)
+  log(`passed: ${checks} checks (2 backends x 2 Uppy versions x [upload, closed tab]) and the upload page`)
 }
 
 let failed = false

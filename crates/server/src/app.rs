@@ -267,6 +267,7 @@ impl Application {
         let state = http_state(&settings, ports.clone())?;
         let browser_routes = stowage_http_actix::browser::configure(&state.browser);
         let data = web::Data::new(state);
+        let ui = settings.ui.enabled;
         let metrics = web::Data::new(prometheus());
         let mut server = HttpServer::new(move || {
             App::new()
@@ -276,6 +277,11 @@ impl Application {
                 .app_data(metrics.clone())
                 .configure(stowage_http_actix::configure)
                 .configure(browser_routes.clone())
+                .configure(|cfg| {
+                    if ui {
+                        crate::ui::configure(cfg);
+                    }
+                })
                 .configure(|cfg| {
                     if let Some(route) = &storage_route {
                         crate::storage_route::configure(route.clone())(cfg);

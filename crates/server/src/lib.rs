@@ -9,6 +9,7 @@ pub mod keys;
 pub mod metered;
 pub mod storage_route;
 pub mod telemetry;
+pub mod ui;
 pub mod webhooks;
 pub mod worker;
 
