@@ -62,7 +62,8 @@ pub(crate) struct CreateSessionRequest {
     /// Content-type patterns the browser may upload (`image/png`, `image/*`); default: whatever
     /// the bucket allows.
     #[serde(default)]
-    allowed_content_types: Vec<String>,
+    #[schema(max_items = 32)]
+    allowed_content_types: Vec<ContentTypePattern>,
     /// The largest file, in bytes (the bucket's own limit applies too).
     #[schema(minimum = 1)]
     max_file_size_bytes: Option<u64>,
@@ -73,6 +74,11 @@ pub(crate) struct CreateSessionRequest {
     #[schema(minimum = 60, maximum = 86400)]
     expires_in: Option<u32>,
 }
+
+/// A content-type pattern (`image/png`, `image/*`).
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(transparent)]
+pub(crate) struct ContentTypePattern(#[schema(min_length = 1, max_length = 255)] String);
 
 /// A minted session: give the browser `endpoint` (or `token`), never an API key.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -104,10 +110,20 @@ pub(crate) async fn create_session(
 ) -> Result<web::Json<UploadSessionResponse>, ApiError> {
     tenant.authorize(Operation::CreateUpload)?;
     let body = body.0;
+    let metadata = body.metadata.map(serde_json::Value::Object);
+    crate::dto::reject([crate::dto::oversized_json(
+        "metadata",
+        metadata.as_ref(),
+        stowage_domain::policy::MAX_METADATA_BYTES,
+    )])?;
+    let metadata = match metadata {
+        Some(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
     let request = NewSession {
-        allowed_content_types: body.allowed_content_types,
+        allowed_content_types: body.allowed_content_types.into_iter().map(|p| p.0).collect(),
         max_file_size_bytes: body.max_file_size_bytes,
-        metadata: body.metadata.unwrap_or_default(),
+        metadata,
         expires_in_secs: body.expires_in,
     };
     let browser = &state.browser;

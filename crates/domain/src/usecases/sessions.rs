@@ -180,7 +180,7 @@ pub async fn create_session(
         )));
     }
     if request.allowed_content_types.len() > MAX_SESSION_TYPES
-        || request.allowed_content_types.iter().any(|t| t.trim().is_empty() || t.len() > 255)
+        || request.allowed_content_types.iter().any(|t| t.is_empty() || t.len() > 255)
     {
         return Err(SessionError::BadRequest(format!(
             "allowed_content_types holds up to {MAX_SESSION_TYPES} patterns of 1 to 255 characters"
