@@ -62,8 +62,7 @@ pub(crate) struct CreateSessionRequest {
     /// Content-type patterns the browser may upload (`image/png`, `image/*`); default: whatever
     /// the bucket allows.
     #[serde(default)]
-    #[schema(max_items = 32)]
-    allowed_content_types: Vec<ContentTypePattern>,
+    allowed_content_types: Vec<String>,
     /// The largest file, in bytes (the bucket's own limit applies too).
     #[schema(minimum = 1)]
     max_file_size_bytes: Option<u64>,
@@ -74,11 +73,6 @@ pub(crate) struct CreateSessionRequest {
     #[schema(minimum = 60, maximum = 86400)]
     expires_in: Option<u32>,
 }
-
-/// A content-type pattern (`image/png`, `image/*`).
-#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
-#[serde(transparent)]
-pub(crate) struct ContentTypePattern(#[schema(min_length = 1, max_length = 255)] String);
 
 /// A minted session: give the browser `endpoint` (or `token`), never an API key.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -121,7 +115,7 @@ pub(crate) async fn create_session(
         _ => serde_json::Map::new(),
     };
     let request = NewSession {
-        allowed_content_types: body.allowed_content_types.into_iter().map(|p| p.0).collect(),
+        allowed_content_types: body.allowed_content_types,
         max_file_size_bytes: body.max_file_size_bytes,
         metadata,
         expires_in_secs: body.expires_in,

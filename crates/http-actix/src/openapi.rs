@@ -218,6 +218,11 @@ fn constraints(doc: &mut serde_json::Value) {
         ("CreateUploadRequest", "file_hash", json!({"pattern": Sha256Hex::PATTERN})),
         ("CreateUploadRequest", "file_size_bytes", json!({"minimum": 1, "maximum": FileSize::MAX})),
         ("CreateUploadsBatchRequest", "uploads", json!({"minItems": 1, "maxItems": 100})),
+        (
+            "CreateSessionRequest",
+            "allowed_content_types",
+            json!({"maxItems": 32, "items": {"type": "string", "minLength": 1, "maxLength": 255}}),
+        ),
         ("ConfirmBatchRequest", "confirmations", json!({"minItems": 1, "maxItems": 100})),
         ("BatchConfirmation", "upload_id", json!({"pattern": UploadId::PATTERN})),
         ("BatchConfirmation", "etag", json!({"pattern": ETag::PATTERN})),
