@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 
 /// Where Debian's package puts the browser.
 const CHROMIUM: &str = "/usr/bin/chromium";
-/// The npm projects of the test: Uppy 5.x, Uppy 6.x, and the runner (puppeteer-core, esbuild).
-const PROJECTS: [&str; 3] = ["tests/browser/uppy5", "tests/browser/uppy6", "tests/browser/runner"];
+/// The npm projects of the test: Uppy 5.x, Uppy 6.x, the runner (puppeteer-core, esbuild), and the
+/// upload page's bundle.
+const PROJECTS: [&str; 4] = ["tests/browser/uppy5", "tests/browser/uppy6", "tests/browser/runner", UI];
+/// The upload page's sources; its bundle (`dist/`) is committed and served from the binary.
+const UI: &str = "crates/server/ui";
 /// The Garage bucket the test's PostgreSQL + Garage server uses.
 const BUCKET: &str = "stowage-browser";
 
@@ -68,6 +71,34 @@ pub fn run(database: &str, garage: Option<&Garage>) -> Result<(), String> {
     } else {
         Err(format!("the browser test failed ({status}); logs in {}", out.display()))
     }
+}
+
+/// `npm ci` of `projects`, with the packages cached in `~/.cache/stowage-npm`.
+fn npm_ci(projects: &[&str]) -> Result<(), String> {
+    let cache = crate::services::tools_dir().parent().map_or_else(|| PathBuf::from(".cache"), Path::to_path_buf);
+    let npm_cache = cache.with_file_name("stowage-npm");
+    let cache = npm_cache.to_string_lossy();
+    for project in projects {
+        crate::run(
+            "npm",
+            &["ci", "--prefix", project, "--cache", &cache, "--no-audit", "--no-fund", "--loglevel=error"],
+        )?;
+    }
+    Ok(())
+}
+
+/// Bundles the upload page into `out` (`ui.js`, `ui.css`).
+fn bundle_ui(out: &Path) -> Result<(), String> {
+    let esbuild = format!("{UI}/node_modules/.bin/esbuild");
+    let outfile = format!("--outfile={}", out.join("ui.js").display());
+    let entry = format!("{UI}/src/entry.js");
+    crate::run(&esbuild, &[&entry, "--bundle", "--minify", "--format=iife", "--log-level=warning", &outfile])
+}
+
+/// `cargo xtask ui`: rebuilds the upload page's committed bundle from its pinned npm packages.
+pub fn build_ui() -> Result<(), String> {
+    npm_ci(&[UI])?;
+    bundle_ui(&Path::new(UI).join("dist"))
 }
 
 /// Debian's chromium: the installed one, or installed now with apt (as root, as CI runs).

@@ -28,12 +28,13 @@ fn main() -> ExitCode {
         Some("services") => services(),
         Some("fuzz") => fuzz(),
         Some("browser") => browser(),
+        Some("ui") => browser::build_ui(),
         Some("deploy-test") if args.get(1).is_some_and(|a| a == "k8s") => deploy::k8s(),
         Some("deploy-test") => deploy::test(),
         Some("bench") => bench(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  test --fast  the tests that need neither PostgreSQL nor an S3 server\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  browser  Uppy (5.x, 6.x) in headless chromium against the real binary on both backends\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|embedded|create|hash|scale|all] [--quick]  benchmarks against same-run ceilings; writes docs/benchmarks.md (--quick: one small round, a smoke run, written under the target directory)"
+                "usage: cargo xtask <test|deps|lint>\n\n  test   fmt, clippy, deps, every test, then the fuzz step\n  test --fast  the tests that need neither PostgreSQL nor an S3 server\n  services  start PostgreSQL and Garage for running tests by hand\n  deps   check the dependency invariants\n  lint   fmt and clippy only\n  fuzz   schemathesis against the real binary on both backends\n  browser  Uppy (5.x, 6.x) in headless chromium against the real binary on both backends\n  ui     rebuild the upload page's bundle (crates/server/ui/dist) from its pinned npm packages\n  deploy-test [k8s]  the image and compose stack on a real Docker engine; the k8s manifests validated\n  bench [confirm|embedded|create|hash|scale|all] [--quick]  benchmarks against same-run ceilings; writes docs/benchmarks.md (--quick: one small round, a smoke run, written under the target directory)"
             );
             return ExitCode::from(2);
         }
