@@ -311,3 +311,44 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disk_stores_form_post_refuses_what_its_token_does_not_allow() {
+    let app = spawn_embedded_with(|_| {}).await;
+    let bucket = app.bucket("web", json!({})).await;
+    let endpoint = session(&app, &bucket, &json!({})).await["endpoint"].as_str().unwrap().to_owned();
+    let (_, params) = facade_get(&app, &format!("{endpoint}/s3/params?filename=a.txt&type=text/plain")).await;
+    let with = |name: &str, value: Option<&str>| {
+        let mut changed = params.clone();
+        let fields = changed["fields"].as_object_mut().unwrap();
+        match value {
+            Some(value) => fields.insert(name.to_owned(), json!(value)),
+            None => fields.remove(name),
+        };
+        changed
+    };
+    let token = params["fields"]["token"].as_str().unwrap();
+    // Another hex digit at the end of the signature (hex is case-insensitive: not `A` for `a`).
+    let last = if token.ends_with('0') { '1' } else { '0' };
+    let tampered = format!("{}{last}", &token[..token.len() - 1]);
+    for (what, form, status) in [
+        ("a tampered token", with("token", Some(&tampered)), 403),
+        ("no token", with("token", None), 403),
+        ("another key", with("key", Some("uploads/elsewhere/x")), 403),
+        ("another content type", with("Content-Type", Some("text/html")), 403),
+    ] {
+        let response = post_form(&form, b"bytes".to_vec()).await;
+        assert_eq!(response.status(), status, "{what}: {}", response.text().await.unwrap());
+    }
+    let no_file = reqwest::Client::new()
+        .post(params["url"].as_str().unwrap())
+        .multipart(reqwest::multipart::Form::new().text("key", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_file.status(), 400);
+    let (_, upload) = app.get(&format!("/v1/buckets/{bucket}/uploads/{}", params["upload_id"].as_str().unwrap())).await;
+    assert_eq!(upload["status"], "PENDING", "nothing was written: {upload}");
+    // The signed form itself still works afterwards.
+    assert!(post_form(&params, b"bytes".to_vec()).await.status().is_success());
+}

@@ -545,6 +545,48 @@ async fn a_complete_multipart_upload_is_assembled_from_the_listed_parts_then_has
 }
 
 #[tokio::test]
+async fn a_failed_assembly_is_checked_with_head_before_the_confirm_fails() {
+    // The store assembled the object but the answer was lost: HeadObject shows it.
+    let mut world = World::new().with(bucket(), multipart_upload());
+    world.store.expect_list_parts().returning(|_, _| Ok(vec![part(1, 10), part(2, 10), part(3, 5)]));
+    world
+        .store
+        .expect_complete_multipart()
+        .times(1)
+        .returning(|_, _, _| Err(StorageError::Unavailable("timed out".into())));
+    stored(&mut world, Some(head(25, None)));
+    world.uploads.expect_begin_processing().times(1).returning(|_, _, task, now| {
+        Ok(Transition::Applied(multipart_upload().begin_processing(task.id.clone(), now).unwrap()))
+    });
+    assert_eq!(run(&world, &request()).await.unwrap().status, UploadStatus::Processing);
+
+    // Nothing assembled: the store's error stands, and nothing is recorded.
+    let mut world = World::new().with(bucket(), multipart_upload());
+    world.store.expect_list_parts().returning(|_, _| Ok(vec![part(1, 10), part(2, 10), part(3, 5)]));
+    world
+        .store
+        .expect_complete_multipart()
+        .times(1)
+        .returning(|_, _, _| Err(StorageError::Unavailable("timed out".into())));
+    stored(&mut world, None);
+    world.uploads.expect_begin_processing().never();
+    assert_eq!(run(&world, &request()).await.unwrap_err().code(), "storage_unavailable");
+}
+
+#[tokio::test]
+async fn a_client_planned_multipart_upload_is_complete_with_any_gapless_parts() {
+    let planned = Multipart::client_planned("mp".into());
+    assert!(planned.is_complete(&[1]));
+    assert!(planned.is_complete(&[1, 2, 3]));
+    assert!(!planned.is_complete(&[]));
+    assert!(!planned.is_complete(&[1, 3]));
+    assert!(!planned.is_complete(&[2, 3]));
+    let fixed = Multipart { upload_id: "mp".into(), part_size: 10, part_count: 3 };
+    assert!(fixed.is_complete(&[1, 2, 3]));
+    assert!(!fixed.is_complete(&[1, 2]));
+}
+
+#[tokio::test]
 async fn a_multipart_upload_the_store_already_assembled_is_not_assembled_again() {
     let mut world = World::new().with(bucket(), multipart_upload());
     world.store.expect_list_parts().returning(|_, _| Err(StorageError::NoSuchUpload));
