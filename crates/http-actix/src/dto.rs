@@ -443,6 +443,7 @@ pub struct UploadResponse {
     pub error_message: Option<String>,
     /// For files above the single-PUT limit: upload `part_count` parts of `part_size_bytes` (the
     /// last one smaller) to URLs from `POST .../uploads/{upload_id}/parts`, then confirm.
+    /// `part_size_bytes` 0: a browser's upload whose parts the browser sizes (up to `part_count`).
     pub multipart: Option<MultipartPlan>,
 }
 
