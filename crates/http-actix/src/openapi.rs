@@ -218,6 +218,7 @@ fn constraints(doc: &mut serde_json::Value) {
         ("CreateUploadRequest", "file_hash", json!({"pattern": Sha256Hex::PATTERN})),
         ("CreateUploadRequest", "file_size_bytes", json!({"minimum": 1, "maximum": FileSize::MAX})),
         ("CreateUploadsBatchRequest", "uploads", json!({"minItems": 1, "maxItems": 100})),
+        ("CreateSessionRequest", "max_file_size_bytes", json!({"minimum": 1, "maximum": FileSize::MAX})),
         (
             "CreateSessionRequest",
             "allowed_content_types",

@@ -186,8 +186,11 @@ pub async fn create_session(
             "allowed_content_types holds up to {MAX_SESSION_TYPES} patterns of 1 to 255 characters"
         )));
     }
-    if request.max_file_size_bytes == Some(0) {
-        return Err(SessionError::BadRequest("max_file_size_bytes must be at least 1".to_owned()));
+    if request.max_file_size_bytes.is_some_and(|max| max == 0 || max > create_upload::MAX_OBJECT_BYTES) {
+        return Err(SessionError::BadRequest(format!(
+            "max_file_size_bytes must be between 1 and {}",
+            create_upload::MAX_OBJECT_BYTES
+        )));
     }
     let session = UploadSession {
         sid: deps.ids.suffix().as_str().to_owned(),
