@@ -160,3 +160,46 @@ impl Finisher {
         Ok(report)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    #[tokio::test]
+    async fn an_upload_without_bytes_is_checked_again_only_after_a_doubling_delay() {
+        let mut world = World::new();
+        let mut upload = pending_upload();
+        upload.created_at = world.clock.0 - time::Duration::minutes(10);
+        let listed = upload.clone();
+        world.uploads.expect_list_pending().returning(move |_, _, _| Ok(vec![listed.clone()]));
+        world.store.expect_head().times(2).returning(|_| Ok(None));
+        let mut finisher = Finisher::new(Duration::from_secs(10), Duration::from_secs(300));
+
+        let first = finisher.pass(world.deps()).await.unwrap();
+        assert_eq!((first.pending, first.checked, first.confirmed), (1, 1, 0));
+        let soon = finisher.pass(world.deps()).await.unwrap();
+        assert_eq!((soon.pending, soon.checked), (1, 0), "not due yet: checked again after 20 s");
+        world.clock = FixedClock(world.clock.0 + time::Duration::seconds(21));
+        let later = finisher.pass(world.deps()).await.unwrap();
+        assert_eq!(later.checked, 1);
+    }
+
+    #[tokio::test]
+    async fn a_young_upload_is_not_checked_before_its_first_check() {
+        let mut world = World::new();
+        let mut upload = pending_upload();
+        upload.created_at = world.clock.0 - time::Duration::seconds(3);
+        world.uploads.expect_list_pending().returning(move |_, _, _| Ok(vec![upload.clone()]));
+        world.store.expect_head().never();
+        let report = Finisher::new(Duration::from_secs(10), Duration::from_secs(300)).pass(world.deps()).await.unwrap();
+        assert_eq!((report.pending, report.checked), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn an_event_for_a_key_that_is_no_uploads_changes_nothing() {
+        let world = World::new();
+        assert_eq!(finish_key(world.deps(), "someone/else.bin").await.unwrap(), None);
+        assert_eq!(finish_key(world.deps(), "uploads/../x").await.unwrap(), None);
+    }
+}

@@ -420,3 +420,75 @@ pub async fn abort(
     super::cancel::cancel_upload(deps, &session.ns, session.bucket.as_str(), upload.id.as_str(), true).await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usecases::testkit::*;
+
+    fn world() -> World {
+        let mut world = World::new();
+        world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+        world
+    }
+
+    async fn mint(world: &World, request: NewSession) -> Result<IssuedSession, SessionError> {
+        create_session(world.deps(), b"secret", &ns(), "bucket", request).await
+    }
+
+    #[tokio::test]
+    async fn a_session_opens_with_its_secret_until_it_expires_and_not_once_changed() {
+        let mut world = world();
+        let issued = mint(&world, NewSession { expires_in_secs: Some(60), ..NewSession::default() }).await.unwrap();
+        assert_eq!(open_session(world.deps(), b"secret", &issued.token), Ok(issued.session.clone()));
+        assert_eq!(open_session(world.deps(), b"other", &issued.token), Err(SessionError::Invalid));
+        let longer = UploadSession { max: Some(u64::MAX), ..issued.session.clone() };
+        let (_, signature) = issued.token.split_once('.').unwrap();
+        let (forged, _) = crate::sealed::seal(b"not the secret", &longer)
+            .split_once('.')
+            .map(|(c, s)| (c.to_owned(), s.to_owned()))
+            .unwrap();
+        assert_eq!(open_session(world.deps(), b"secret", &format!("{forged}.{signature}")), Err(SessionError::Invalid));
+        world.clock = FixedClock(world.clock.0 + time::Duration::seconds(61));
+        assert_eq!(open_session(world.deps(), b"secret", &issued.token), Err(SessionError::Expired));
+    }
+
+    #[tokio::test]
+    async fn session_parameters_out_of_range_are_refused() {
+        let world = world();
+        for bad in [
+            NewSession { expires_in_secs: Some(59), ..NewSession::default() },
+            NewSession { expires_in_secs: Some(86_401), ..NewSession::default() },
+            NewSession { max_file_size_bytes: Some(0), ..NewSession::default() },
+            NewSession { max_file_size_bytes: Some(create_upload::MAX_OBJECT_BYTES + 1), ..NewSession::default() },
+            NewSession { allowed_content_types: vec![String::new()], ..NewSession::default() },
+            NewSession { allowed_content_types: vec!["image/*".to_owned(); 33], ..NewSession::default() },
+        ] {
+            let err = mint(&world, bad.clone()).await.unwrap_err();
+            assert!(matches!(err, SessionError::BadRequest(_)), "{bad:?}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_keeps_its_types_and_its_metadata_wins_over_the_browsers() {
+        let session = UploadSession {
+            sid: "s".into(),
+            ns: ns(),
+            bucket: bucket().id,
+            types: vec!["image/*".into()],
+            max: None,
+            meta: serde_json::json!({"user": "u-1"}).as_object().cloned().unwrap(),
+            exp: i64::MAX,
+        };
+        let file = |content_type: &str| FileInfo {
+            filename: Filename::parse("a.png").unwrap(),
+            content_type: ContentType::parse(content_type).unwrap(),
+            metadata: serde_json::json!({"user": "forged", "album": "x"}).as_object().cloned().unwrap(),
+        };
+        let refused = request(&session, file("text/html"), false).unwrap_err();
+        assert_eq!(refused.code(), codes::CONTENT_TYPE_NOT_ALLOWED);
+        let made = request(&session, file("image/png"), true).unwrap();
+        assert_eq!(made.metadata, serde_json::json!({"user": "u-1", "album": "x"}));
+        assert!(made.client_parts && made.create_object_on_confirm && made.file_size_bytes.is_none());
+    }
+}
