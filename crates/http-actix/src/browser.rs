@@ -324,6 +324,17 @@ fn key_of(req: &HttpRequest) -> Result<String, FacadeError> {
     query_value(&pairs, "key").map(str::to_owned).ok_or_else(|| bad_request("the query parameter `key` is required"))
 }
 
+/// A multipart route's session, `key` (query) and store upload id (path).
+struct Multipart {
+    session: UploadSession,
+    key: String,
+    upload_id: String,
+}
+
+fn multipart(state: &AppState, req: &HttpRequest, token: &str, upload_id: String) -> Result<Multipart, FacadeError> {
+    Ok(Multipart { session: session(state, token)?, key: key_of(req)?, upload_id })
+}
+
 fn part_number(text: &str) -> Result<u32, FacadeError> {
     text.trim()
         .parse::<u32>()
@@ -339,8 +350,7 @@ async fn sign_batch(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id) = path.into_inner();
-    let session = session(&state, &token)?;
-    let key = key_of(&req)?;
+    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
     let pairs = query_pairs(&req)?;
     let numbers = query_value(&pairs, "partNumbers")
         .ok_or_else(|| bad_request("the query parameter `partNumbers` is required"))?
@@ -360,8 +370,7 @@ async fn sign_part(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id, number) = path.into_inner();
-    let session = session(&state, &token)?;
-    let key = key_of(&req)?;
+    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
     let number = part_number(&number)?;
     let mut urls = sessions::part_urls(state.deps(), &session, &key, &upload_id, &[number]).await?;
     let part = urls.pop().ok_or_else(|| bad_request("no URL for this part"))?;
@@ -380,8 +389,7 @@ async fn list_parts(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id) = path.into_inner();
-    let session = session(&state, &token)?;
-    let key = key_of(&req)?;
+    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
     let parts = sessions::list_parts(state.deps(), &session, &key, &upload_id).await?;
     let body: Vec<serde_json::Value> = parts
         .into_iter()
@@ -412,8 +420,7 @@ async fn complete(
     body: web::Bytes,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id) = path.into_inner();
-    let session = session(&state, &token)?;
-    let key = key_of(&req)?;
+    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
     let body: Complete = json_body(&body)?;
     let numbers: Vec<u32> = body.parts.iter().map(|p| p.part_number).collect();
     let receipt = sessions::complete(state.deps(), &session, &key, &upload_id, &numbers).await?;
@@ -445,8 +452,7 @@ async fn abort(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id) = path.into_inner();
-    let session = session(&state, &token)?;
-    let key = key_of(&req)?;
+    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
     sessions::abort(state.deps(), &session, &key, &upload_id).await?;
     Ok(ok(&serde_json::json!({})))
 }
