@@ -33,6 +33,16 @@ fn well_formed(id: &str) -> bool {
     (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
+/// The path as logs show it: an upload session's token (`/u/{token}/...`) is a credential, so it
+/// is left out; every other path is logged as requested (signed URLs carry theirs in the query,
+/// which is never logged).
+fn logged_path(path: &str) -> std::borrow::Cow<'_, str> {
+    match path.strip_prefix("/u/") {
+        Some(rest) => format!("/u/[token]/{}", rest.split_once('/').map_or("", |(_, after)| after)).into(),
+        None => path.into(),
+    }
+}
+
 /// The middleware function (see the crate docs).
 pub fn middleware(
     req: ServiceRequest,
@@ -44,7 +54,8 @@ pub fn middleware(
         .and_then(|v| v.to_str().ok())
         .filter(|v| well_formed(v))
         .map_or_else(|| uuid::Uuid::new_v4().simple().to_string(), str::to_owned);
-    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.path());
+    let span =
+        tracing::info_span!("request", request_id = %id, method = %req.method(), path = %logged_path(req.path()));
     let started = std::time::Instant::now();
     CURRENT
         .scope(id.clone(), async move {
@@ -63,4 +74,16 @@ pub fn middleware(
         })
         .instrument(span)
         .boxed_local()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::logged_path;
+
+    #[test]
+    fn an_upload_sessions_token_never_reaches_the_logs() {
+        assert_eq!(logged_path("/u/eyJzaWQ.abc123/s3/params"), "/u/[token]/s3/params");
+        assert_eq!(logged_path("/u/eyJzaWQ.abc123"), "/u/[token]/");
+        assert_eq!(logged_path("/v1/buckets/b/uploads"), "/v1/buckets/b/uploads");
+    }
 }
