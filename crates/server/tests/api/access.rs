@@ -25,6 +25,7 @@ const TABLE: &[(&str, [u16; 7])] = &[
     ("GET /v1/buckets/{b}", [401, 401, 200, 200, 200, 404, 200]),
     ("POST /v1/buckets/{b}/uploads", [401, 401, 403, 200, 200, 404, 200]),
     ("POST /v1/buckets/{b}/uploads/batch", [401, 401, 403, 200, 200, 404, 200]),
+    ("POST /v1/buckets/{b}/upload-sessions", [401, 401, 403, 200, 200, 404, 200]),
     ("POST /v1/buckets/{b}/uploads/confirm/batch", [401, 401, 403, 200, 200, 404, 200]),
     ("POST /v1/buckets/{b}/uploads/list", [401, 401, 200, 200, 200, 404, 200]),
     ("GET /v1/buckets/{b}/uploads/{u}", [401, 401, 200, 200, 200, 404, 200]),

@@ -221,7 +221,7 @@ async fn hostile_session_calls_get_a_message_and_change_nothing() {
         let (_, upload) =
             app.get(&format!("/v1/buckets/{bucket}/uploads/{}", params["upload_id"].as_str().unwrap())).await;
         assert_eq!(upload["status"], "PENDING", "{upload}");
-        // A read key cannot mint sessions; a bad session request is a 4xx.
+        // Bad session requests are 4xx (who may mint one: access.rs).
         let (status, body) =
             app.post(&format!("/v1/buckets/{bucket}/upload-sessions"), &json!({"expires_in": 5})).await;
         assert_eq!(status, 400, "{body}");
