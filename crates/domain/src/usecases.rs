@@ -147,6 +147,20 @@ pub(crate) async fn abort_multipart(
     }
 }
 
+/// The upload whose bytes live at `key` (a key made by `ObjectKey::for_upload`); `None` for keys
+/// that are no upload's, unknown uploads, and keys that name an upload but are not its key.
+pub(crate) async fn upload_at(
+    deps: Deps<'_>,
+    key: &str,
+) -> Result<Option<crate::upload::Upload>, crate::error::RepoError> {
+    let Some((bucket, id)) =
+        crate::names::ObjectKey::parse(key).ok().as_ref().and_then(crate::names::ObjectKey::upload)
+    else {
+        return Ok(None);
+    };
+    Ok(deps.uploads.get_upload(&bucket, &id).await?.filter(|upload| upload.key.as_str() == key))
+}
+
 /// Where `bucket`'s events go, with a fresh delivery task id; `None` without a webhook.
 pub(crate) fn webhook_for(deps: Deps<'_>, bucket: &crate::bucket::Bucket) -> Option<crate::webhook::WebhookTarget> {
     crate::webhook::WebhookTarget::for_bucket(bucket, deps.ids, deps.policy.webhook_max_attempts)

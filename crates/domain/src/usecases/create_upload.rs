@@ -58,6 +58,8 @@ pub struct CreatedUpload {
     pub presigned: Option<PresignedRequest>,
     /// True when the answer is an existing upload with the same content.
     pub is_duplicate: bool,
+    /// The bucket it was created in, as read for the create (its rules, e.g. its size limit).
+    pub bucket: Bucket,
 }
 
 /// Why an upload could not be created.
@@ -156,7 +158,7 @@ pub async fn create_upload(
     if let (Some(hash), true, Some(scope)) = (&request.file_hash, request.skip_duplicates, ClaimScope::of(&bucket))
         && let Some(original) = super::integrity::trusted_original(deps, &scope, hash).await?
     {
-        return Ok(CreatedUpload { upload: original, presigned: None, is_duplicate: true });
+        return Ok(CreatedUpload { upload: original, presigned: None, is_duplicate: true, bucket });
     }
 
     let id = UploadId::new(&deps.ids.suffix());
@@ -196,11 +198,11 @@ pub async fn create_upload(
     // A multipart upload started for an upload that is not recorded is aborted at once, best
     // effort: if that fails, the store's lifecycle rules clean it up.
     match deps.uploads.insert_upload(&upload, request.idempotency_key.clone()).await {
-        Ok(InsertUpload::Inserted) => Ok(CreatedUpload { upload, presigned, is_duplicate: false }),
+        Ok(InsertUpload::Inserted) => Ok(CreatedUpload { upload, presigned, is_duplicate: false, bucket }),
         Ok(InsertUpload::Existing(existing)) => {
             let _ignored = super::abort_multipart(deps.store, &upload).await;
             let presigned = presign_put(deps, &bucket, &existing).await?;
-            Ok(CreatedUpload { upload: existing, presigned, is_duplicate: false })
+            Ok(CreatedUpload { upload: existing, presigned, is_duplicate: false, bucket })
         }
         Err(e) => {
             let _ignored = super::abort_multipart(deps.store, &upload).await;

@@ -11,7 +11,6 @@ use super::Deps;
 use super::confirm::{self, ConfirmError, ConfirmRequest};
 use crate::error::RepoError;
 use crate::ids::UploadId;
-use crate::names::ObjectKey;
 use crate::ports::PendingCursor;
 use crate::upload::{ConfirmReceipt, Upload};
 use std::collections::HashMap;
@@ -56,14 +55,10 @@ pub async fn finish_upload(deps: Deps<'_>, upload: &Upload) -> Result<Finished, 
 /// # Errors
 /// What [`finish_upload`] returns.
 pub async fn finish_key(deps: Deps<'_>, key: &str) -> Result<Option<Finished>, ConfirmError> {
-    let Some((bucket, id)) = ObjectKey::parse(key).ok().as_ref().and_then(ObjectKey::upload) else {
-        return Ok(None);
-    };
-    let Some(upload) = deps.uploads.get_upload(&bucket, &id).await? else { return Ok(None) };
-    if upload.key.as_str() != key {
-        return Ok(None);
+    match super::upload_at(deps, key).await? {
+        Some(upload) => finish_upload(deps, &upload).await.map(Some),
+        None => Ok(None),
     }
-    finish_upload(deps, &upload).await.map(Some)
 }
 
 /// When the finisher looks at an upload next.

@@ -14,7 +14,7 @@ use crate::error::{
     Coded, ErrorKind, RepoError, StorageError, code_of_repo, code_of_storage, codes, kind_of_repo, kind_of_storage,
 };
 use crate::ids::{BucketId, NamespaceId};
-use crate::names::{ContentType, Filename, ObjectKey};
+use crate::names::{ContentType, Filename};
 use crate::policy::{MAX_URL_EXPIRATION_SECS, MIN_URL_EXPIRATION_SECS};
 use crate::ports::{PartInfo, PresignPut, PresignedPost, PresignedRequest};
 use crate::upload::{ConfirmReceipt, Upload};
@@ -277,14 +277,7 @@ fn request(session: &UploadSession, file: FileInfo, client_parts: bool) -> Resul
 pub async fn start_upload(deps: Deps<'_>, session: &UploadSession, file: FileInfo) -> Result<Started, SessionError> {
     let request = request(session, file, false)?;
     let created = create_upload::create_upload(deps, &session.ns, session.bucket.as_str(), request).await?;
-    let upload = created.upload;
-    let bucket_max = deps
-        .tenancy
-        .find_bucket(&session.ns, session.bucket.as_str())
-        .await?
-        .ok_or(SessionError::BucketNotFound)?
-        .settings
-        .max_file_size_bytes;
+    let (upload, bucket_max) = (created.upload, created.bucket.settings.max_file_size_bytes);
     let max_length = match (session.max, bucket_max) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
@@ -321,16 +314,14 @@ async fn session_upload(
     key: &str,
     store_upload_id: &str,
 ) -> Result<Upload, SessionError> {
-    let (bucket, id) =
-        ObjectKey::parse(key).ok().as_ref().and_then(ObjectKey::upload).ok_or(SessionError::UploadNotFound)?;
-    if bucket != session.bucket {
-        return Err(SessionError::UploadNotFound);
-    }
-    let upload = deps.uploads.get_upload(&bucket, &id).await?.ok_or(SessionError::UploadNotFound)?;
-    let same = upload.key.as_str() == key
-        && upload.namespace_id == session.ns
-        && upload.multipart.as_ref().is_some_and(|mp| mp.upload_id == store_upload_id);
-    if same { Ok(upload) } else { Err(SessionError::UploadNotFound) }
+    super::upload_at(deps, key)
+        .await?
+        .filter(|upload| {
+            upload.bucket_id == session.bucket
+                && upload.namespace_id == session.ns
+                && upload.multipart.as_ref().is_some_and(|mp| mp.upload_id == store_upload_id)
+        })
+        .ok_or(SessionError::UploadNotFound)
 }
 
 /// Presigned PUTs of parts (Companion's sign routes).
