@@ -15,6 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use stowage_domain::auth::Operation;
+use stowage_domain::error::codes;
 use stowage_domain::names::{ContentType, Filename};
 use stowage_domain::usecases::sessions::{self, FileInfo, NewSession, SessionError, Transfer, UploadSession};
 use stowage_domain::{Coded, ErrorKind};
@@ -169,11 +170,7 @@ impl From<SessionError> for FacadeError {
 }
 
 fn bad_request(message: impl Into<String>) -> FacadeError {
-    FacadeError {
-        kind: ErrorKind::BadRequest,
-        code: stowage_domain::error::codes::INVALID_SETTINGS.to_owned(),
-        message: message.into(),
-    }
+    FacadeError { kind: ErrorKind::BadRequest, code: codes::INVALID_SETTINGS.to_owned(), message: message.into() }
 }
 
 fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
@@ -196,22 +193,19 @@ fn file_info(
     content_type: Option<&str>,
     metadata: serde_json::Map<String, serde_json::Value>,
 ) -> Result<FileInfo, FacadeError> {
-    let filename = Filename::parse(filename.unwrap_or_default()).map_err(|e| FacadeError {
+    let invalid = |code: &str, e: stowage_domain::names::InvalidName| FacadeError {
         kind: ErrorKind::BadRequest,
-        code: "invalid_filename".to_owned(),
+        code: code.to_owned(),
         message: e.to_string(),
-    })?;
-    let content_type = match content_type.map(str::trim).filter(|t| !t.is_empty()) {
-        Some(given) => ContentType::parse(given).map_err(|e| FacadeError {
-            kind: ErrorKind::BadRequest,
-            code: "invalid_content_type".to_owned(),
-            message: e.to_string(),
-        })?,
-        None => ContentType::parse("application/octet-stream").map_err(|e| bad_request(e.to_string()))?,
     };
-    let size: usize = metadata.iter().map(|(k, v)| k.len() + v.to_string().len()).sum();
-    if size > stowage_domain::policy::MAX_METADATA_BYTES {
-        return Err(bad_request("metadata is too large"));
+    let filename = Filename::parse(filename.unwrap_or_default()).map_err(|e| invalid(codes::INVALID_FILENAME, e))?;
+    let content_type = content_type.map(str::trim).filter(|t| !t.is_empty()).unwrap_or("application/octet-stream");
+    let content_type = ContentType::parse(content_type).map_err(|e| invalid(codes::INVALID_CONTENT_TYPE, e))?;
+    let json = serde_json::Value::Object(metadata.clone());
+    if let Some(too_large) =
+        crate::dto::oversized_json("metadata", Some(&json), stowage_domain::policy::MAX_METADATA_BYTES)
+    {
+        return Err(bad_request(format!("metadata {}", too_large.msg)));
     }
     Ok(FileInfo { filename, content_type, metadata })
 }
@@ -319,20 +313,22 @@ async fn start_multipart(
     })))
 }
 
-fn key_of(req: &HttpRequest) -> Result<String, FacadeError> {
-    let pairs = query_pairs(req)?;
-    query_value(&pairs, "key").map(str::to_owned).ok_or_else(|| bad_request("the query parameter `key` is required"))
-}
-
 /// A multipart route's session, `key` (query) and store upload id (path).
 struct Multipart {
     session: UploadSession,
     key: String,
     upload_id: String,
+    /// The whole query.
+    query: Vec<(String, String)>,
 }
 
 fn multipart(state: &AppState, req: &HttpRequest, token: &str, upload_id: String) -> Result<Multipart, FacadeError> {
-    Ok(Multipart { session: session(state, token)?, key: key_of(req)?, upload_id })
+    let session = session(state, token)?;
+    let query = query_pairs(req)?;
+    let key = query_value(&query, "key")
+        .map(str::to_owned)
+        .ok_or_else(|| bad_request("the query parameter `key` is required"))?;
+    Ok(Multipart { session, key, upload_id, query })
 }
 
 fn part_number(text: &str) -> Result<u32, FacadeError> {
@@ -350,9 +346,8 @@ async fn sign_batch(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id) = path.into_inner();
-    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
-    let pairs = query_pairs(&req)?;
-    let numbers = query_value(&pairs, "partNumbers")
+    let Multipart { session, key, upload_id, query } = multipart(&state, &req, &token, upload_id)?;
+    let numbers = query_value(&query, "partNumbers")
         .ok_or_else(|| bad_request("the query parameter `partNumbers` is required"))?
         .split(',')
         .map(part_number)
@@ -370,7 +365,7 @@ async fn sign_part(
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id, number) = path.into_inner();
-    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
+    let Multipart { session, key, upload_id, .. } = multipart(&state, &req, &token, upload_id)?;
     let number = part_number(&number)?;
     let mut urls = sessions::part_urls(state.deps(), &session, &key, &upload_id, &[number]).await?;
     let part = urls.pop().ok_or_else(|| bad_request("no URL for this part"))?;
@@ -389,7 +384,7 @@ async fn list_parts(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id) = path.into_inner();
-    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
+    let Multipart { session, key, upload_id, .. } = multipart(&state, &req, &token, upload_id)?;
     let parts = sessions::list_parts(state.deps(), &session, &key, &upload_id).await?;
     let body: Vec<serde_json::Value> = parts
         .into_iter()
@@ -420,7 +415,7 @@ async fn complete(
     body: web::Bytes,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id) = path.into_inner();
-    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
+    let Multipart { session, key, upload_id, .. } = multipart(&state, &req, &token, upload_id)?;
     let body: Complete = json_body(&body)?;
     let numbers: Vec<u32> = body.parts.iter().map(|p| p.part_number).collect();
     let receipt = sessions::complete(state.deps(), &session, &key, &upload_id, &numbers).await?;
@@ -452,7 +447,7 @@ async fn abort(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, FacadeError> {
     let (token, upload_id) = path.into_inner();
-    let Multipart { session, key, upload_id } = multipart(&state, &req, &token, upload_id)?;
+    let Multipart { session, key, upload_id, .. } = multipart(&state, &req, &token, upload_id)?;
     sessions::abort(state.deps(), &session, &key, &upload_id).await?;
     Ok(ok(&serde_json::json!({})))
 }
