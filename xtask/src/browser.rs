@@ -21,27 +21,26 @@ const BUCKET: &str = "stowage-browser";
 /// Runs the browser test (Garage is started unless one is given).
 pub fn run(database: &str, garage: Option<&Garage>) -> Result<(), String> {
     let chromium = ensure_chromium()?;
-    let cache = crate::services::tools_dir().parent().map_or_else(|| PathBuf::from(".cache"), Path::to_path_buf);
-    let npm_cache = cache.with_file_name("stowage-npm");
-    for project in PROJECTS {
-        let cache = npm_cache.to_string_lossy();
-        crate::run(
-            "npm",
-            &["ci", "--prefix", project, "--cache", &cache, "--no-audit", "--no-fund", "--loglevel=error"],
-        )?;
+    npm_ci(&PROJECTS)?;
+    // The committed bundle must be what its sources build to.
+    let check = PathBuf::from("target/browser-ui-check");
+    bundle_ui(&check)?;
+    for file in ["ui.js", "ui.css"] {
+        let built = std::fs::read(check.join(file)).map_err(|e| e.to_string())?;
+        let committed = std::fs::read(Path::new(UI).join("dist").join(file)).unwrap_or_default();
+        if built != committed {
+            return Err(format!("{UI}/dist/{file} is not what {UI}/src builds to: run `cargo xtask ui` and commit it"));
+        }
     }
     // The same build nextest and the fuzz step make, so this builds nothing after them.
     crate::run(&crate::cargo(), &["test", "--no-run", "--workspace", "--locked"])?;
     let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".to_owned());
     let binary = format!("{target}/debug/stowage");
-    let started;
-    let garage = match garage {
-        Some(g) => g,
-        None => {
-            started = garage::start()?;
-            &started
-        }
-    };
+    garage::given_or_started(garage, |garage| run_page_tests(database, garage, &chromium, &binary))
+}
+
+/// Runs `tests/browser/run.mjs` against `garage`.
+fn run_page_tests(database: &str, garage: &Garage, chromium: &str, binary: &str) -> Result<(), String> {
     garage.create_bucket(BUCKET)?;
     let out = PathBuf::from("target/browser");
     let _ = std::fs::remove_dir_all(&out);
@@ -55,8 +54,8 @@ pub fn run(database: &str, garage: Option<&Garage>) -> Result<(), String> {
     }
     let status = command
         .arg("tests/browser/run.mjs")
-        .env("STOWAGE_BIN", &binary)
-        .env("CHROMIUM", &chromium)
+        .env("STOWAGE_BIN", binary)
+        .env("CHROMIUM", chromium)
         .env("DATABASE_URL", database)
         .env("STOWAGE_TEST_S3_ENDPOINT", &garage.endpoint)
         .env("STOWAGE_TEST_S3_ACCESS_KEY", garage::ACCESS_KEY)

@@ -45,18 +45,15 @@ pub fn run(database: &str, garage: Option<&Garage>) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| e.to_string())?;
 
-    let started;
-    let garage = match garage {
-        Some(g) => g,
-        None => {
-            started = garage::start()?;
-            &started
-        }
-    };
+    garage::given_or_started(garage, |garage| fuzz_both(&schemathesis, &binary, &out, database, garage))
+}
+
+/// Fuzzes the embedded default, then PostgreSQL + `garage`.
+fn fuzz_both(schemathesis: &Path, binary: &Path, out: &Path, database: &str, garage: &Garage) -> Result<(), String> {
     let mut failures = Vec::new();
     for backend in [Backend::Embedded, Backend::Production] {
-        let env = backend.env(&out, database, garage)?;
-        if let Err(e) = fuzz_one(&schemathesis, &binary, backend, &env, &out) {
+        let env = backend.env(out, database, garage)?;
+        if let Err(e) = fuzz_one(schemathesis, binary, backend, &env, out) {
             failures.push(format!("{}: {e}", backend.name()));
         }
     }

@@ -69,6 +69,17 @@ pub fn binary() -> Result<PathBuf, String> {
     crate::services::ensure_tool("garage", &["garage", "--version", VERSION])
 }
 
+/// Runs `step` on `given`, or on a Garage started for it and stopped when it ends.
+pub fn given_or_started<T>(
+    given: Option<&Garage>,
+    step: impl FnOnce(&Garage) -> Result<T, String>,
+) -> Result<T, String> {
+    match given {
+        Some(garage) => step(garage),
+        None => step(&start()?),
+    }
+}
+
 /// Installs (once) and starts a bootstrapped single-node Garage.
 pub fn start() -> Result<Garage, String> {
     let binary = binary()?;
