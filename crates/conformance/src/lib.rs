@@ -702,6 +702,7 @@ macro_rules! conformance_suite {
         $crate::conformance_suite!(@each $fresh;
             transitions_apply_only_from_the_expected_status,
             an_idempotency_key_returns_the_first_upload,
+            concurrent_creates_are_each_written_once_and_answered_alone,
             concurrent_confirmations_of_one_upload_write_once,
             one_content_has_one_original_whatever_the_concurrency,
             a_quota_holds_under_concurrent_confirms,

@@ -1,7 +1,8 @@
 //! Namespaces, buckets, uploads and batches as records: uniqueness, tenancy, expiry, keyset
 //! listing with filters, and a batch submitted once with its task.
 
-use super::{Subject, bucket_in, draft_batch, namespace, new_upload, now, suffix, upload, walk};
+use super::{InsertUpload, Subject, bucket_in, draft_batch, namespace, new_upload, now, suffix, upload, walk};
+use futures_util::future::join_all;
 use std::collections::HashSet;
 use stowage_domain::bucket::BucketSettings;
 use stowage_domain::error::RepoError;
@@ -186,4 +187,44 @@ pub async fn listing_filters_by_status_metadata_and_time(repo: Subject) {
     let page = repo.list_uploads(&bucket.id, &recent).await.expect("page");
     assert_eq!(page.uploads.len(), 2);
     assert!(page.next.is_none());
+}
+
+/// 48 creates at once into one bucket — 32 distinct, 8 retries of one idempotency key, 8 repeats
+/// of an id already taken: every distinct one is written and reads back, the retries all get the
+/// first upload holding the key, the repeated ids are refused without costing their neighbours.
+pub async fn concurrent_creates_are_each_written_once_and_answered_alone(repo: Subject) {
+    let ns = namespace(&repo).await;
+    let b = bucket_in(&repo, &ns, BucketSettings::default()).await;
+    let taken = upload(&repo, &b).await;
+    let distinct: Vec<Upload> = (0..32).map(|_| new_upload(&b, now())).collect();
+    let retries: Vec<Upload> = (0..8).map(|_| new_upload(&b, now())).collect();
+    let repeats: Vec<Upload> = (0..8)
+        .map(|_| {
+            let mut u = new_upload(&b, now());
+            u.id = taken.id.clone();
+            u
+        })
+        .collect();
+    let (distinct_outcomes, retry_outcomes, repeat_outcomes) = tokio::join!(
+        join_all(distinct.iter().map(|u| repo.insert_upload(u, None))),
+        join_all(retries.iter().map(|u| repo.insert_upload(u, Some("same-key".into())))),
+        join_all(repeats.iter().map(|u| repo.insert_upload(u, None))),
+    );
+    for (u, outcome) in distinct.iter().zip(distinct_outcomes) {
+        assert_eq!(outcome.expect("insert"), InsertUpload::Inserted);
+        assert_eq!(repo.get_upload(&b.id, &u.id).await.expect("get").as_ref(), Some(u));
+    }
+    let retry_outcomes: Vec<InsertUpload> = retry_outcomes.into_iter().map(|o| o.expect("insert")).collect();
+    let firsts: Vec<&Upload> =
+        retries.iter().zip(&retry_outcomes).filter_map(|(u, o)| (*o == InsertUpload::Inserted).then_some(u)).collect();
+    assert_eq!(firsts.len(), 1, "one retry writes the key's upload: {retry_outcomes:?}");
+    for outcome in retry_outcomes.iter().filter(|o| **o != InsertUpload::Inserted) {
+        assert_eq!(*outcome, InsertUpload::Existing(firsts[0].clone()));
+    }
+    for outcome in repeat_outcomes {
+        assert!(matches!(outcome, Err(RepoError::AlreadyExists(_))), "{outcome:?}");
+    }
+    assert_eq!(repo.get_upload(&b.id, &taken.id).await.expect("get"), Some(taken));
+    let all = walk(&repo, &b, UploadQuery { limit: 100, ..UploadQuery::default() }).await;
+    assert_eq!(all.len(), 1 + 32 + 1, "the taken one, the distinct ones, one for the key");
 }

@@ -29,7 +29,7 @@ impl AppState {
     #[must_use]
     pub fn new(mut ports: Ports, key_ttl: Duration, failures_allowed: u32) -> Self {
         ports.keys = Arc::new(KeyCache::new(ports.keys.clone(), ports.clock.clone(), key_ttl));
-        ports.tenancy = Arc::new(NamespaceCache::new(ports.tenancy.clone()));
+        ports.tenancy = Arc::new(TenancyCache::new(ports.tenancy.clone()));
         let browser = Arc::new(crate::browser::BrowserConfig::default());
         Self { ports, throttle: AuthThrottle::new(failures_allowed), browser }
     }
@@ -47,25 +47,36 @@ impl AppState {
     }
 }
 
-/// Namespaces found, by the id or name they were looked up with: a [`TenancyRepo`] in front of
-/// the database's, so resolving a request's namespace costs no query after the first. A namespace
-/// never changes and is never deleted, so a found one stays true; an unknown one is not cached (it
-/// may be created a moment later). Bounded like the key cache.
-pub struct NamespaceCache {
+/// Namespaces and buckets found, by the id or name they were looked up with: a [`TenancyRepo`]
+/// in front of the database's, so resolving a request's namespace costs no query after the first,
+/// and a confirm's bucket (`find_bucket_cached`) none within [`BUCKET_CACHE_TTL`]. A namespace
+/// never changes and is never deleted, so a found one stays true; a bucket's settings never change
+/// either, only its usage, which the cached lookup does not promise; `find_bucket` always reads
+/// the database. Unknown names are not cached (they may be created a moment later). Bounded like
+/// the key cache.
+pub struct TenancyCache {
     inner: Arc<dyn TenancyRepo>,
     found: quick_cache::sync::Cache<String, Namespace>,
+    buckets: quick_cache::sync::Cache<(NamespaceId, String), (Bucket, Instant)>,
 }
 
-impl NamespaceCache {
+/// How long a bucket found by `find_bucket_cached` is answered from memory.
+pub const BUCKET_CACHE_TTL: Duration = Duration::from_secs(5);
+
+impl TenancyCache {
     /// A cache in front of `inner`.
     #[must_use]
     pub fn new(inner: Arc<dyn TenancyRepo>) -> Self {
-        Self { inner, found: quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY) }
+        Self {
+            inner,
+            found: quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY),
+            buckets: quick_cache::sync::Cache::new(KEY_CACHE_CAPACITY),
+        }
     }
 }
 
 #[async_trait::async_trait]
-impl TenancyRepo for NamespaceCache {
+impl TenancyRepo for TenancyCache {
     async fn create_namespace(&self, namespace: &Namespace) -> Result<(), RepoError> {
         self.inner.create_namespace(namespace).await
     }
@@ -95,6 +106,20 @@ impl TenancyRepo for NamespaceCache {
 
     async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
         self.inner.find_bucket(namespace, id_or_name).await
+    }
+
+    async fn find_bucket_cached(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
+        let key = (namespace.clone(), id_or_name.to_owned());
+        if let Some((bucket, at)) = self.buckets.get(&key)
+            && at.elapsed() < BUCKET_CACHE_TTL
+        {
+            return Ok(Some(bucket));
+        }
+        let found = self.inner.find_bucket(namespace, id_or_name).await?;
+        if let Some(bucket) = &found {
+            self.buckets.insert(key, (bucket.clone(), Instant::now()));
+        }
+        Ok(found)
     }
 }
 
@@ -230,15 +255,58 @@ mod tests {
         async fn create_bucket(&self, _: &Bucket) -> Result<(), RepoError> {
             Ok(())
         }
-        async fn find_bucket(&self, _: &NamespaceId, _: &str) -> Result<Option<Bucket>, RepoError> {
-            Ok(None)
+        async fn find_bucket(&self, namespace: &NamespaceId, name: &str) -> Result<Option<Bucket>, RepoError> {
+            self.lookups.fetch_add(1, Ordering::Relaxed);
+            let bucket = Bucket {
+                id: stowage_domain::ids::BucketId::parse("bkt_0000000000000001")
+                    .map_err(|e| RepoError::Unexpected(e.to_string()))?,
+                namespace_id: namespace.clone(),
+                name: stowage_domain::names::BucketName::parse(name)
+                    .map_err(|e| RepoError::Unexpected(e.to_string()))?,
+                description: None,
+                bucket_schema: None,
+                metadata: serde_json::json!({}),
+                settings: stowage_domain::bucket::BucketSettings::default(),
+                webhook_secret: None,
+                object_count: self.lookups.load(Ordering::Relaxed) as u64,
+                total_size_bytes: 0,
+                created_at: OffsetDateTime::UNIX_EPOCH,
+                updated_at: OffsetDateTime::UNIX_EPOCH,
+            };
+            Ok((name == "photos").then_some(bucket))
         }
+    }
+
+    #[actix_web::test]
+    async fn a_confirms_bucket_is_read_once_per_lifetime_and_a_plain_lookup_every_time() {
+        let inner = Arc::new(Counting { lookups: AtomicUsize::new(0), created: std::sync::Mutex::new(Vec::new()) });
+        let cache = TenancyCache::new(inner.clone());
+        let ns = NamespaceId::parse("ns_0000000000000001").map_err(|e| e.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        let lookups = || inner.lookups.load(Ordering::Relaxed);
+        for _ in 0..2 {
+            assert_eq!(cache.find_bucket_cached(&ns, "missing").await, Ok(None));
+        }
+        assert_eq!(lookups(), 2, "an unknown bucket is not cached");
+        let first = cache.find_bucket_cached(&ns, "photos").await.unwrap_or_else(|e| panic!("{e}"));
+        for _ in 0..3 {
+            assert_eq!(cache.find_bucket_cached(&ns, "photos").await, Ok(first.clone()));
+        }
+        assert_eq!(lookups(), 3, "a found bucket is read once");
+        let fresh = cache.find_bucket(&ns, "photos").await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((lookups(), fresh.map(|b| b.object_count)), (4, Some(4)), "find_bucket reads the database");
+        let other =
+            NamespaceId::parse("ns_0000000000000002").map_err(|e| e.to_string()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            cache.find_bucket_cached(&other, "photos").await.map(|b| b.map(|b| b.namespace_id)),
+            Ok(Some(other))
+        );
+        assert_eq!(lookups(), 5, "cached per namespace");
     }
 
     #[actix_web::test]
     async fn a_found_namespace_is_read_once_and_an_unknown_one_every_time_until_it_exists() {
         let inner = Arc::new(Counting { lookups: AtomicUsize::new(0), created: std::sync::Mutex::new(Vec::new()) });
-        let cache = NamespaceCache::new(inner.clone());
+        let cache = TenancyCache::new(inner.clone());
         let lookups = || inner.lookups.load(Ordering::Relaxed);
         assert_eq!(cache.find_namespace("team").await, Ok(None));
         assert_eq!(cache.find_namespace("team").await, Ok(None));

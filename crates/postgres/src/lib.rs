@@ -10,6 +10,7 @@
 mod batches;
 mod config;
 mod error;
+mod inserts;
 mod keys;
 mod models;
 mod pool;

@@ -17,10 +17,12 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// stowage's state in PostgreSQL. Cheap to clone: clones share the pool.
 #[derive(Clone)]
 pub struct PgRepository {
-    pool: Pool<AsyncPgConnection>,
-    config: PgConfig,
+    pub(crate) pool: Pool<AsyncPgConnection>,
+    pub(crate) config: PgConfig,
     /// Fan-out of task-change notifications, started by the first long poll.
     pub(crate) listener: std::sync::Arc<std::sync::OnceLock<tokio::sync::broadcast::Sender<String>>>,
+    /// Group commit of new uploads.
+    pub(crate) inserts: crate::inserts::UploadInserts,
 }
 
 impl std::fmt::Debug for PgRepository {
@@ -47,7 +49,12 @@ impl PgRepository {
             .max_size(config.max_connections)
             .build()
             .map_err(|e| RepoError::Unexpected(format!("cannot build the connection pool: {e}")))?;
-        Ok(Self { pool, config, listener: std::sync::Arc::default() })
+        Ok(Self {
+            pool,
+            config,
+            listener: std::sync::Arc::default(),
+            inserts: crate::inserts::UploadInserts::default(),
+        })
     }
 
     /// A pooled connection, or `Unavailable` after the configured connect timeout.

@@ -350,30 +350,7 @@ impl UploadWork for PgWork<'_> {
 #[async_trait]
 impl UploadRepo for PgRepository {
     async fn insert_upload(&self, upload: &Upload, idempotency_key: Option<String>) -> Result<InsertUpload, RepoError> {
-        let mut conn = self.conn().await?;
-        let row = UploadRow::from_domain(upload, idempotency_key.clone());
-        let Some(key) = idempotency_key else {
-            diesel::insert_into(uploads::table).values(row).execute(&mut conn).await.map_err(from_diesel)?;
-            return Ok(InsertUpload::Inserted);
-        };
-        let inserted = diesel::insert_into(uploads::table)
-            .values(row)
-            .on_conflict((uploads::bucket_id, uploads::idempotency_key))
-            .do_nothing()
-            .execute(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-        if inserted == 1 {
-            return Ok(InsertUpload::Inserted);
-        }
-        let existing = uploads::table
-            .filter(uploads::bucket_id.eq(upload.bucket_id.as_str()))
-            .filter(uploads::idempotency_key.eq(key))
-            .select(UploadRow::as_select())
-            .first(&mut conn)
-            .await
-            .map_err(from_diesel)?;
-        Ok(InsertUpload::Existing(Upload::try_from(existing)?))
+        self.inserts.insert(self, UploadRow::from_domain(upload, idempotency_key)).await
     }
 
     async fn get_upload(&self, bucket: &BucketId, id: &UploadId) -> Result<Option<Upload>, RepoError> {

@@ -44,4 +44,16 @@ pub trait TenancyRepo: Send + Sync {
     /// # Errors
     /// `Unavailable` when the database is down.
     async fn find_bucket(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError>;
+
+    /// [`Self::find_bucket`] as a cache in front of the database may answer it: the bucket's id,
+    /// namespace, name and settings are exact (a bucket never changes them once created), its
+    /// usage figures (`object_count`, `total_size_bytes`) may be a few seconds old. For applying a
+    /// bucket's rules where the usage that matters is re-read in a transaction (confirm), never
+    /// for reporting usage. The database adapters answer it with [`Self::find_bucket`].
+    ///
+    /// # Errors
+    /// `Unavailable` when the database is down.
+    async fn find_bucket_cached(&self, namespace: &NamespaceId, id_or_name: &str) -> Result<Option<Bucket>, RepoError> {
+        self.find_bucket(namespace, id_or_name).await
+    }
 }

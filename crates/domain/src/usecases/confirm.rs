@@ -115,8 +115,9 @@ pub async fn confirm_upload(
     upload_id: &str,
     request: &ConfirmRequest,
 ) -> Result<ConfirmReceipt, ConfirmError> {
-    // Step 1: resolve.
-    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(ConfirmError::BucketNotFound)?;
+    // Step 1: resolve. The bucket's rules may come from a cache; its usage, which may be old
+    // there, is re-read before a quota refusal here and checked again in the transaction.
+    let mut bucket = deps.tenancy.find_bucket_cached(namespace, bucket).await?.ok_or(ConfirmError::BucketNotFound)?;
     let id = UploadId::parse(upload_id).map_err(|_| ConfirmError::UploadNotFound)?;
     let mut upload = deps.uploads.get_upload(&bucket.id, &id).await?.ok_or(ConfirmError::UploadNotFound)?;
     let declared = Declared { etag: request.etag.clone(), size: request.file_size_bytes };
@@ -163,6 +164,10 @@ pub async fn confirm_upload(
             }
         }
         // Steps 5 and 6: checks and the content hash.
+        if let Err(VerificationFailure::QuotaExceeded { .. }) = verify::check_head(&upload, &bucket, &head, &declared) {
+            bucket =
+                deps.tenancy.find_bucket(namespace, bucket.id.as_str()).await?.ok_or(ConfirmError::BucketNotFound)?;
+        }
         verify::check_head(&upload, &bucket, &head, &declared)?;
         let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
         verify::check_hash(&upload, &sha256)?;

@@ -143,7 +143,9 @@ impl World {
     /// The repository finds `bucket` and `upload`, and no earlier upload of the same content.
     pub fn with(mut self, bucket: Bucket, upload: Upload) -> Self {
         self.uploads.expect_find_claim().returning(|_, _| Ok(None));
+        let cached = bucket.clone();
         self.tenancy.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
+        self.tenancy.expect_find_bucket_cached().returning(move |_, _| Ok(Some(cached.clone())));
         self.uploads.expect_get_upload().returning(move |_, _| Ok(Some(upload.clone())));
         self
     }

@@ -45,7 +45,7 @@ async fn run(world: &World, req: &ConfirmRequest) -> Result<ConfirmReceipt, Conf
 #[tokio::test]
 async fn unknown_bucket_is_bucket_not_found() {
     let mut world = World::new();
-    world.tenancy.expect_find_bucket().returning(|_, _| Ok(None));
+    world.tenancy.expect_find_bucket_cached().returning(|_, _| Ok(None));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("bucket_not_found", ErrorKind::NotFound));
 }
@@ -53,7 +53,7 @@ async fn unknown_bucket_is_bucket_not_found() {
 #[tokio::test]
 async fn malformed_upload_id_is_upload_not_found() {
     let mut world = World::new();
-    world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    world.tenancy.expect_find_bucket_cached().returning(|_, _| Ok(Some(bucket())));
     let err = confirm_upload(world.deps(), &ns(), "photos", "upl_../../etc", &request()).await.unwrap_err();
     assert_eq!(err.code(), "upload_not_found");
 }
@@ -61,7 +61,7 @@ async fn malformed_upload_id_is_upload_not_found() {
 #[tokio::test]
 async fn upload_of_another_bucket_is_upload_not_found() {
     let mut world = World::new();
-    world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    world.tenancy.expect_find_bucket_cached().returning(|_, _| Ok(Some(bucket())));
     world.uploads.expect_get_upload().returning(|_, _| Ok(None));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("upload_not_found", ErrorKind::NotFound));
@@ -238,6 +238,28 @@ async fn an_object_beyond_the_quota_is_quota_exceeded() {
     stored(&mut world, Some(head(10, None)));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("quota_exceeded", ErrorKind::QuotaExceeded));
+}
+
+#[tokio::test]
+async fn a_quota_refusal_is_decided_on_fresh_usage_not_on_a_cached_bucket() {
+    // The cached bucket still counts bytes an object deleted since held; the database's does not.
+    let mut fresh = bucket();
+    fresh.settings.quota_bytes = Some(15);
+    let cached = Bucket { total_size_bytes: 10, ..fresh.clone() };
+    let mut world = World::new();
+    world.tenancy.expect_find_bucket_cached().returning(move |_, _| Ok(Some(cached.clone())));
+    world.tenancy.expect_find_bucket().times(1).returning(move |_, _| Ok(Some(fresh.clone())));
+    world.uploads.expect_get_upload().returning(|_, _| Ok(Some(pending_upload())));
+    world.uploads.expect_find_claim().returning(|_, _| Ok(None));
+    stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
+    world.uploads.expect_apply_confirmation().times(1).returning(|plan| {
+        let done = pending_upload()
+            .complete(plan.verified.clone(), Completion::Original { object: None, batch: None }, plan.now)
+            .expect("completes");
+        Ok(ConfirmationOutcome::Original(done))
+    });
+    let receipt = run(&world, &request()).await.expect("room in the bucket once usage is re-read");
+    assert_eq!(receipt.status, UploadStatus::Completed);
 }
 
 #[tokio::test]
@@ -466,7 +488,7 @@ async fn storage_outage_is_unavailable() {
 #[tokio::test]
 async fn database_outage_is_unavailable() {
     let mut world = World::new();
-    world.tenancy.expect_find_bucket().returning(|_, _| Err(RepoError::Unavailable("pool timeout".into())));
+    world.tenancy.expect_find_bucket_cached().returning(|_, _| Err(RepoError::Unavailable("pool timeout".into())));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("database_unavailable", ErrorKind::Unavailable));
 }
@@ -602,7 +624,7 @@ async fn a_multipart_upload_the_store_already_assembled_is_not_assembled_again()
 async fn an_original_never_checks_a_holder_and_a_held_claim_is_checked_once_then_applied_trusted() {
     // An original: no claim lookup at all (the transaction claims the content).
     let mut world = World::new();
-    world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    world.tenancy.expect_find_bucket_cached().returning(|_, _| Ok(Some(bucket())));
     world.uploads.expect_get_upload().returning(|_, _| Ok(Some(pending_upload())));
     world.uploads.expect_find_claim().times(0);
     stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
@@ -611,7 +633,7 @@ async fn an_original_never_checks_a_holder_and_a_held_claim_is_checked_once_then
 
     // A held claim: the holder is looked up once, then the plan is applied again, trusted.
     let mut world = World::new();
-    world.tenancy.expect_find_bucket().returning(|_, _| Ok(Some(bucket())));
+    world.tenancy.expect_find_bucket_cached().returning(|_, _| Ok(Some(bucket())));
     world.uploads.expect_get_upload().returning(|_, _| Ok(Some(pending_upload())));
     world.uploads.expect_find_claim().times(1).returning(|_, _| Ok(None));
     stored(&mut world, Some(head(10, Some(StoredChecksum::FullObject(sha(4))))));
