@@ -25,7 +25,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 /// The most rows one group's `INSERT` holds.
 const MAX_GROUP: usize = 64;
 /// Groups committing at once (each on its own pooled connection).
-const FLUSHERS: usize = 4;
+const FLUSHERS: usize = 2;
 
 /// One create waiting for its group.
 struct Pending {

@@ -11,6 +11,7 @@ mod config;
 mod error;
 mod hash;
 mod post;
+mod presign;
 mod store;
 
 pub use config::S3Config;

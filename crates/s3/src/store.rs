@@ -4,6 +4,7 @@ use crate::config::S3Config;
 use crate::error::from_sdk;
 use crate::hash::Hasher;
 use crate::post;
+use crate::presign;
 use async_trait::async_trait;
 use aws_credential_types::Credentials;
 use aws_sdk_s3::Client;
@@ -32,8 +33,10 @@ pub struct S3ObjectStore {
     /// Signs URLs for the host clients use (the same client unless `public_endpoint` is set).
     presigner: Client,
     config: S3Config,
-    /// What signs form POSTs (the SDK's clients do not hand theirs out).
+    /// What signs form POSTs and PUT URLs (the SDK's clients do not hand theirs out).
     credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    /// Where PUTs go, learnt from the SDK once (`presign`).
+    put_address: std::sync::Arc<std::sync::OnceLock<presign::Address>>,
 }
 
 fn sdk_config(config: &S3Config, base: aws_sdk_s3::config::Builder, endpoint: Option<&String>) -> aws_sdk_s3::Config {
@@ -89,6 +92,30 @@ fn presigned(request: &aws_sdk_s3::presigning::PresignedRequest, expires_in: Dur
     }
 }
 
+/// The headers a presigned PUT signs and its client must send, in the SDK's order.
+fn put_headers(request: &PresignPut) -> Result<Vec<(&'static str, String)>, StorageError> {
+    let mut headers = Vec::with_capacity(3);
+    if let Some(length) = request.content_length {
+        headers.push(("content-length", length.to_string()));
+    }
+    headers.push(("content-type", request.content_type.as_str().to_owned()));
+    if let Some(sha) = &request.sha256 {
+        let raw = hex::decode(sha.as_str()).map_err(|e| StorageError::Unexpected(e.to_string()))?;
+        headers.push(("x-amz-checksum-sha256", BASE64.encode(raw)));
+    }
+    Ok(headers)
+}
+
+async fn load_credentials(
+    provider: &aws_credential_types::provider::SharedCredentialsProvider,
+) -> Result<Credentials, StorageError> {
+    use aws_credential_types::provider::ProvideCredentials;
+    provider
+        .provide_credentials()
+        .await
+        .map_err(|e| StorageError::Misconfigured(format!("cannot load credentials: {e}")))
+}
+
 fn presigning(expires_in: Duration) -> Result<PresigningConfig, StorageError> {
     PresigningConfig::expires_in(expires_in).map_err(|e| StorageError::Misconfigured(format!("cannot presign: {e}")))
 }
@@ -113,7 +140,7 @@ impl S3ObjectStore {
             Some(public) => Client::from_conf(sdk_config(&config, base, Some(public))),
             None => client.clone(),
         };
-        Self { client, presigner, config, credentials }
+        Self { client, presigner, config, credentials, put_address: std::sync::Arc::default() }
     }
 
     /// The configuration in use.
@@ -124,6 +151,37 @@ impl S3ObjectStore {
 
     fn full_key(&self, key: &ObjectKey) -> String {
         format!("{}{}", self.config.key_prefix, key)
+    }
+
+    /// Where PUTs go, as the SDK addresses the bucket: learnt by presigning a placeholder once.
+    async fn put_address(&self) -> Result<presign::Address, StorageError> {
+        if let Some(address) = self.put_address.get() {
+            return Ok(address.clone());
+        }
+        let put = self.presigner.put_object().bucket(&self.config.bucket).key(presign::PLACEHOLDER_KEY);
+        let signed = put.presigned(presigning(Duration::from_secs(60))?).await.map_err(|e| self.err("PutObject", e))?;
+        let address = presign::Address::from_presigned(signed.uri())
+            .ok_or_else(|| StorageError::Misconfigured(format!("unexpected presigned URL shape: {}", signed.uri())))?;
+        Ok(self.put_address.get_or_init(|| address).clone())
+    }
+
+    /// A presigned PUT through the SDK's pipeline (when no credentials provider is at hand).
+    async fn sdk_presign_put(&self, request: &PresignPut) -> Result<PresignedRequest, StorageError> {
+        let mut put = self
+            .presigner
+            .put_object()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(&request.key))
+            .content_type(request.content_type.as_str());
+        if let Some(length) = request.content_length {
+            put = put.content_length(i64::try_from(length).unwrap_or(i64::MAX));
+        }
+        if let Some(sha) = &request.sha256 {
+            let raw = hex::decode(sha.as_str()).map_err(|e| StorageError::Unexpected(e.to_string()))?;
+            put = put.checksum_sha256(BASE64.encode(raw));
+        }
+        let signed = put.presigned(presigning(request.expires_in)?).await.map_err(|e| self.err("PutObject", e))?;
+        Ok(presigned(&signed, request.expires_in))
     }
 
     fn err<E>(&self, op: &str, e: SdkError<E, aws_sdk_s3::config::http::HttpResponse>) -> StorageError
@@ -207,33 +265,29 @@ impl S3ObjectStore {
 #[async_trait]
 impl ObjectStore for S3ObjectStore {
     async fn presign_put(&self, request: &PresignPut) -> Result<PresignedRequest, StorageError> {
-        let mut put = self
-            .presigner
-            .put_object()
-            .bucket(&self.config.bucket)
-            .key(self.full_key(&request.key))
-            .content_type(request.content_type.as_str());
-        if let Some(length) = request.content_length {
-            put = put.content_length(i64::try_from(length).unwrap_or(i64::MAX));
-        }
-        if let Some(sha) = &request.sha256 {
-            let raw = hex::decode(sha.as_str()).map_err(|e| StorageError::Unexpected(e.to_string()))?;
-            put = put.checksum_sha256(BASE64.encode(raw));
-        }
-        let signed = put.presigned(presigning(request.expires_in)?).await.map_err(|e| self.err("PutObject", e))?;
-        Ok(presigned(&signed, request.expires_in))
+        let Some(provider) = &self.credentials else { return self.sdk_presign_put(request).await };
+        let address = self.put_address().await?;
+        let credentials = load_credentials(provider).await?;
+        let headers = put_headers(request)?;
+        let now = std::time::SystemTime::now();
+        let key = self.full_key(&request.key);
+        let put = presign::Put { key: &key, headers: &headers, now, expires_in: request.expires_in };
+        let url = presign::presign_put(&address, &credentials, &self.config.region, &put)
+            .map_err(|e| StorageError::Misconfigured(format!("cannot presign: {e}")))?;
+        Ok(PresignedRequest {
+            url,
+            method: "PUT".to_owned(),
+            headers: headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            expires_at: OffsetDateTime::from(now) + request.expires_in,
+        })
     }
 
     async fn presign_post(&self, request: &PresignPut) -> Result<Option<PresignedPost>, StorageError> {
-        use aws_credential_types::provider::ProvideCredentials;
         let provider = self
             .credentials
             .as_ref()
             .ok_or_else(|| StorageError::Misconfigured("no credentials to sign a form POST with".to_owned()))?;
-        let credentials = provider
-            .provide_credentials()
-            .await
-            .map_err(|e| StorageError::Misconfigured(format!("cannot load credentials: {e}")))?;
+        let credentials = load_credentials(provider).await?;
         // The bucket's URL as the SDK addresses it (path or virtual-host style, public endpoint):
         // a presigned PUT of the key, without the key and the query.
         let full_key = self.full_key(&request.key);
@@ -483,6 +537,81 @@ impl ObjectStore for S3ObjectStore {
                 Err(StorageError::Misconfigured(format!("bucket `{}` does not exist", self.config.bucket)))
             }
             Err(e) => Err(self.err("HeadBucket", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    fn store(endpoint: &str, path_style: bool, prefix: &str) -> S3Config {
+        S3Config {
+            endpoint: Some(endpoint.to_owned()),
+            region: "garage".to_owned(),
+            bucket: "uploads".to_owned(),
+            key_prefix: prefix.to_owned(),
+            force_path_style: path_style,
+            access_key_id: Some("GKexample".to_owned()),
+            secret_access_key: Some("secret/with+chars".to_owned()),
+            ..S3Config::default()
+        }
+    }
+
+    /// What the SDK's fluent presigner answers for the same PUT at the same time.
+    async fn sdk(store: &S3ObjectStore, request: &PresignPut, at: SystemTime) -> (String, Vec<(String, String)>) {
+        let mut put = store
+            .presigner
+            .put_object()
+            .bucket(&store.config.bucket)
+            .key(store.full_key(&request.key))
+            .content_type(request.content_type.as_str());
+        if let Some(length) = request.content_length {
+            put = put.content_length(i64::try_from(length).unwrap_or(i64::MAX));
+        }
+        if let Some(sha) = &request.sha256 {
+            put = put.checksum_sha256(BASE64.encode(hex::decode(sha.as_str()).unwrap_or_default()));
+        }
+        let config = PresigningConfig::builder().start_time(at).expires_in(request.expires_in).build();
+        let signed = put.presigned(config.unwrap_or_else(|e| panic!("{e}"))).await.unwrap_or_else(|e| panic!("{e}"));
+        let mut headers: Vec<(String, String)> = signed.headers().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        headers.sort();
+        (signed.uri().to_owned(), headers)
+    }
+
+    #[tokio::test]
+    async fn a_put_signed_without_the_pipeline_is_the_sdks_presigned_put_byte_for_byte() {
+        let at = UNIX_EPOCH + Duration::from_secs(1_796_000_000);
+        let odd = "ns_1/bkt_2/upl_3/ünïcode name (1)+%2F&x=y.bin";
+        for (config, key, length, sha) in [
+            (store("http://127.0.0.1:3900", true, ""), "ns/b/u/file.bin", Some(4096), Some([7u8; 32])),
+            (store("http://127.0.0.1:3900", true, "tenant-a/"), odd, None, None),
+            (store("https://s3.example.com", false, ""), odd, Some(1), Some([0u8; 32])),
+            (store("https://minio.internal:9000/", true, ""), "a/b", None, Some([255u8; 32])),
+        ] {
+            let s3 = S3ObjectStore::new(config).await;
+            let request = PresignPut {
+                key: ObjectKey::parse(key).unwrap_or_else(|e| panic!("{key}: {e}")),
+                content_type: ContentType::parse("image/png; charset=x").unwrap_or_else(|e| panic!("{e}")),
+                content_length: length,
+                sha256: sha.map(|b| Sha256Hex::from_bytes(&b)),
+                max_length: None,
+                expires_in: Duration::from_secs(900),
+            };
+            let (want_url, want_headers) = sdk(&s3, &request, at).await;
+            let address = s3.put_address().await.unwrap_or_else(|e| panic!("{e}"));
+            let credentials = load_credentials(s3.credentials.as_ref().unwrap_or_else(|| panic!("static keys")))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let headers = put_headers(&request).unwrap_or_else(|e| panic!("{e}"));
+            let full_key = s3.full_key(&request.key);
+            let put = presign::Put { key: &full_key, headers: &headers, now: at, expires_in: request.expires_in };
+            let got = presign::presign_put(&address, &credentials, "garage", &put).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(got, want_url, "{key}");
+            let mut got_headers: Vec<(String, String)> = headers.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            got_headers.sort();
+            assert_eq!(got_headers, want_headers, "{key}");
         }
     }
 }
