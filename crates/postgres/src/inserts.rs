@@ -11,6 +11,7 @@
 //! A group whose statement fails (a bucket deleted meanwhile, an outage) is retried row by row,
 //! so each create gets its own answer and one bad row never fails its neighbours.
 
+use crate::cached::Cached;
 use crate::error::from_diesel;
 use crate::models::UploadRow;
 use crate::pool::PgRepository;
@@ -138,14 +139,13 @@ async fn flush(repo: &PgRepository, group: Vec<Pending>) {
 /// are skipped by it and answered with the upload holding the key.
 async fn insert_group(conn: &mut AsyncPgConnection, group: &[Pending]) -> Result<Vec<InsertUpload>, RepoError> {
     let rows: Vec<&UploadRow> = group.iter().map(|p| &p.row).collect();
-    let inserted: Vec<String> = diesel::insert_into(uploads::table)
+    // One prepared statement per group size (at most MAX_GROUP per connection).
+    let insert = diesel::insert_into(uploads::table)
         .values(rows)
         .on_conflict((uploads::bucket_id, uploads::idempotency_key))
         .do_nothing()
-        .returning(uploads::id)
-        .get_results(conn)
-        .await
-        .map_err(from_diesel)?;
+        .returning(uploads::id);
+    let inserted: Vec<String> = Cached(insert).get_results(conn).await.map_err(from_diesel)?;
     let mut answers = Vec::with_capacity(group.len());
     for pending in group {
         let row = &pending.row;

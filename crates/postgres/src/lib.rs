@@ -8,6 +8,7 @@
 //! `RepoError`, with every outage (refused connection, pool or statement timeout) `Unavailable`.
 
 mod batches;
+mod cached;
 mod config;
 mod error;
 mod inserts;

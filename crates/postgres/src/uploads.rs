@@ -4,6 +4,7 @@
 //! DO NOTHING` on the claims' primary key: the loser of a race waits for the winner's commit and
 //! then sees its claim.
 
+use crate::cached::Cached;
 use crate::error::{corrupt, from_diesel, skipped};
 use crate::models::{BatchRow, BlobRow, BucketRow, NamespaceRow, ObjectRow, TaskRow, UploadRow};
 use crate::pool::PgRepository;
@@ -83,8 +84,7 @@ async fn lock_upload(conn: &mut AsyncPgConnection, id: &UploadId) -> Result<Uplo
 
 /// Writes an upload's new state (everything but its id and idempotency key).
 async fn save_upload(conn: &mut AsyncPgConnection, upload: &Upload) -> Result<(), TxError> {
-    diesel::update(uploads::table.find(upload.id.as_str()))
-        .set(UploadRow::from_domain(upload, None))
+    Cached(diesel::update(uploads::table.find(upload.id.as_str())).set(UploadRow::from_domain(upload, None)))
         .execute(conn)
         .await?;
     Ok(())
@@ -103,14 +103,14 @@ pub(crate) async fn insert_task(
     task: &NewTask,
     now: OffsetDateTime,
 ) -> Result<(), DieselError> {
-    diesel::insert_into(tasks::table).values(TaskRow::new_pending(task, now)).execute(conn).await.map(drop)
+    Cached(diesel::insert_into(tasks::table).values(TaskRow::new_pending(task, now))).execute(conn).await.map(drop)
 }
 
 pub(crate) async fn insert_batch(
     conn: &mut AsyncPgConnection,
     batch: &stowage_domain::batch::Batch,
 ) -> Result<(), DieselError> {
-    diesel::insert_into(batches::table).values(BatchRow::from_domain(batch)).execute(conn).await?;
+    Cached(diesel::insert_into(batches::table).values(BatchRow::from_domain(batch))).execute(conn).await?;
     let items: Vec<_> = batch
         .object_ids
         .iter()
@@ -123,7 +123,7 @@ pub(crate) async fn insert_batch(
             )
         })
         .collect();
-    diesel::insert_into(batch_items::table).values(items).execute(conn).await.map(drop)
+    Cached(diesel::insert_into(batch_items::table).values(items)).execute(conn).await.map(drop)
 }
 
 async fn insert_object(
@@ -131,9 +131,9 @@ async fn insert_object(
     object: &BucketObject,
     now: OffsetDateTime,
 ) -> Result<(), TxError> {
-    diesel::insert_into(objects::table).values(ObjectRow::from_domain(object)).execute(conn).await?;
+    Cached(diesel::insert_into(objects::table).values(ObjectRow::from_domain(object))).execute(conn).await?;
     let rows = object.blobs.iter().map(|b| BlobRow::from_domain(&object.id, b, now)).collect::<Result<Vec<_>, _>>()?;
-    diesel::insert_into(blobs::table).values(rows).execute(conn).await?;
+    Cached(diesel::insert_into(blobs::table).values(rows)).execute(conn).await?;
     Ok(())
 }
 
@@ -151,7 +151,7 @@ struct Sum {
 /// usage.
 async fn add_usage(conn: &mut AsyncPgConnection, bucket: &BucketId, count: i64, bytes: i64) -> Result<(), DieselError> {
     use diesel::sql_types::{Integer, Text};
-    diesel::sql_query(
+    let upsert = diesel::sql_query(
         "INSERT INTO bucket_usage (bucket_id, shard, object_count, total_size_bytes) \
          VALUES ($1, floor(random() * $2)::int2, $3, $4) ON CONFLICT (bucket_id, shard) DO UPDATE \
          SET object_count = bucket_usage.object_count + excluded.object_count, \
@@ -160,10 +160,8 @@ async fn add_usage(conn: &mut AsyncPgConnection, bucket: &BucketId, count: i64, 
     .bind::<Text, _>(bucket.as_str())
     .bind::<Integer, _>(USAGE_SHARDS)
     .bind::<BigInt, _>(count)
-    .bind::<BigInt, _>(bytes)
-    .execute(conn)
-    .await
-    .map(drop)
+    .bind::<BigInt, _>(bytes);
+    Cached(upsert).execute(conn).await.map(drop)
 }
 
 /// The bucket's stored bytes (the sum of its shards), after locking the bucket's row `FOR NO KEY
@@ -171,12 +169,11 @@ async fn add_usage(conn: &mut AsyncPgConnection, bucket: &BucketId, count: i64, 
 /// concurrent transactions of one bucket see each other's additions.
 async fn locked_usage_bytes(conn: &mut AsyncPgConnection, bucket: &BucketId) -> Result<u64, DieselError> {
     buckets::table.find(bucket.as_str()).select(buckets::id).for_no_key_update().first::<String>(conn).await?;
-    let used: Sum = diesel::sql_query(
+    let sum = diesel::sql_query(
         "SELECT coalesce(sum(total_size_bytes), 0)::int8 AS n FROM bucket_usage WHERE bucket_id = $1",
     )
-    .bind::<diesel::sql_types::Text, _>(bucket.as_str())
-    .get_result(conn)
-    .await?;
+    .bind::<diesel::sql_types::Text, _>(bucket.as_str());
+    let used: Sum = Cached(sum).get_result(conn).await?;
     Ok(u64::try_from(used.n).unwrap_or(0))
 }
 
