@@ -76,18 +76,25 @@ everything else on the machine (PostgreSQL, Garage, the kernel), from /proc over
 machine's 2 CPU-seconds per second, so more clients add latency, not throughput (the sweep flattens \
 from 16 to 64 clients). The database is no longer the limit: a bucket's usage is 16 shard rows \
 instead of one counter on the bucket's row, so confirms of one bucket no longer commit one at a time \
-behind that row's lock, and PostgreSQL flushes their commits together; the pgbench ceiling of \
-today's SQL is about twice the fixed one-commit-per-confirm reference. Of the CPU, about a third is \
-stowage's own process (HTTP, JSON, the AWS SDK's signed HeadObject, diesel) and two thirds \
-PostgreSQL running the confirm's statements (listed above), Garage answering HeadObject, and the kernel's loopback TCP. The GET + hash \
-variant pays one more S3 round trip and Garage streaming the bytes.
+behind that row's lock, and PostgreSQL flushes their commits together; every statement of the \
+transaction stays prepared on its connection (diesel would parse and plan the `UPDATE`, the upserts \
+and the inserts of rows with optional fields anew on each call), and the bucket's rules come from \
+a cache (a bucket's settings never change; its usage is checked in the transaction). Of the CPU, \
+about a third is stowage's own process (HTTP, JSON, the AWS SDK's signed HeadObject, diesel) and two \
+thirds PostgreSQL running the confirm's statements (listed above), Garage answering HeadObject, and \
+the kernel's loopback TCP. The GET + hash variant pays one more S3 round trip and Garage streaming \
+the bytes.
 - **embedded default: stowage's one process.** SQLite group-commits: one durable commit \
 (`synchronous = FULL`) per group of waiting transactions, which is why it beats one commit per \
 confirm through the same adapter; the rest of its ceiling is spent on HTTP, authentication, JSON and \
 the disk store's checks.
-- **create on PostgreSQL + S3: the 2 cores.** pgbench's ceiling spends nothing on HTTP, JSON or \
-SigV4 presigning (through the AWS SDK's operation pipeline), which cost stowage's process about as \
-much CPU as PostgreSQL spends on the insert; on 2 shared cores that comes out of the database's share.
+- **create on PostgreSQL + S3: the 2 cores.** pgbench's ceiling runs one create's statements (the \
+bucket's read, the upload's insert) as a transaction of their own, and spends nothing on HTTP, JSON \
+or presigning. stowage commits the inserts of concurrent creates together (one multi-row `INSERT` \
+per group, each create answered after its group's commit), which spends less of PostgreSQL per \
+create than one commit each, and signs each PUT with `aws-sigv4` directly instead of through the \
+SDK's operation pipeline (endpoint rules, interceptors: about a fifth of its CPU per create before); \
+what remains is HTTP, JSON and the bucket's read.
 - **hash ≥ 0.8 of `sha256sum`, peak RSS < 64 MiB**: met; the stream is hashed chunk by chunk as the \
 SDK yields it, so memory stays flat whatever the size.
 - **scale**: keyset indexes keep confirm flat from 10^4 to 10^6 uploads.

@@ -353,6 +353,48 @@ impl ObjectStore for S3ObjectStore {
         self.hash_with_progress(key, &|_| {}).await
     }
 
+    /// One GetObject (checksum mode on): its headers are the head, its body is hashed when small
+    /// enough and not already checksummed by the store — one request instead of HeadObject and
+    /// GetObject, describing one version of the object.
+    async fn head_and_hash(
+        &self,
+        key: &ObjectKey,
+        max_size: u64,
+    ) -> Result<Option<(ObjectHead, Option<ContentDigest>)>, StorageError> {
+        let result = self
+            .client
+            .get_object()
+            .bucket(&self.config.bucket)
+            .key(self.full_key(key))
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+            .await;
+        let out = match result {
+            Ok(out) => out,
+            Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
+            Err(e) => return Err(self.err("GetObject", e)),
+        };
+        let head = ObjectHead {
+            size: u64::try_from(out.content_length().unwrap_or_default()).unwrap_or(0),
+            etag: etag(out.e_tag())?,
+            sha256: stored_checksum(out.checksum_sha256(), out.checksum_type()),
+            content_type: out.content_type().map(str::to_owned),
+            last_modified: out.last_modified().and_then(to_time),
+        };
+        if head.size > max_size || matches!(head.sha256, Some(StoredChecksum::FullObject(_))) {
+            // The body is dropped unread: the SDK closes the connection instead of draining it.
+            return Ok(Some((head, None)));
+        }
+        let mut body = out.body;
+        let mut hasher = Hasher::default();
+        while let Some(chunk) =
+            body.try_next().await.map_err(|e| StorageError::Unavailable(format!("GetObject: the stream broke: {e}")))?
+        {
+            hasher.update(&chunk);
+        }
+        Ok(Some((head, Some(hasher.finish()))))
+    }
+
     async fn read_prefix(&self, key: &ObjectKey, len: u64) -> Result<Vec<u8>, StorageError> {
         if len == 0 {
             return Ok(Vec::new());

@@ -140,6 +140,26 @@ pub trait ObjectStore: Send + Sync {
     /// object vanished.
     async fn hash(&self, key: &ObjectKey) -> Result<ContentDigest, StorageError>;
 
+    /// [`Self::head`] and, when the object is at most `max_size` bytes and the store keeps no
+    /// full-object SHA-256 of it, its digest as [`Self::hash`] computes it. A store that can
+    /// answers both from one read (S3: one GetObject instead of HeadObject then GetObject), so
+    /// that the head describes exactly the bytes hashed. A missing key is `Ok(None)`.
+    ///
+    /// # Errors
+    /// As [`Self::head`] and [`Self::hash`].
+    async fn head_and_hash(
+        &self,
+        key: &ObjectKey,
+        max_size: u64,
+    ) -> Result<Option<(ObjectHead, Option<ContentDigest>)>, StorageError> {
+        let Some(head) = self.head(key).await? else { return Ok(None) };
+        if head.size > max_size || matches!(head.sha256, Some(StoredChecksum::FullObject(_))) {
+            return Ok(Some((head, None)));
+        }
+        let digest = self.hash(key).await?;
+        Ok(Some((head, Some(digest))))
+    }
+
     /// The first `len` bytes of an object (fewer when it is shorter).
     ///
     /// # Errors

@@ -152,8 +152,15 @@ pub async fn confirm_upload(
                 }
             }
         }
-        // Step 4: what is stored.
-        let head = deps.store.head(&upload.key).await?.ok_or(VerificationFailure::ObjectNotInStorage)?;
+        // Step 4: what is stored. Unless the store verified a signed checksum at write time, the
+        // bytes will be hashed: a small object is read once, its head and its digest together.
+        let (head, digest) = if upload.checksum_signed {
+            deps.store.head(&upload.key).await?.map(|head| (head, None))
+        } else {
+            let below_async = bucket.settings.async_threshold_bytes.saturating_sub(1);
+            deps.store.head_and_hash(&upload.key, below_async).await?
+        }
+        .ok_or(VerificationFailure::ObjectNotInStorage)?;
         if head.size >= bucket.settings.async_threshold_bytes {
             match begin_async(deps, &bucket, &upload, request).await? {
                 Transition::Applied(processing) => return Ok(processing.receipt()),
@@ -169,7 +176,10 @@ pub async fn confirm_upload(
                 deps.tenancy.find_bucket(namespace, bucket.id.as_str()).await?.ok_or(ConfirmError::BucketNotFound)?;
         }
         verify::check_head(&upload, &bucket, &head, &declared)?;
-        let sha256 = verify::content_hash(deps.store, &upload, &head).await?;
+        let sha256 = match digest {
+            Some(digest) => digest.sha256,
+            None => verify::content_hash(deps.store, &upload, &head).await?,
+        };
         verify::check_hash(&upload, &sha256)?;
         // Step 7: one transaction, conditional on the status read in step 2.
         let mut plan =

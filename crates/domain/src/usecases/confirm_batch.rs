@@ -167,7 +167,10 @@ mod tests {
     async fn results_follow_request_order_and_failures_carry_their_codes() {
         let mut world = World::new().with(bucket(), pending_upload());
         // The upload is stored with 10 bytes; the second confirmation claims 11.
-        world.store.expect_head().returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(1)))))));
+        world
+            .store
+            .expect_head_and_hash()
+            .returning(|_, _| Ok(Some((head(10, Some(StoredChecksum::FullObject(sha(1)))), None))));
         world.uploads.expect_apply_confirmation().times(1).returning(|plan| {
             let done = pending_upload().complete(
                 plan.verified.clone(),

@@ -42,6 +42,26 @@ async fn hashing_reports_sha256_md5_and_the_byte_count() {
 }
 
 #[tokio::test]
+async fn one_read_gives_the_head_and_the_digest_of_a_small_object_and_only_the_head_of_a_large_one() {
+    let store = store().await;
+    let body: Vec<u8> = (0..70_000u32).map(|i| (i % 253) as u8).collect();
+    let k = key("once.bin");
+    put_bytes(&store, &k, &body).await;
+    let head = store.head(&k).await.unwrap().unwrap();
+    let (read_head, digest) = store.head_and_hash(&k, body.len() as u64).await.unwrap().unwrap();
+    assert_eq!(read_head, head, "the read's head is HeadObject's");
+    let digest = digest.expect("small enough to hash");
+    assert_eq!(
+        (digest.sha256.as_str(), digest.md5_hex.as_str()),
+        (sha256_hex(&body).as_str(), md5_hex(&body).as_str())
+    );
+    assert_eq!(digest.bytes, body.len() as u64);
+    let (large_head, none) = store.head_and_hash(&k, body.len() as u64 - 1).await.unwrap().unwrap();
+    assert_eq!((large_head, none), (head, None), "above the limit only the head");
+    assert_eq!(store.head_and_hash(&key("never-put"), 1 << 20).await.unwrap(), None);
+}
+
+#[tokio::test]
 async fn hashing_a_missing_object_is_an_error_not_a_hash() {
     let store = store().await;
     let err = store.hash(&key("gone")).await.unwrap_err();

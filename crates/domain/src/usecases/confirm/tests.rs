@@ -18,8 +18,13 @@ fn completed(upload: &Upload) -> Upload {
 }
 
 /// Expects a HeadObject answering `head`.
+/// The store holds `head` (read by HeadObject for a signed checksum, else by the read that may
+/// hash; this one answers no digest, so the content is hashed by `hash` as a store without the
+/// one-read path does).
 fn stored(world: &mut World, head: Option<ObjectHead>) {
-    world.store.expect_head().times(1).returning(move |_| Ok(head.clone()));
+    let read = head.clone();
+    world.store.expect_head().times(..=1).returning(move |_| Ok(head.clone()));
+    world.store.expect_head_and_hash().times(..=1).returning(move |_, _| Ok(read.clone().map(|h| (h, None))));
 }
 
 /// Expects `apply_confirmation` and answers as the repository would for an original.
@@ -241,6 +246,23 @@ async fn an_object_beyond_the_quota_is_quota_exceeded() {
 }
 
 #[tokio::test]
+async fn an_unsigned_upload_is_read_once_for_its_head_and_digest() {
+    let mut world = World::new().with(bucket(), pending_upload());
+    let digest = ContentDigest { sha256: sha(6), md5_hex: "00".repeat(16), bytes: 10 };
+    world.store.expect_head().never();
+    world.store.expect_hash().never();
+    world
+        .store
+        .expect_head_and_hash()
+        .withf(|_, max| *max == bucket().settings.async_threshold_bytes - 1)
+        .times(1)
+        .returning(move |_, _| Ok(Some((head(10, None), Some(digest.clone())))));
+    let seen = applies_as_original(&mut world);
+    run(&world, &request()).await.expect("confirmed");
+    assert_eq!(seen.lock().unwrap().as_ref().map(|p| p.verified.sha256.clone()), Some(sha(6)));
+}
+
+#[tokio::test]
 async fn a_quota_refusal_is_decided_on_fresh_usage_not_on_a_cached_bucket() {
     // The cached bucket still counts bytes an object deleted since held; the database's does not.
     let mut fresh = bucket();
@@ -443,7 +465,10 @@ async fn losing_the_race_to_an_async_confirm_answers_processing() {
 #[tokio::test]
 async fn endless_contention_gives_up_with_a_conflict() {
     let mut world = World::new().with(bucket(), pending_upload());
-    world.store.expect_head().returning(|_| Ok(Some(head(10, Some(StoredChecksum::FullObject(sha(4)))))));
+    world
+        .store
+        .expect_head_and_hash()
+        .returning(|_, _| Ok(Some((head(10, Some(StoredChecksum::FullObject(sha(4)))), None))));
     world
         .uploads
         .expect_apply_confirmation()
@@ -480,7 +505,7 @@ async fn a_failed_upload_is_verified_again_from_failed() {
 #[tokio::test]
 async fn storage_outage_is_unavailable() {
     let mut world = World::new().with(bucket(), pending_upload());
-    world.store.expect_head().returning(|_| Err(StorageError::Unavailable("connection refused".into())));
+    world.store.expect_head_and_hash().returning(|_, _| Err(StorageError::Unavailable("connection refused".into())));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("storage_unavailable", ErrorKind::Unavailable));
 }
@@ -496,7 +521,7 @@ async fn database_outage_is_unavailable() {
 #[tokio::test]
 async fn a_misconfigured_store_is_an_internal_error() {
     let mut world = World::new().with(bucket(), pending_upload());
-    world.store.expect_head().returning(|_| Err(StorageError::Misconfigured("access denied".into())));
+    world.store.expect_head_and_hash().returning(|_, _| Err(StorageError::Misconfigured("access denied".into())));
     let err = run(&world, &request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("storage_misconfigured", ErrorKind::Internal));
 }
