@@ -1,6 +1,8 @@
 //! The server killed (SIGKILL, no shutdown) while a group of confirms is in flight, on both
 //! backends: every confirm answered 200 is durable after a restart, and every unanswered one is
-//! either durable or can be confirmed again — exactly once, one object per upload.
+//! either durable or can be confirmed again — exactly once, one object per upload. The same for
+//! creates (group-committed on both backends): every create answered is durable, and a retry with
+//! its idempotency key answers the same upload when it was committed, a new one when it was not.
 
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -131,6 +133,100 @@ async fn embedded_killed_with_confirms_in_flight_loses_no_answered_confirm() {
     let server = start(Some(server.key.clone())).await;
     check(&client, &server, &ids, &answers).await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Creates `UPLOADS` uploads at once, each with its own idempotency key, kills the server as soon
+/// as one is answered, restarts it with `restart`, and checks every answered create is there and
+/// every create retried with its key answers its own upload, once.
+async fn creates_killed_in_flight(
+    client: &reqwest::Client,
+    mut server: Running,
+    restart: impl AsyncFnOnce() -> Running,
+) {
+    let response = client
+        .post(format!("{}/v1/buckets", server.base))
+        .bearer_auth(&server.key)
+        .json(&json!({"bucket_name": "crash-creates"}));
+    assert_eq!(response.send().await.unwrap().status(), 200);
+    let url = format!("{}/v1/buckets/crash-creates/uploads", server.base);
+    let body = |i: usize| json!({"filename": format!("c{i}.bin"), "content_type": "application/octet-stream"});
+    let (first, mut answered) = tokio::sync::mpsc::channel::<()>(UPLOADS);
+    let requests: Vec<_> = (0..UPLOADS)
+        .map(|i| {
+            let request = client
+                .post(&url)
+                .bearer_auth(&server.key)
+                .header("Idempotency-Key", format!("crash-{i}"))
+                .json(&body(i))
+                .timeout(Duration::from_secs(30));
+            let first = first.clone();
+            tokio::spawn(async move {
+                let response = request.send().await.ok()?;
+                if !response.status().is_success() {
+                    return None;
+                }
+                let created: Value = response.json().await.ok()?;
+                let _ = first.send(()).await;
+                created["upload_id"].as_str().map(str::to_owned)
+            })
+        })
+        .collect();
+    tokio::time::timeout(Duration::from_secs(30), answered.recv()).await.expect("a first create answered");
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let mut answers = Vec::new();
+    for request in requests {
+        answers.push(request.await.unwrap());
+    }
+    let server = restart().await;
+    let url = format!("{}/v1/buckets/crash-creates/uploads", server.base);
+    let mut ids = std::collections::HashSet::new();
+    for (i, answer) in answers.iter().enumerate() {
+        let retried =
+            client.post(&url).bearer_auth(&server.key).header("Idempotency-Key", format!("crash-{i}")).json(&body(i));
+        let retried: Value = retried.send().await.unwrap().json().await.unwrap();
+        let id = retried["upload_id"].as_str().expect("the retry answers an upload").to_owned();
+        if let Some(answered) = answer {
+            assert_eq!(&id, answered, "an answered create was lost or replaced");
+            let stored = client.get(format!("{url}/{answered}")).bearer_auth(&server.key).send().await.unwrap();
+            assert_eq!(stored.status(), 200, "an answered create is not stored");
+        }
+        assert!(ids.insert(id), "two keys answered one upload");
+    }
+    let answered = answers.iter().filter(|a| a.is_some()).count();
+    eprintln!("{answered} creates answered before the kill");
+    assert!(answered >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_killed_with_creates_in_flight_loses_no_answered_create() {
+    let dir = std::env::temp_dir().join(format!("stowage-crash-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = crate::embedded::free_port();
+    let start = async |key: Option<String>| {
+        let (child, banner, mut lines) = crate::embedded::serve(&dir, port).await;
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let key = key.unwrap_or_else(|| banner[3].clone());
+        Running { child, base: format!("http://127.0.0.1:{port}"), key }
+    };
+    let client = reqwest::Client::new();
+    let server = start(None).await;
+    let key = server.key.clone();
+    creates_killed_in_flight(&client, server, async || start(Some(key)).await).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_killed_with_creates_in_flight_loses_no_answered_create() {
+    let db = TestDb::empty().await;
+    let storage = stowage_testkit::fresh_bucket().await;
+    let vars = crate::process::env(&db, &storage);
+    crate::process::cli(&vars, &["migrate"]).await;
+    crate::process::cli(&vars, &["namespaces", "create", "crash"]).await;
+    let key = crate::process::cli(&vars, &["keys", "create", "--namespace", "crash", "--role", "write"]).await;
+    let client = reqwest::Client::new();
+    let server = serve_pg(&vars, &key).await;
+    creates_killed_in_flight(&client, server, async || serve_pg(&vars, &key).await).await;
 }
 
 /// `stowage serve` on PostgreSQL and the S3 test server.
