@@ -1,7 +1,7 @@
 //! The embedded default — `stowage serve` with no configuration: SQLite and the local disk — the
 //! first thing every new user runs. Confirms (both variants), the concurrency sweep and creates
-//! through HTTP, against a ceiling of its own: the same repository calls a request makes (namespace,
-//! bucket, upload, the confirmation's transaction), through the same SQLite adapter and driver
+//! through HTTP, against a ceiling of its own: the same repository calls a request makes (the
+//! upload and the confirmation's transaction; the bucket and the insert for a create), through the same SQLite adapter and driver
 //! with its group commit, without HTTP, authentication or the store — and the same with one commit
 //! per transaction (group size 1), the reference group commit is measured against.
 
@@ -206,8 +206,9 @@ fn plan(bucket: &Bucket, upload: &Upload) -> ConfirmationPlan {
     }
 }
 
-/// Confirms through the repository alone: per confirm the reads a request makes (namespace,
-/// bucket, upload) and the confirmation's transaction, at most `max_group` per commit.
+/// Confirms through the repository alone: per confirm the read a request makes (the upload; the
+/// namespace and the bucket come from stowage's caches) and the confirmation's transaction, at
+/// most `max_group` per commit.
 async fn ceiling_confirms(db: &str, max_group: usize) -> Stats {
     let repo = Arc::new(SqliteRepository::open_with_max_group(db, max_group).await.expect("open the database"));
     let bucket = bench_bucket(&repo).await;
@@ -221,10 +222,11 @@ async fn ceiling_confirms(db: &str, max_group: usize) -> Stats {
         .await
     };
     assert_eq!(inserts.errors, 0, "inserting the ceiling's uploads failed");
+    let bucket = Arc::new(bucket);
     load::run(uploads, CONCURRENCY, move |u: Arc<Upload>| {
         let repo = Arc::clone(&repo);
+        let bucket = Arc::clone(&bucket);
         async move {
-            let bucket = bench_bucket(&repo).await;
             let Ok(Some(upload)) = repo.get_upload(&bucket.id, &u.id).await else { return false };
             matches!(repo.apply_confirmation(&plan(&bucket, &upload)).await, Ok(ConfirmationOutcome::Original(_)))
         }
@@ -232,13 +234,16 @@ async fn ceiling_confirms(db: &str, max_group: usize) -> Stats {
     .await
 }
 
-/// Creates through the repository alone: the namespace and bucket reads and the insert.
+/// Creates through the repository alone: the bucket's read (a create reads it fresh; the namespace
+/// comes from stowage's cache) and the insert.
 async fn ceiling_creates(db: &str) -> Stats {
     let repo: Arc<dyn Repository> = Arc::new(SqliteRepository::open(db).await.expect("open the database"));
+    let ns = repo.find_namespace("default").await.expect("find namespace").expect("the default namespace");
+    let ns = Arc::new(ns);
     load::run((0..creates_per_round()).collect(), CONCURRENCY, move |_: Arc<usize>| {
         let repo = Arc::clone(&repo);
+        let ns = Arc::clone(&ns);
         async move {
-            let Ok(Some(ns)) = repo.find_namespace("default").await else { return false };
             let Ok(Some(bucket)) = repo.find_bucket(&ns.id, BUCKET).await else { return false };
             repo.insert_upload(&pending(&bucket), None).await.is_ok()
         }

@@ -57,9 +57,9 @@ script, `crates/bench/sql/confirm-one-commit-2026-11.sql`: the confirm SQL stowa
 (12 statements; every confirm of a bucket updated the bucket's and the namespace's usage row, so \
 they committed one at a time) — the \"one commit per confirm\" reference the gain is measured against.
 - **embedded default**: `stowage serve` with no configuration (SQLite, local disk) under the same \
-load. Its ceiling is the SQLite repository driven directly by the bench — per confirm the reads a \
-request makes (namespace, bucket, upload) and the confirmation's transaction; per create the reads \
-and the insert — through the same adapter and driver, with its group commit, without HTTP, \
+load. Its ceiling is the SQLite repository driven directly by the bench — per confirm the read a \
+request makes (the upload; namespace and bucket come from stowage's caches) and the confirmation's \
+transaction; per create the bucket's read and the insert — through the same adapter and driver, with its group commit, without HTTP, \
 authentication or the store. The same with group size 1 is the one-commit-per-confirm reference.
 - **concurrency sweep**: declared-checksum confirms at 4, 16 and 64 clients on both backends, one \
 round each; the plot at the top draws them.
