@@ -250,16 +250,41 @@ impl S3ObjectStore {
             .send()
             .await
             .map_err(|e| self.err("GetObject", e))?;
-        let mut body = output.body;
-        let mut hasher = Hasher::default();
-        while let Some(chunk) =
-            body.try_next().await.map_err(|e| StorageError::Unavailable(format!("GetObject: the stream broke: {e}")))?
-        {
-            hasher.update(&chunk);
-            progress(hasher.bytes());
-        }
-        Ok(hasher.finish())
+        hash_body(output.body, progress).await
     }
+}
+
+/// Streams a GetObject body through SHA-256 and MD5, chunk by chunk as the SDK yields it.
+async fn hash_body(
+    mut body: aws_sdk_s3::primitives::ByteStream,
+    progress: &(dyn Fn(u64) + Send + Sync),
+) -> Result<ContentDigest, StorageError> {
+    let mut hasher = Hasher::default();
+    while let Some(chunk) =
+        body.try_next().await.map_err(|e| StorageError::Unavailable(format!("GetObject: the stream broke: {e}")))?
+    {
+        hasher.update(&chunk);
+        progress(hasher.bytes());
+    }
+    Ok(hasher.finish())
+}
+
+/// The head of an object from the headers HeadObject and GetObject share.
+fn object_head(
+    length: Option<i64>,
+    e_tag: Option<&str>,
+    checksum_sha256: Option<&str>,
+    checksum_type: Option<&ChecksumType>,
+    content_type: Option<&str>,
+    last_modified: Option<&aws_smithy_types::DateTime>,
+) -> Result<ObjectHead, StorageError> {
+    Ok(ObjectHead {
+        size: u64::try_from(length.unwrap_or_default()).unwrap_or(0),
+        etag: etag(e_tag)?,
+        sha256: stored_checksum(checksum_sha256, checksum_type),
+        content_type: content_type.map(str::to_owned),
+        last_modified: last_modified.and_then(to_time),
+    })
 }
 
 #[async_trait]
@@ -340,13 +365,15 @@ impl ObjectStore for S3ObjectStore {
             Err(SdkError::ServiceError(e)) if e.err().is_not_found() => return Ok(None),
             Err(e) => return Err(self.err("HeadObject", e)),
         };
-        Ok(Some(ObjectHead {
-            size: u64::try_from(out.content_length().unwrap_or_default()).unwrap_or(0),
-            etag: etag(out.e_tag())?,
-            sha256: stored_checksum(out.checksum_sha256(), out.checksum_type()),
-            content_type: out.content_type().map(str::to_owned),
-            last_modified: out.last_modified().and_then(to_time),
-        }))
+        let head = object_head(
+            out.content_length(),
+            out.e_tag(),
+            out.checksum_sha256(),
+            out.checksum_type(),
+            out.content_type(),
+            out.last_modified(),
+        )?;
+        Ok(Some(head))
     }
 
     async fn hash(&self, key: &ObjectKey) -> Result<ContentDigest, StorageError> {
@@ -374,25 +401,20 @@ impl ObjectStore for S3ObjectStore {
             Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => return Ok(None),
             Err(e) => return Err(self.err("GetObject", e)),
         };
-        let head = ObjectHead {
-            size: u64::try_from(out.content_length().unwrap_or_default()).unwrap_or(0),
-            etag: etag(out.e_tag())?,
-            sha256: stored_checksum(out.checksum_sha256(), out.checksum_type()),
-            content_type: out.content_type().map(str::to_owned),
-            last_modified: out.last_modified().and_then(to_time),
-        };
+        let head = object_head(
+            out.content_length(),
+            out.e_tag(),
+            out.checksum_sha256(),
+            out.checksum_type(),
+            out.content_type(),
+            out.last_modified(),
+        )?;
         if head.size > max_size || matches!(head.sha256, Some(StoredChecksum::FullObject(_))) {
             // The body is dropped unread: the SDK closes the connection instead of draining it.
             return Ok(Some((head, None)));
         }
-        let mut body = out.body;
-        let mut hasher = Hasher::default();
-        while let Some(chunk) =
-            body.try_next().await.map_err(|e| StorageError::Unavailable(format!("GetObject: the stream broke: {e}")))?
-        {
-            hasher.update(&chunk);
-        }
-        Ok(Some((head, Some(hasher.finish()))))
+        let digest = hash_body(out.body, &|_| {}).await?;
+        Ok(Some((head, Some(digest))))
     }
 
     async fn read_prefix(&self, key: &ObjectKey, len: u64) -> Result<Vec<u8>, StorageError> {

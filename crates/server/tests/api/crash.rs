@@ -120,12 +120,7 @@ async fn embedded_killed_with_confirms_in_flight_loses_no_answered_confirm() {
     let dir = std::env::temp_dir().join(format!("stowage-crash-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = crate::embedded::free_port();
-    let start = async |key: Option<String>| {
-        let (child, banner, mut lines) = crate::embedded::serve(&dir, port).await;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let key = key.unwrap_or_else(|| banner[3].clone());
-        Running { child, base: format!("http://127.0.0.1:{port}"), key }
-    };
+    let start = async |key: Option<String>| serve_embedded(&dir, port, key).await;
     let client = reqwest::Client::new();
     let mut server = start(None).await;
     let ids = prepare(&client, &server).await;
@@ -203,12 +198,7 @@ async fn embedded_killed_with_creates_in_flight_loses_no_answered_create() {
     let dir = std::env::temp_dir().join(format!("stowage-crash-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = crate::embedded::free_port();
-    let start = async |key: Option<String>| {
-        let (child, banner, mut lines) = crate::embedded::serve(&dir, port).await;
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let key = key.unwrap_or_else(|| banner[3].clone());
-        Running { child, base: format!("http://127.0.0.1:{port}"), key }
-    };
+    let start = async |key: Option<String>| serve_embedded(&dir, port, key).await;
     let client = reqwest::Client::new();
     let server = start(None).await;
     let key = server.key.clone();
@@ -227,6 +217,15 @@ async fn postgres_killed_with_creates_in_flight_loses_no_answered_create() {
     let client = reqwest::Client::new();
     let server = serve_pg(&vars, &key).await;
     creates_killed_in_flight(&client, server, async || serve_pg(&vars, &key).await).await;
+}
+
+/// `stowage serve` with no configuration in `dir`; `key`: the key of an earlier start (the first
+/// start's bootstrap admin key otherwise).
+async fn serve_embedded(dir: &std::path::Path, port: u16, key: Option<String>) -> Running {
+    let (child, banner, mut lines) = crate::embedded::serve(dir, port).await;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let key = key.unwrap_or_else(|| banner[3].clone());
+    Running { child, base: format!("http://127.0.0.1:{port}"), key }
 }
 
 /// `stowage serve` on PostgreSQL and the S3 test server.
