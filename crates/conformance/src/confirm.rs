@@ -32,16 +32,17 @@ impl IdGenerator for Ids {
 
 /// A store whose every object exists with the SHA-256 `[byte; 32]`.
 fn store_with_content(byte: u8) -> MockObjectStore {
+    let head = move || ObjectHead {
+        size: 4096,
+        etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").expect("ok"),
+        sha256: Some(StoredChecksum::FullObject(stowage_domain::content::Sha256Hex::from_bytes(&[byte; 32]))),
+        content_type: None,
+        last_modified: None,
+    };
     let mut store = MockObjectStore::new();
-    store.expect_head().returning(move |_| {
-        Ok(Some(ObjectHead {
-            size: 4096,
-            etag: ETag::parse("d41d8cd98f00b204e9800998ecf8427e").expect("ok"),
-            sha256: Some(StoredChecksum::FullObject(stowage_domain::content::Sha256Hex::from_bytes(&[byte; 32]))),
-            content_type: None,
-            last_modified: None,
-        }))
-    });
+    store.expect_head().returning(move |_| Ok(Some(head())));
+    // The store holds the content's SHA-256, so the one read answers the head alone.
+    store.expect_head_and_hash().returning(move |_, _| Ok(Some((head(), None))));
     store.expect_locator().returning(|k| format!("s3://test/{k}"));
     store
 }
