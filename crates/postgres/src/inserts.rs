@@ -124,9 +124,11 @@ async fn flush(repo: &PgRepository, group: Vec<Pending>) {
         Err(_) => {
             for pending in group {
                 let answer = match repo.conn().await {
-                    Ok(mut conn) => insert_group(&mut conn, std::slice::from_ref(&pending))
-                        .await
-                        .map(|mut a| a.pop().unwrap_or(InsertUpload::Inserted)),
+                    Ok(mut conn) => {
+                        insert_group(&mut conn, std::slice::from_ref(&pending)).await.and_then(|mut answers| {
+                            answers.pop().ok_or_else(|| RepoError::Unexpected("a group of one had no answer".into()))
+                        })
+                    }
                     Err(e) => Err(e),
                 };
                 let _gone = pending.answer.send(answer);

@@ -313,13 +313,9 @@ impl ObjectStore for S3ObjectStore {
             .as_ref()
             .ok_or_else(|| StorageError::Misconfigured("no credentials to sign a form POST with".to_owned()))?;
         let credentials = load_credentials(provider).await?;
-        // The bucket's URL as the SDK addresses it (path or virtual-host style, public endpoint):
-        // a presigned PUT of the key, without the key and the query.
+        // The bucket's URL as the SDK addresses it (path or virtual-host style, public endpoint).
         let full_key = self.full_key(&request.key);
-        let put = self.presigner.put_object().bucket(&self.config.bucket).key("k");
-        let signed = put.presigned(presigning(request.expires_in)?).await.map_err(|e| self.err("PutObject", e))?;
-        let uri = signed.uri();
-        let url = uri.split('?').next().unwrap_or(uri).trim_end_matches("/k").to_owned();
+        let url = self.put_address().await?.base;
         let signer = post::Signer {
             access_key_id: credentials.access_key_id(),
             secret_access_key: credentials.secret_access_key(),

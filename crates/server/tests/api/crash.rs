@@ -208,12 +208,7 @@ async fn embedded_killed_with_creates_in_flight_loses_no_answered_create() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_killed_with_creates_in_flight_loses_no_answered_create() {
-    let db = TestDb::empty().await;
-    let storage = stowage_testkit::fresh_bucket().await;
-    let vars = crate::process::env(&db, &storage);
-    crate::process::cli(&vars, &["migrate"]).await;
-    crate::process::cli(&vars, &["namespaces", "create", "crash"]).await;
-    let key = crate::process::cli(&vars, &["keys", "create", "--namespace", "crash", "--role", "write"]).await;
+    let (_db, vars, key) = pg_setup().await;
     let client = reqwest::Client::new();
     let server = serve_pg(&vars, &key).await;
     creates_killed_in_flight(&client, server, async || serve_pg(&vars, &key).await).await;
@@ -228,6 +223,18 @@ async fn serve_embedded(dir: &std::path::Path, port: u16, key: Option<String>) -
     Running { child, base: format!("http://127.0.0.1:{port}"), key }
 }
 
+/// A migrated database, a fresh bucket, the `crash` namespace and a write key of it: the
+/// server's environment and the key (keep the database alive for the test).
+async fn pg_setup() -> (TestDb, Vec<(String, String)>, String) {
+    let db = TestDb::empty().await;
+    let storage = stowage_testkit::fresh_bucket().await;
+    let vars = crate::process::env(&db, &storage);
+    crate::process::cli(&vars, &["migrate"]).await;
+    crate::process::cli(&vars, &["namespaces", "create", "crash"]).await;
+    let key = crate::process::cli(&vars, &["keys", "create", "--namespace", "crash", "--role", "write"]).await;
+    (db, vars, key)
+}
+
 /// `stowage serve` on PostgreSQL and the S3 test server.
 async fn serve_pg(vars: &[(String, String)], key: &str) -> Running {
     let (child, port) = crate::process::serve(vars).await;
@@ -236,12 +243,7 @@ async fn serve_pg(vars: &[(String, String)], key: &str) -> Running {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_killed_with_confirms_in_flight_loses_no_answered_confirm() {
-    let db = TestDb::empty().await;
-    let storage = stowage_testkit::fresh_bucket().await;
-    let vars = crate::process::env(&db, &storage);
-    crate::process::cli(&vars, &["migrate"]).await;
-    crate::process::cli(&vars, &["namespaces", "create", "crash"]).await;
-    let key = crate::process::cli(&vars, &["keys", "create", "--namespace", "crash", "--role", "write"]).await;
+    let (_db, vars, key) = pg_setup().await;
     let client = reqwest::Client::new();
     let mut server = serve_pg(&vars, &key).await;
     let ids = prepare(&client, &server).await;
