@@ -181,6 +181,47 @@ pub async fn a_failed_confirmation_transaction_leaves_no_object_task_claim_or_us
     assert_eq!(after.status(), UploadStatus::Pending);
 }
 
+/// A write that fails among the last ones of a confirmation (the blob's insert: its id is taken)
+/// undoes the writes sent beside it — PostgreSQL sends those together — so there is no object,
+/// claim or usage, and the upload is still pending and can be confirmed again.
+pub async fn a_write_failing_beside_others_undoes_the_whole_confirmation(repo: Subject) {
+    let ns = namespace(&repo).await;
+    let bucket = bucket_in(&repo, &ns, BucketSettings::default()).await;
+    let upload = upload(&repo, &bucket).await;
+    let world = World { repo: repo.clone(), store: store_with_content(6), policy: Policy::default() };
+    let mut plan = stowage_domain_plan(&world, &bucket, &upload, world.store_head());
+    plan.batch = None;
+    let planned = plan.object.clone().expect("the plan creates an object");
+    // Another object already holds the planned blob's id.
+    let squatter = stowage_domain::object::BucketObject {
+        id: stowage_domain::ids::ObjectId::new(&suffix()),
+        upload_id: None,
+        ..planned.clone()
+    };
+    repo.attach_object(&squatter, &[]).await.expect("attach");
+    let used = |b: stowage_domain::bucket::Bucket| (b.object_count, b.total_size_bytes);
+    let before = used(repo.find_bucket(&ns.id, bucket.id.as_str()).await.expect("find").expect("bucket"));
+    assert_eq!(before, (1, 10), "the squatter's usage");
+
+    let err = repo.apply_confirmation(&plan).await.expect_err("the blob id is taken");
+    assert!(!err.is_unavailable(), "{err}");
+    let objects: Vec<_> =
+        repo.list_objects(&bucket.id, None, 100).await.expect("list").into_iter().map(|o| o.id).collect();
+    assert_eq!(objects, vec![squatter.id.clone()], "no object of the failed confirmation");
+    let claim = plan.claim.as_ref().expect("a claim");
+    assert!(repo.find_claim(&claim.scope, &claim.sha256).await.expect("claim").is_none());
+    assert_eq!(used(repo.find_bucket(&ns.id, bucket.id.as_str()).await.expect("find").expect("bucket")), before);
+    let after = repo.get_upload(&bucket.id, &upload.id).await.expect("ok").expect("ok");
+    assert_eq!(after.status(), UploadStatus::Pending);
+
+    // With a blob id of its own, the same confirmation goes through.
+    let mut object = planned;
+    object.blobs[0].id = stowage_domain::ids::BlobId::new(&suffix());
+    plan.object = Some(object);
+    assert!(matches!(repo.apply_confirmation(&plan).await.expect("ok"), ConfirmationOutcome::Original(_)));
+    assert_eq!(used(repo.find_bucket(&ns.id, bucket.id.as_str()).await.expect("find").expect("bucket")), (2, 20));
+}
+
 /// `auto_submit_batch` writes the batch and its task with the upload; the same plan again writes nothing.
 pub async fn auto_submit_batch_writes_the_batch_and_its_task_with_the_upload(repo: Subject) {
     let ns = namespace(&repo).await;

@@ -729,6 +729,7 @@ macro_rules! conformance_suite {
             thirty_two_uploads_of_one_content_make_one_original_and_thirty_one_duplicates,
             namespace_scope_finds_duplicates_across_buckets,
             a_failed_confirmation_transaction_leaves_no_object_task_claim_or_usage,
+            a_write_failing_beside_others_undoes_the_whole_confirmation,
             auto_submit_batch_writes_the_batch_and_its_task_with_the_upload,
             four_workers_drain_five_hundred_tasks_each_exactly_once,
             a_task_whose_lease_expires_is_redelivered_and_completed_once,

@@ -122,7 +122,7 @@ async fn listen(repo: PgRepository, tx: broadcast::Sender<String>) {
 impl TaskQueue for PgRepository {
     async fn enqueue(&self, task: &NewTask) -> Result<Task, RepoError> {
         let mut conn = self.conn().await?;
-        insert_task(&mut conn, task, OffsetDateTime::now_utc()).await.map_err(from_diesel)?;
+        insert_task(&conn, task, OffsetDateTime::now_utc()).await.map_err(from_diesel)?;
         load(&mut conn, &task.id).await?.ok_or_else(|| RepoError::Unexpected("enqueued task vanished".into()))
     }
 

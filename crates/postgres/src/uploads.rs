@@ -69,6 +69,22 @@ impl From<TxError> for RepoError {
     }
 }
 
+/// Runs `$plan.apply(work)` in one transaction on `$conn` and sends the writes it queued before
+/// committing (the only way a `PgWork` is made, so no queued write is ever left unsent).
+macro_rules! work_transaction {
+    ($conn:expr, $plan:expr) => {
+        $conn
+            .transaction::<_, TxError, _>(async |conn| {
+                let mut work = PgWork::new(conn);
+                let outcome = $plan.apply(&mut work).await?;
+                work.flush().await?;
+                Ok(outcome)
+            })
+            .await
+            .map_err(RepoError::from)
+    };
+}
+
 /// Reads and locks an upload for the rest of the transaction.
 async fn lock_upload(conn: &mut AsyncPgConnection, id: &UploadId) -> Result<Upload, TxError> {
     let row = uploads::table
@@ -83,9 +99,9 @@ async fn lock_upload(conn: &mut AsyncPgConnection, id: &UploadId) -> Result<Uplo
 }
 
 /// Writes an upload's new state (everything but its id and idempotency key).
-async fn save_upload(conn: &mut AsyncPgConnection, upload: &Upload) -> Result<(), TxError> {
+async fn save_upload(mut conn: &AsyncPgConnection, upload: &Upload) -> Result<(), TxError> {
     Cached(diesel::update(uploads::table.find(upload.id.as_str())).set(UploadRow::from_domain(upload, None)))
-        .execute(conn)
+        .execute(&mut conn)
         .await?;
     Ok(())
 }
@@ -93,17 +109,15 @@ async fn save_upload(conn: &mut AsyncPgConnection, upload: &Upload) -> Result<()
 /// Applies a transition plan (the rule is the domain's) in one transaction.
 async fn transition(repo: &PgRepository, plan: TransitionPlan) -> Result<Transition, RepoError> {
     let mut conn = repo.conn().await?;
-    conn.transaction::<_, TxError, _>(async |conn| Ok(plan.apply(&mut PgWork { conn }).await?))
-        .await
-        .map_err(RepoError::from)
+    work_transaction!(conn, plan)
 }
 
 pub(crate) async fn insert_task(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     task: &NewTask,
     now: OffsetDateTime,
 ) -> Result<(), DieselError> {
-    Cached(diesel::insert_into(tasks::table).values(TaskRow::new_pending(task, now))).execute(conn).await.map(drop)
+    Cached(diesel::insert_into(tasks::table).values(TaskRow::new_pending(task, now))).execute(&mut conn).await.map(drop)
 }
 
 pub(crate) async fn insert_batch(
@@ -126,14 +140,16 @@ pub(crate) async fn insert_batch(
     Cached(diesel::insert_into(batch_items::table).values(items)).execute(conn).await.map(drop)
 }
 
+/// Inserts an object, then its blobs (which reference it: the second statement is sent after the
+/// first one's answer, never pipelined ahead of it).
 async fn insert_object(
-    conn: &mut AsyncPgConnection,
+    mut conn: &AsyncPgConnection,
     object: &BucketObject,
     now: OffsetDateTime,
 ) -> Result<(), TxError> {
-    Cached(diesel::insert_into(objects::table).values(ObjectRow::from_domain(object))).execute(conn).await?;
     let rows = object.blobs.iter().map(|b| BlobRow::from_domain(&object.id, b, now)).collect::<Result<Vec<_>, _>>()?;
-    Cached(diesel::insert_into(blobs::table).values(rows)).execute(conn).await?;
+    Cached(diesel::insert_into(objects::table).values(ObjectRow::from_domain(object))).execute(&mut conn).await?;
+    Cached(diesel::insert_into(blobs::table).values(rows)).execute(&mut conn).await?;
     Ok(())
 }
 
@@ -149,7 +165,7 @@ struct Sum {
 
 /// Adds `count` objects of `bytes` (negative: takes them away) to a random shard of the bucket's
 /// usage.
-async fn add_usage(conn: &mut AsyncPgConnection, bucket: &BucketId, count: i64, bytes: i64) -> Result<(), DieselError> {
+async fn add_usage(mut conn: &AsyncPgConnection, bucket: &BucketId, count: i64, bytes: i64) -> Result<(), DieselError> {
     use diesel::sql_types::{Integer, Text};
     let upsert = diesel::sql_query(
         "INSERT INTO bucket_usage (bucket_id, shard, object_count, total_size_bytes) \
@@ -161,7 +177,7 @@ async fn add_usage(conn: &mut AsyncPgConnection, bucket: &BucketId, count: i64, 
     .bind::<Integer, _>(USAGE_SHARDS)
     .bind::<BigInt, _>(count)
     .bind::<BigInt, _>(bytes);
-    Cached(upsert).execute(conn).await.map(drop)
+    Cached(upsert).execute(&mut conn).await.map(drop)
 }
 
 /// The bucket's stored bytes (the sum of its shards), after locking the bucket's row `FOR NO KEY
@@ -223,13 +239,62 @@ async fn find_object(
 
 /// The unit of work's primitives on one PostgreSQL transaction (the rules that combine them are
 /// the plans of `stowage_domain::ports::unit_of_work`).
+///
+/// Writes whose answer nothing else in the transaction waits for (a usage addition, an object
+/// with its blobs, the upload's new state, a task) are queued and sent together — pipelined on the
+/// connection, each without waiting for the answer to the one before — when the transaction next
+/// reads, writes anything else, or ends (`work_transaction!`). They touch different rows with no
+/// reference between them (an object's blobs follow the object within one write; two states of
+/// one upload collapse into the last; two usage additions commute), so their order on the wire
+/// does not matter — and it is not guaranteed: a statement not yet prepared on the connection
+/// waits for its prepare's answer while the others are sent. Every other primitive sends the
+/// queue first, so nothing is reordered across it. A confirm's four write statements take two
+/// round trips (the object, then its blobs; the usage and the upload beside them).
 struct PgWork<'c> {
     conn: &'c mut AsyncPgConnection,
+    queued: Vec<Write>,
+}
+
+/// A queued write of [`PgWork`].
+enum Write {
+    Usage { bucket: BucketId, count: i64, bytes: i64 },
+    Object(Box<BucketObject>, OffsetDateTime),
+    Upload(Box<Upload>),
+    Task(Box<NewTask>, OffsetDateTime),
+}
+
+impl Write {
+    async fn send(&self, conn: &AsyncPgConnection) -> Result<(), TxError> {
+        match self {
+            Self::Usage { bucket, count, bytes } => Ok(add_usage(conn, bucket, *count, *bytes).await?),
+            Self::Object(object, now) => insert_object(conn, object, *now).await,
+            Self::Upload(upload) => save_upload(conn, upload).await,
+            Self::Task(task, now) => Ok(insert_task(conn, task, *now).await?),
+        }
+    }
+}
+
+impl<'c> PgWork<'c> {
+    fn new(conn: &'c mut AsyncPgConnection) -> Self {
+        Self { conn, queued: Vec::new() }
+    }
+
+    /// Sends the queued writes together and waits for all their answers; the first error, if any.
+    async fn flush(&mut self) -> Result<(), RepoError> {
+        if self.queued.is_empty() {
+            return Ok(());
+        }
+        let queued = std::mem::take(&mut self.queued);
+        let conn: &AsyncPgConnection = self.conn;
+        let answers = futures_util::future::join_all(queued.iter().map(|write| write.send(conn))).await;
+        answers.into_iter().collect::<Result<Vec<()>, TxError>>().map(drop).map_err(RepoError::from)
+    }
 }
 
 #[async_trait]
 impl UploadWork for PgWork<'_> {
     async fn lock_upload(&mut self, id: &UploadId) -> Result<Upload, RepoError> {
+        self.flush().await?;
         lock_upload(self.conn, id).await.map_err(RepoError::from)
     }
 
@@ -240,6 +305,7 @@ impl UploadWork for PgWork<'_> {
         object: Option<&ObjectId>,
         now: OffsetDateTime,
     ) -> Result<Option<ClaimHolder>, RepoError> {
+        self.flush().await?;
         // ON CONFLICT DO NOTHING waits for a concurrent claimer's commit, then sees its row.
         let claimed = diesel::insert_into(content_claims::table)
             .values((
@@ -269,34 +335,45 @@ impl UploadWork for PgWork<'_> {
     }
 
     async fn insert_object(&mut self, object: &BucketObject, now: OffsetDateTime) -> Result<(), RepoError> {
-        insert_object(self.conn, object, now).await.map_err(RepoError::from)
+        self.queued.push(Write::Object(Box::new(object.clone()), now));
+        Ok(())
     }
 
     async fn locked_usage_bytes(&mut self, bucket: &BucketId) -> Result<u64, RepoError> {
+        self.flush().await?;
         locked_usage_bytes(self.conn, bucket).await.map_err(from_diesel)
     }
 
     async fn add_object_usage(&mut self, bucket: &BucketId, bytes: u64, _now: OffsetDateTime) -> Result<(), RepoError> {
-        add_usage(self.conn, bucket, 1, signed(bytes)).await.map_err(from_diesel)
+        self.queued.push(Write::Usage { bucket: bucket.clone(), count: 1, bytes: signed(bytes) });
+        Ok(())
     }
 
     async fn insert_batch(&mut self, batch: &stowage_domain::batch::Batch) -> Result<(), RepoError> {
+        self.flush().await?;
         insert_batch(self.conn, batch).await.map_err(from_diesel)
     }
 
     async fn enqueue(&mut self, task: &NewTask, now: OffsetDateTime) -> Result<(), RepoError> {
-        insert_task(self.conn, task, now).await.map_err(from_diesel)
+        self.queued.push(Write::Task(Box::new(task.clone()), now));
+        Ok(())
     }
 
     async fn save_upload(&mut self, upload: &Upload) -> Result<(), RepoError> {
-        save_upload(self.conn, upload).await.map_err(RepoError::from)
+        // A second state of one upload replaces the first, so two writes of one row are never
+        // pipelined (their order on the wire is not guaranteed).
+        self.queued.retain(|w| !matches!(w, Write::Upload(queued) if queued.id == upload.id));
+        self.queued.push(Write::Upload(Box::new(upload.clone())));
+        Ok(())
     }
 
     async fn lock_object(&mut self, bucket: &BucketId, id: &ObjectId) -> Result<Option<BucketObject>, RepoError> {
+        self.flush().await?;
         find_object(self.conn, bucket, id, true).await
     }
 
     async fn release_claims_of(&mut self, object: &ObjectId) -> Result<(), RepoError> {
+        self.flush().await?;
         diesel::delete(content_claims::table.filter(content_claims::object_id.eq(object.as_str())))
             .execute(self.conn)
             .await
@@ -305,6 +382,7 @@ impl UploadWork for PgWork<'_> {
     }
 
     async fn uploads_pointing_at(&mut self, object: &ObjectId) -> Result<Vec<Upload>, RepoError> {
+        self.flush().await?;
         let rows: Vec<UploadRow> = uploads::table
             .filter(uploads::object_id.eq(object.as_str()))
             .for_update()
@@ -317,6 +395,7 @@ impl UploadWork for PgWork<'_> {
     }
 
     async fn delete_object(&mut self, object: &ObjectId) -> Result<(), RepoError> {
+        self.flush().await?;
         diesel::delete(blobs::table.filter(blobs::object_id.eq(object.as_str())))
             .execute(self.conn)
             .await
@@ -330,10 +409,12 @@ impl UploadWork for PgWork<'_> {
         bytes: u64,
         _now: OffsetDateTime,
     ) -> Result<(), RepoError> {
-        add_usage(self.conn, bucket, -1, -signed(bytes)).await.map_err(from_diesel)
+        self.queued.push(Write::Usage { bucket: bucket.clone(), count: -1, bytes: -signed(bytes) });
+        Ok(())
     }
 
     async fn key_in_use(&mut self, key: &ObjectKey) -> Result<bool, RepoError> {
+        self.flush().await?;
         let n: i64 = blobs::table
             .filter(blobs::s3_key.eq(key.as_str()))
             .count()
@@ -458,9 +539,7 @@ impl UploadRepo for PgRepository {
 
     async fn apply_confirmation(&self, plan: &ConfirmationPlan) -> Result<ConfirmationOutcome, RepoError> {
         let mut conn = self.conn().await?;
-        conn.transaction::<_, TxError, _>(async |conn| Ok(plan.apply(&mut PgWork { conn }).await?))
-            .await
-            .map_err(RepoError::from)
+        work_transaction!(conn, plan)
     }
 
     async fn record_failure(
@@ -598,9 +677,7 @@ impl ObjectRepo for PgRepository {
         let deletion =
             ObjectDeletion { bucket_id: bucket.clone(), object_id: id.clone(), now: OffsetDateTime::now_utc() };
         let mut conn = self.conn().await?;
-        conn.transaction::<_, TxError, _>(async |conn| Ok(deletion.apply(&mut PgWork { conn }).await?))
-            .await
-            .map_err(RepoError::from)
+        work_transaction!(conn, deletion)
     }
 
     async fn attach_object(&self, object: &BucketObject, uploads: &[UploadId]) -> Result<AttachOutcome, RepoError> {
