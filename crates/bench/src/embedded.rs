@@ -9,7 +9,7 @@ use crate::api::Api;
 use crate::load::{self, Stats};
 use crate::report::{Section, ms};
 use crate::scenarios::{
-    BUCKET, CONCURRENCY, CPU_HEAD, CpuProfile, OBJECT_SIZE, TABLE_HEAD, confirm_rounds, confirms_per_round,
+    BUCKET, CONCURRENCY, CPU_HEAD, CpuProfile, CpuSample, OBJECT_SIZE, TABLE_HEAD, confirm_rounds, confirms_per_round,
     creates_per_round, rounds, stats_row, sweep, warm_up,
 };
 use crate::server::{BenchEnv, Server};
@@ -59,14 +59,14 @@ pub async fn bench(env: &BenchEnv) -> Section {
     };
     load::run((0..warm_up()).collect(), CONCURRENCY, send.clone()).await;
     let mut creates = Vec::new();
-    for round in 0..rounds() {
+    let mut samples = Vec::new();
+    for _ in 0..rounds() {
         let profile = CpuProfile::start(&server);
         let stats = load::run((0..creates_per_round()).collect(), CONCURRENCY, send.clone()).await;
-        if round == 0 {
-            cpu.push_str(&profile.row("embedded create upload", &server, &stats));
-        }
+        samples.push(profile.sample(&server, &stats));
         creates.push(stats);
     }
+    cpu.push_str(&CpuSample::row("embedded create upload", &samples));
     let create = load::median_run(creates);
     server.stop().await;
 

@@ -68,7 +68,8 @@ GET, over the time a synchronous confirm of the same 1 GiB needs (HeadObject + s
 MD5 + the transaction); peak RSS is the server's VmHWM, reset just before the confirm.
 - **scale**: confirm latency with 10^4 and with 10^6 other uploads in the table.
 - **CPU tables**: CPU time per request of the stowage process, of the load generator and of \
-everything else on the machine (PostgreSQL, Garage, the kernel), from /proc over the first round.
+everything else on the machine (PostgreSQL, Garage, the kernel), from /proc over each round; the \
+table gives each column's median over the rounds and the range of the total.
 
 ## What limits each figure now
 
@@ -100,7 +101,7 @@ SDK yields it, so memory stays flat whatever the size.
 - **scale**: keyset indexes keep confirm flat from 10^4 to 10^6 uploads.
 ";
 
-pub(crate) const CPU_HEAD: &str = "Where the 2 cores went during the first round (CPU time per request; the machine has 2 s of CPU per wall second):\n\n| run | stowage process | load generator | everything else (PostgreSQL, Garage, kernel) |\n|---|---|---|---|\n";
+pub(crate) const CPU_HEAD: &str = "Where the 2 cores went (CPU time per request, median of the rounds; the total's range over the rounds in brackets; the machine has 2 s of CPU per wall second):\n\n| run | stowage process | load generator | everything else (PostgreSQL, Garage, kernel) | total |\n|---|---|---|---|---|\n";
 
 /// CPU time of stowage, of this load generator and of the whole machine over one run.
 pub(crate) struct CpuProfile {
@@ -126,13 +127,44 @@ impl CpuProfile {
         }
     }
 
-    pub(crate) fn row(&self, name: &str, server: &Server, stats: &Stats) -> String {
+    /// CPU seconds per request since [`CpuProfile::start`].
+    pub(crate) fn sample(&self, server: &Server, stats: &Stats) -> CpuSample {
         let n = stats.requests.max(1) as f64;
         let stowage = (server.cpu_seconds() - self.server) / n;
         let generator = (crate::server::cpu_seconds_of("self") - self.generator) / n;
         let total = (machine_cpu_seconds() - self.machine) / n;
-        let other = (total - stowage - generator).max(0.0);
-        format!("| {name} | {:.2} ms | {:.2} ms | {:.2} ms |\n", stowage * 1e3, generator * 1e3, other * 1e3)
+        CpuSample { stowage, generator, other: (total - stowage - generator).max(0.0) }
+    }
+}
+
+/// CPU seconds per request of one round, by where they went.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CpuSample {
+    stowage: f64,
+    generator: f64,
+    other: f64,
+}
+
+impl CpuSample {
+    fn total(&self) -> f64 {
+        self.stowage + self.generator + self.other
+    }
+
+    /// The CPU table's row of `name`: each column's median over `rounds`, and the totals' range
+    /// (one round's /proc figures swing by a fifth on a shared VM; the median is what to compare).
+    pub(crate) fn row(name: &str, rounds: &[CpuSample]) -> String {
+        let column = |f: fn(&CpuSample) -> f64| load::median(rounds.iter().map(f).collect()) * 1e3;
+        let totals: Vec<f64> = rounds.iter().map(CpuSample::total).collect();
+        let (low, high) = totals.iter().fold((f64::MAX, 0.0_f64), |(l, h), t| (l.min(*t), h.max(*t)));
+        format!(
+            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | **{:.2} ms** ({:.2}–{:.2}) |\n",
+            column(|s| s.stowage),
+            column(|s| s.generator),
+            column(|s| s.other),
+            column(CpuSample::total),
+            low * 1e3,
+            high * 1e3
+        )
     }
 }
 
@@ -312,7 +344,7 @@ pub(crate) async fn sweep(api: &Api, series: &str) -> (String, Vec<Point>) {
 }
 
 /// For each `(variant, declare_sha)`: a warm-up, then [`rounds`] rounds of confirms at
-/// [`CONCURRENCY`] clients; the median run of each variant and the CPU table's rows (first round).
+/// [`CONCURRENCY`] clients; the median run of each variant and the CPU table's rows.
 pub(crate) async fn confirm_rounds<'v>(
     api: &Api,
     server: &Server,
@@ -324,14 +356,13 @@ pub(crate) async fn confirm_rounds<'v>(
     for (variant, declare_sha) in variants {
         confirm_all(api, prepare(api, 10_000, warm_up(), declare_sha).await, CONCURRENCY).await;
         let mut runs = Vec::new();
+        let mut samples = Vec::new();
         for round in 0..rounds() {
             let seed = 100_000 * (round as u64 + 1) + if declare_sha { 50_000 } else { 0 };
             let ids = prepare(api, seed, confirms_per_round(), declare_sha).await;
             let profile = CpuProfile::start(server);
             let stats = confirm_all(api, ids, CONCURRENCY).await;
-            if round == 0 {
-                cpu.push_str(&profile.row(&format!("{label}, {variant}"), server, &stats));
-            }
+            samples.push(profile.sample(server, &stats));
             println!(
                 "  {label} round {round}, {variant}: {:.0}/s p50 {} errors {}",
                 stats.throughput(),
@@ -340,6 +371,7 @@ pub(crate) async fn confirm_rounds<'v>(
             );
             runs.push(stats);
         }
+        cpu.push_str(&CpuSample::row(&format!("{label}, {variant}"), &samples));
         results.push((variant, load::median_run(runs)));
     }
     (results, cpu)
@@ -441,24 +473,26 @@ pub async fn create(env: &BenchEnv) -> Section {
         }
     };
     load::run(requests, CONCURRENCY, send.clone()).await;
-    let mut runs = Vec::new();
-    let mut cpu = String::new();
-    for round in 0..rounds() {
-        let profile = CpuProfile::start(&server);
-        let stats = load::run((0..creates_per_round()).collect(), CONCURRENCY, send.clone()).await;
-        if round == 0 {
-            cpu = profile.row("create upload", &server, &stats);
-        }
-        runs.push(stats);
-    }
-    let stats = load::median_run(runs);
-    server.stop().await;
     psql(&env.db_url(DB), "DROP SEQUENCE IF EXISTS bench_n; CREATE SEQUENCE bench_n").await;
     let replacements = vec![
         (id, "('upl_' || lpad(:n::text, 16, '0'))".to_owned()),
         (key_of, "('c/' || lpad(:n::text, 16, '0'))".to_owned()),
     ];
-    let ceiling_tps = ceiling(env, &capture::script(&statements, &replacements), creates_per_round()).await;
+    let script = capture::script(&statements, &replacements);
+    // Rounds of stowage and of its ceiling alternate, so that a slow minute of the machine
+    // weighs on both sides of the ratio alike.
+    let (mut runs, mut samples, mut ceilings) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds() {
+        let profile = CpuProfile::start(&server);
+        let stats = load::run((0..creates_per_round()).collect(), CONCURRENCY, send.clone()).await;
+        samples.push(profile.sample(&server, &stats));
+        runs.push(stats);
+        ceilings.push(pgbench(&env.db_url(DB), &script, CONCURRENCY, creates_per_round() / CONCURRENCY).await);
+    }
+    server.stop().await;
+    let cpu = CpuSample::row("create upload", &samples);
+    let stats = load::median_run(runs);
+    let ceiling_tps = load::median(ceilings);
     println!(
         "create: {:.0}/s, p50 {}, ratio {:.2}",
         stats.throughput(),
