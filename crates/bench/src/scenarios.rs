@@ -114,8 +114,9 @@ fn machine_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
     let cpu: Vec<f64> =
         stat.lines().next().unwrap_or_default().split_whitespace().skip(1).map(|f| f.parse().unwrap_or(0.0)).collect();
-    // user, nice, system, irq, softirq, steal: busy time, in clock ticks (100 per second).
-    [0, 1, 2, 5, 6, 7].iter().map(|i| cpu.get(*i).copied().unwrap_or(0.0)).sum::<f64>() / 100.0
+    // user, nice, system, irq, softirq: busy time, in clock ticks (100 per second). Not steal:
+    // time the hypervisor gave another guest while this machine's processes waited to run.
+    [0, 1, 2, 5, 6].iter().map(|i| cpu.get(*i).copied().unwrap_or(0.0)).sum::<f64>() / 100.0
 }
 
 impl CpuProfile {
