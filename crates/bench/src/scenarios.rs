@@ -68,8 +68,10 @@ GET, over the time a synchronous confirm of the same 1 GiB needs (HeadObject + s
 MD5 + the transaction); peak RSS is the server's VmHWM, reset just before the confirm.
 - **scale**: confirm latency with 10^4 and with 10^6 other uploads in the table.
 - **CPU tables**: CPU time per request of the stowage process, of the load generator and of \
-everything else on the machine (PostgreSQL, Garage, the kernel), from /proc over each round; the \
-table gives each column's median over the rounds and the range of the total.
+everything else on the machine (PostgreSQL, Garage, the kernel), from /proc over each round (the \
+machine's busy time without steal, the time the hypervisor gave other guests); the table gives each \
+column's median over the rounds and the range of the total. On this shared VM the same run's \
+figures still move by ±15% from one run to the next.
 
 ## What limits each figure now
 
@@ -79,8 +81,9 @@ from 16 to 64 clients). The database is no longer the limit: a bucket's usage is
 instead of one counter on the bucket's row, so confirms of one bucket no longer commit one at a time \
 behind that row's lock, and PostgreSQL flushes their commits together; every statement of the \
 transaction stays prepared on its connection (diesel would parse and plan the `UPDATE`, the upserts \
-and the inserts of rows with optional fields anew on each call), and the bucket's rules come from \
-a cache (a bucket's settings never change; its usage is checked in the transaction). Of the CPU, \
+and the inserts of rows with optional fields anew on each call), the writes nothing waits on (usage, \
+object and blob, the upload's new state) are pipelined in two round trips instead of four, and the \
+bucket's rules come from a cache (a bucket's settings never change; its usage is checked in the transaction). Of the CPU, \
 about a third is stowage's own process (HTTP, JSON, the AWS SDK's signed HeadObject, diesel) and two \
 thirds PostgreSQL running the confirm's statements (listed above), Garage answering HeadObject, and \
 the kernel's loopback TCP. The GET + hash variant pays one more S3 round trip and Garage streaming \
