@@ -25,8 +25,11 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 /// The most rows one group's `INSERT` holds.
 const MAX_GROUP: usize = 64;
-/// Groups committing at once (each on its own pooled connection).
-const FLUSHERS: usize = 2;
+/// Groups committing at once (each on its own pooled connection). A create waits for a free
+/// flusher and then for its group's commit; with two, 16 clients spent half their time waiting
+/// for a flusher (`cargo xtask bench create`: 0.54–0.61 of the ceiling with 2, 0.72–0.82 with 4,
+/// 0.65 with 8 — more groups of fewer rows each).
+const FLUSHERS: usize = 4;
 
 /// One create waiting for its group.
 struct Pending {
