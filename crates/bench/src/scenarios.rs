@@ -59,7 +59,7 @@ they committed one at a time) — the \"one commit per confirm\" reference the g
 - **embedded default**: `stowage serve` with no configuration (SQLite, local disk) under the same \
 load. Its ceiling is the SQLite repository driven directly by the bench — per confirm the read a \
 request makes (the upload; namespace and bucket come from stowage's caches) and the confirmation's \
-transaction; per create the bucket's read and the insert — through the same adapter and driver, with its group commit, without HTTP, \
+transaction; per create the insert (the bucket, too, comes from the cache) — through the same adapter and driver, with its group commit, without HTTP, \
 authentication or the store. The same with group size 1 is the one-commit-per-confirm reference.
 - **concurrency sweep**: declared-checksum confirms at 4, 16 and 64 clients on both backends, one \
 round each; the plot at the top draws them.
@@ -92,13 +92,13 @@ the bytes.
 (`synchronous = FULL`) per group of waiting transactions, which is why it beats one commit per \
 confirm through the same adapter; the rest of its ceiling is spent on HTTP, authentication, JSON and \
 the disk store's checks.
-- **create on PostgreSQL + S3: the 2 cores.** pgbench's ceiling runs one create's statements (the \
-bucket's read, the upload's insert) as a transaction of their own, and spends nothing on HTTP, JSON \
-or presigning. stowage commits the inserts of concurrent creates together (one multi-row `INSERT` \
+- **create on PostgreSQL + S3: the 2 cores.** pgbench's ceiling runs one create's statement (the \
+upload's insert; the bucket comes from stowage's cache, as for a confirm) as a transaction of its \
+own, and spends nothing on HTTP, JSON or presigning. stowage commits the inserts of concurrent creates together (one multi-row `INSERT` \
 per group, each create answered after its group's commit), which spends less of PostgreSQL per \
 create than one commit each, and signs each PUT with `aws-sigv4` directly instead of through the \
 SDK's operation pipeline (endpoint rules, interceptors: about a fifth of its CPU per create before); \
-what remains is HTTP, JSON and the bucket's read.
+what remains is HTTP, JSON and presigning.
 - **hash ≥ 0.8 of `sha256sum`, peak RSS < 64 MiB**: met; the stream is hashed chunk by chunk as the \
 SDK yields it, so memory stays flat whatever the size.
 - **scale**: keyset indexes keep confirm flat from 10^4 to 10^6 uploads.

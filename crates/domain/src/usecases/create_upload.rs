@@ -132,7 +132,16 @@ pub async fn create_upload(
     bucket: &str,
     request: CreateUploadRequest,
 ) -> Result<CreatedUpload, CreateUploadError> {
-    let bucket = deps.tenancy.find_bucket(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
+    // The bucket's rules may come from a cache; its usage, which may be old there, is re-read
+    // before a quota refusal (and checked again when the upload is confirmed).
+    let mut bucket =
+        deps.tenancy.find_bucket_cached(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
+    if let Some(size) = request.file_size_bytes.map(FileSize::get)
+        && bucket.would_exceed_quota(size)
+    {
+        bucket =
+            deps.tenancy.find_bucket(namespace, bucket.id.as_str()).await?.ok_or(CreateUploadError::BucketNotFound)?;
+    }
     let settings = &bucket.settings;
     if !settings.allows(&request.content_type) {
         return Err(CreateUploadError::ContentTypeNotAllowed(request.content_type.to_string()));

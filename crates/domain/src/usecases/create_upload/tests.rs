@@ -24,6 +24,8 @@ fn request() -> CreateUploadRequest {
 
 fn world_with(bucket: crate::bucket::Bucket) -> World {
     let mut world = World::new();
+    let cached = bucket.clone();
+    world.tenancy.expect_find_bucket_cached().returning(move |_, _| Ok(Some(cached.clone())));
     world.tenancy.expect_find_bucket().returning(move |_, _| Ok(Some(bucket.clone())));
     world
 }
@@ -68,7 +70,8 @@ async fn a_valid_request_records_a_pending_upload_with_a_signed_put() {
 #[tokio::test]
 async fn unknown_bucket_is_bucket_not_found() {
     let mut world = World::new();
-    world.tenancy.expect_find_bucket().returning(|_, _| Ok(None));
+    world.tenancy.expect_find_bucket_cached().returning(|_, _| Ok(None));
+    world.tenancy.expect_find_bucket().never();
     assert_eq!(run(&world, request()).await.unwrap_err().code(), "bucket_not_found");
 }
 
@@ -131,6 +134,30 @@ async fn a_size_beyond_the_quota_is_quota_exceeded() {
     let world = world_with(b);
     let err = run(&world, request()).await.unwrap_err();
     assert_eq!((err.code(), err.kind()), ("quota_exceeded", ErrorKind::QuotaExceeded));
+}
+
+/// The bucket comes from a cache, whose usage may be old: a refusal is decided on a fresh read,
+/// and a fresh read is made only then.
+#[tokio::test]
+async fn a_stale_cached_usage_does_not_refuse_and_a_fresh_one_is_read_only_before_a_refusal() {
+    let mut fresh = bucket();
+    fresh.settings.quota_bytes = Some(100);
+    let mut stale = fresh.clone();
+    stale.total_size_bytes = 95;
+    let mut world = World::new();
+    world.tenancy.expect_find_bucket_cached().returning(move |_, _| Ok(Some(stale.clone())));
+    world.tenancy.expect_find_bucket().times(1).returning(move |_, _| Ok(Some(fresh.clone())));
+    presigns(&mut world);
+    world.uploads.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    assert_eq!(run(&world, request()).await.unwrap().upload.status, UploadStatus::Pending);
+
+    let mut world = world_with(bucket());
+    world.tenancy.checkpoint();
+    world.tenancy.expect_find_bucket_cached().returning(|_, _| Ok(Some(bucket())));
+    world.tenancy.expect_find_bucket().never();
+    presigns(&mut world);
+    world.uploads.expect_insert_upload().times(1).returning(|_, _| Ok(InsertUpload::Inserted));
+    run(&world, request()).await.unwrap();
 }
 
 #[tokio::test]
