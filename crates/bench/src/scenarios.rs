@@ -70,8 +70,8 @@ MD5 + the transaction); peak RSS is the server's VmHWM, reset just before the co
 - **CPU tables**: CPU time per request of the stowage process, of the load generator and of \
 everything else on the machine (PostgreSQL, Garage, the kernel), from /proc over each round (the \
 machine's busy time without steal, the time the hypervisor gave other guests); the table gives each \
-column's median over the rounds and the range of the total. On this shared VM the same run's \
-figures still move by ±15% from one run to the next.
+column's median over the rounds and the range of the total. On this shared VM the figures of one \
+build still move by ±15% or more from one run to the next.
 
 ## What limits each figure now
 

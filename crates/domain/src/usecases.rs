@@ -161,6 +161,20 @@ pub(crate) async fn upload_at(
     Ok(deps.uploads.get_upload(&bucket, &id).await?.filter(|upload| upload.key.as_str() == key))
 }
 
+/// `bucket` (perhaps from the cache, `find_bucket_cached`), or — when `refuses` would turn the
+/// request away on it — the bucket read fresh: a cached bucket's settings are right but its usage
+/// may be old, so a quota refusal is only ever decided on a fresh read. `None`: the bucket is gone.
+pub(crate) async fn fresh_before_refusal(
+    deps: Deps<'_>,
+    bucket: crate::bucket::Bucket,
+    refuses: impl Fn(&crate::bucket::Bucket) -> bool,
+) -> Result<Option<crate::bucket::Bucket>, crate::error::RepoError> {
+    if !refuses(&bucket) {
+        return Ok(Some(bucket));
+    }
+    deps.tenancy.find_bucket(&bucket.namespace_id, bucket.id.as_str()).await
+}
+
 /// Where `bucket`'s events go, with a fresh delivery task id; `None` without a webhook.
 pub(crate) fn webhook_for(deps: Deps<'_>, bucket: &crate::bucket::Bucket) -> Option<crate::webhook::WebhookTarget> {
     crate::webhook::WebhookTarget::for_bucket(bucket, deps.ids, deps.policy.webhook_max_attempts)

@@ -50,9 +50,9 @@ impl AppState {
 /// Namespaces and buckets found, by the id or name they were looked up with: a [`TenancyRepo`]
 /// in front of the database's, so resolving a request's namespace costs no query after the first,
 /// and a create's or confirm's bucket (`find_bucket_cached`) none within [`BUCKET_CACHE_TTL`].
-/// A namespace never changes and is never deleted, so a found one stays true; a bucket's settings never change
-/// either, only its usage, which the cached lookup does not promise; `find_bucket` always reads
-/// the database. Unknown names are not cached (they may be created a moment later). Bounded like
+/// A namespace never changes and is never deleted, so a found one stays true; a bucket's settings
+/// never change either, only its usage, which the cached lookup does not promise; `find_bucket`
+/// always reads the database. Unknown names are not cached (they may be created a moment later). Bounded like
 /// the key cache.
 pub struct TenancyCache {
     inner: Arc<dyn TenancyRepo>,

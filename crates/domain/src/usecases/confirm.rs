@@ -171,10 +171,10 @@ pub async fn confirm_upload(
             }
         }
         // Steps 5 and 6: checks and the content hash.
-        if let Err(VerificationFailure::QuotaExceeded { .. }) = verify::check_head(&upload, &bucket, &head, &declared) {
-            bucket =
-                deps.tenancy.find_bucket(namespace, bucket.id.as_str()).await?.ok_or(ConfirmError::BucketNotFound)?;
-        }
+        let over_quota = |b: &Bucket| {
+            matches!(verify::check_head(&upload, b, &head, &declared), Err(VerificationFailure::QuotaExceeded { .. }))
+        };
+        bucket = super::fresh_before_refusal(deps, bucket, over_quota).await?.ok_or(ConfirmError::BucketNotFound)?;
         verify::check_head(&upload, &bucket, &head, &declared)?;
         let sha256 = match digest {
             Some(digest) => digest.sha256,

@@ -132,16 +132,13 @@ pub async fn create_upload(
     bucket: &str,
     request: CreateUploadRequest,
 ) -> Result<CreatedUpload, CreateUploadError> {
-    // The bucket's rules may come from a cache; its usage, which may be old there, is re-read
-    // before a quota refusal (and checked again when the upload is confirmed).
-    let mut bucket =
-        deps.tenancy.find_bucket_cached(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
-    if let Some(size) = request.file_size_bytes.map(FileSize::get)
-        && bucket.would_exceed_quota(size)
-    {
-        bucket =
-            deps.tenancy.find_bucket(namespace, bucket.id.as_str()).await?.ok_or(CreateUploadError::BucketNotFound)?;
-    }
+    // The bucket's rules may come from a cache; the quota is checked again when the upload is
+    // confirmed.
+    let bucket = deps.tenancy.find_bucket_cached(namespace, bucket).await?.ok_or(CreateUploadError::BucketNotFound)?;
+    let size = request.file_size_bytes.map(FileSize::get);
+    let bucket = super::fresh_before_refusal(deps, bucket, |b| size.is_some_and(|s| b.would_exceed_quota(s)))
+        .await?
+        .ok_or(CreateUploadError::BucketNotFound)?;
     let settings = &bucket.settings;
     if !settings.allows(&request.content_type) {
         return Err(CreateUploadError::ContentTypeNotAllowed(request.content_type.to_string()));
