@@ -98,7 +98,7 @@ async fn carry(
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     // Closing with a zero linger sends RST: the client's next read fails with ECONNRESET.
-    client.set_linger(Some(Duration::ZERO)).unwrap();
+    client.set_zero_linger().unwrap();
     let (mut up, mut down) = ([0u8; 8192], [0u8; 8192]);
     loop {
         tokio::select! {
