@@ -67,6 +67,9 @@ round each; the plot at the top draws them.
 GET, over the time a synchronous confirm of the same 1 GiB needs (HeadObject + streaming SHA-256 and \
 MD5 + the transaction); peak RSS is the server's VmHWM, reset just before the confirm.
 - **scale**: confirm latency with 10^4 and with 10^6 other uploads in the table.
+- **before and after**: the ratios above hold within one run; CPU per confirm across builds is \
+compared only on one machine, close in time. [benchmarks-before-15.md](benchmarks-before-15.md) \
+is the build issue #15 started from, measured on 2026-12-04 beside a run of the build after it.
 - **CPU tables**: CPU time per request of the stowage process, of the load generator and of \
 everything else on the machine (PostgreSQL, Garage, the kernel), from /proc over each round (the \
 machine's busy time without steal, the time the hypervisor gave other guests); the table gives each \
