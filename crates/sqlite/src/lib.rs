@@ -49,11 +49,20 @@ const READERS: usize = 2;
 /// What the writer does once the group's commit is known: answer the job's caller.
 type Done = Box<dyn FnOnce(Result<(), RepoError>) + Send>;
 
+/// A transaction of a group, run: how to answer its caller, and its own error if it failed.
+struct Ran {
+    done: Done,
+    failed: Option<String>,
+}
+
+/// A transaction for the writer: runs in its own savepoint inside the group's transaction.
+type TxJob = Box<dyn FnOnce(&mut SqliteConnection) -> Ran + Send>;
+
 /// A job for the writer thread.
 enum Job {
     /// A transaction: runs in its own savepoint inside the group's transaction and is answered
     /// after the group commits.
-    Tx(Box<dyn FnOnce(&mut SqliteConnection) -> Done + Send>),
+    Tx(TxJob),
     /// A read on the writer's connection (an in-memory database has no other connection).
     Read(Box<dyn FnOnce(&mut SqliteConnection) + Send>),
 }
@@ -99,7 +108,12 @@ pub(crate) fn from_diesel(e: &diesel::result::Error) -> RepoError {
         Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
             RepoError::AlreadyExists(info.message().to_owned())
         }
-        Error::DatabaseError(_, info) if info.message().contains("locked") || info.message().contains("busy") => {
+        // A busy or locked file, a full disk (SQLITE_FULL: "database or disk is full"), a failing
+        // disk (SQLITE_IOERR: "disk I/O error"): the counterparts of a database server that cannot
+        // be reached. Retrying once space or the disk is back succeeds; nothing was written.
+        Error::DatabaseError(_, info)
+            if ["locked", "busy", "disk is full", "disk I/O error"].iter().any(|m| info.message().contains(m)) =>
+        {
             RepoError::Unavailable(e.to_string())
         }
         _ => RepoError::Unexpected(e.to_string()),
@@ -148,9 +162,18 @@ fn connect(path: &str) -> Result<SqliteConnection, RepoError> {
 /// The writer thread: takes the jobs waiting, runs each group in one transaction, commits once,
 /// answers every job. Ends when the last repository handle is dropped.
 fn write_loop(path: &str, mut conn: SqliteConnection, jobs: &mpsc::Receiver<Job>, max_group: usize) {
-    while let Ok(first) = jobs.recv() {
-        let mut group = Vec::with_capacity(max_group);
-        let mut next = Some(first);
+    // Transactions of a group that SQLite rolled back before they ran: they start the next group.
+    let mut carried: Vec<TxJob> = Vec::new();
+    loop {
+        let mut group = std::mem::take(&mut carried);
+        let mut next = if group.is_empty() {
+            match jobs.recv() {
+                Ok(job) => Some(job),
+                Err(_) => return,
+            }
+        } else {
+            jobs.try_recv().ok()
+        };
         while let Some(job) = next {
             match job {
                 Job::Read(read) => read(&mut conn),
@@ -163,19 +186,39 @@ fn write_loop(path: &str, mut conn: SqliteConnection, jobs: &mpsc::Receiver<Job>
         }
         metrics::histogram!("stowage_sqlite_group_commit_size").record(group.len() as f64);
         let mut answers: Vec<Done> = Vec::with_capacity(group.len());
+        let mut aborted: Option<String> = None;
         let committed = std::panic::catch_unwind(AssertUnwindSafe(|| {
             conn.immediate_transaction(|conn| {
-                for tx in group.drain(..) {
-                    answers.push(tx(conn));
+                let mut members = group.drain(..);
+                while let Some(tx) = members.next() {
+                    let ran = tx(conn);
+                    answers.push(ran.done);
+                    // SQLite may answer a full or failing disk (SQLITE_FULL, SQLITE_IOERR) by
+                    // rolling back the whole transaction, not only the failed statement: what
+                    // the group wrote so far is gone, and the rest would run in autocommit.
+                    if let Some(cause) = ran.failed
+                        && !in_transaction(conn)
+                    {
+                        aborted = Some(cause);
+                        carried.extend(members);
+                        return Err(diesel::result::Error::RollbackTransaction);
+                    }
                 }
                 Ok::<_, diesel::result::Error>(())
             })
         }));
         match committed {
             Ok(result) => {
-                let result = result.map_err(|e| from_diesel(&e));
+                let result = match aborted {
+                    Some(cause) => Err(RepoError::Unavailable(format!(
+                        "SQLite rolled back a group of transactions after a write failed ({cause}), as it does \
+                         on a full or failing disk; nothing of the group was written"
+                    ))),
+                    None => result.map_err(|e| from_diesel(&e)),
+                };
                 if let Err(e) = &result {
                     tracing::warn!(error = %e, "a group of SQLite transactions did not commit");
+                    recover(&mut conn);
                 }
                 for answer in answers {
                     answer(result.clone());
@@ -194,6 +237,27 @@ fn write_loop(path: &str, mut conn: SqliteConnection, jobs: &mpsc::Receiver<Job>
                 }
             }
         }
+    }
+}
+
+/// After a group that did not commit: no transaction is left open, and diesel's bookkeeping
+/// (left broken when SQLite rolled back under a savepoint) starts afresh, so the next group runs.
+fn recover(conn: &mut SqliteConnection) {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager, TransactionManagerStatus};
+    // Either may disagree with SQLite after such a rollback: diesel may count a transaction that
+    // SQLite ended, or none while one is open. Refused with "no transaction is active" when
+    // SQLite has none: as wanted.
+    let _ = conn.batch_execute("ROLLBACK");
+    *AnsiTransactionManager::transaction_manager_status_mut(conn) = TransactionManagerStatus::default();
+}
+
+/// Whether the connection is still inside a transaction. Asked only after a write failed: `BEGIN`
+/// is refused inside a transaction; outside one it opens a transaction, which the group's
+/// rollback then ends.
+fn in_transaction(conn: &mut SqliteConnection) -> bool {
+    match conn.batch_execute("BEGIN") {
+        Ok(()) => false,
+        Err(e) => e.to_string().contains("within a transaction"),
     }
 }
 
@@ -276,7 +340,9 @@ impl SqliteRepository {
         let (answer, answered) = oneshot::channel();
         self.send(Job::Tx(Box::new(move |conn| {
             let result = conn.transaction(f).map_err(|e: Fail| e.0);
-            Box::new(move |committed: Result<(), RepoError>| drop(answer.send(committed.and(result))))
+            let failed = result.as_ref().err().map(ToString::to_string);
+            let done: Done = Box::new(move |committed: Result<(), RepoError>| drop(answer.send(committed.and(result))));
+            Ran { done, failed }
         })))?;
         // No answer: the group never began (the database stayed busy) or a job panicked.
         answered.await.map_err(|_| RepoError::Unavailable("the database did not run the transaction".to_owned()))?
@@ -297,6 +363,77 @@ mod tests {
     struct N {
         #[diesel(sql_type = BigInt)]
         n: i64,
+    }
+
+    fn scratch_numbers(repo: &SqliteRepository) -> impl Future<Output = Vec<i64>> {
+        let read = repo.run(|conn| {
+            diesel::sql_query("SELECT n FROM scratch ORDER BY n").load::<N>(conn).map_err(|e| from_diesel(&e))
+        });
+        async move { read.await.unwrap_or_else(|e| panic!("read: {e}")).into_iter().map(|r| r.n).collect() }
+    }
+
+    fn remove(file: &str) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{file}{suffix}"));
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_full_disk_is_a_retryable_outage_and_every_write_answered_ok_is_in_the_file() {
+        let path = std::env::temp_dir().join(format!("stowage-full-unit-{}.db", std::process::id()));
+        let file = path.display().to_string();
+        let repo = SqliteRepository::open(&file).await.unwrap_or_else(|e| panic!("open: {e}"));
+        repo.tx(|conn| Ok(conn.batch_execute("CREATE TABLE scratch (n INTEGER NOT NULL, data BLOB NOT NULL)")?))
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        // A nearly full disk: the writer's connection may grow the file by a few pages only.
+        repo.tx(|conn| {
+            let pages: Vec<N> = diesel::sql_query("SELECT page_count AS n FROM pragma_page_count()").load(conn)?;
+            Ok(conn.batch_execute(&format!("PRAGMA max_page_count = {}", pages[0].n + 8))?)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("limit: {e}"));
+
+        // 16 writes at once (sharing group commits); number 5 needs a megabyte, the rest 8 bytes.
+        let insert = |n: i64| {
+            let repo = repo.clone();
+            tokio::spawn(async move {
+                repo.tx(move |conn| {
+                    diesel::sql_query("INSERT INTO scratch (n, data) VALUES (?, zeroblob(?))")
+                        .bind::<BigInt, _>(n)
+                        .bind::<BigInt, _>(if n == 5 { 1 << 20 } else { 8 })
+                        .execute(conn)?;
+                    Ok(n)
+                })
+                .await
+            })
+        };
+        let writes: Vec<_> = (0..16).map(insert).collect();
+        let (mut succeeded, mut failed) = (Vec::new(), Vec::new());
+        for (n, write) in (0..16_i64).zip(writes) {
+            match write.await.unwrap_or_else(|e| panic!("task: {e}")) {
+                Err(e) if n == 5 => assert!(e.is_unavailable(), "a full disk is an outage (503): {e:?}"),
+                Err(e) => failed.push((n, e)),
+                Ok(written) => succeeded.push(written),
+            }
+        }
+        // Every write answered Ok is in the file, and only those: a write answered with an error
+        // wrote nothing, and that error is an outage (retry), never an internal error.
+        assert_eq!(scratch_numbers(&repo).await, succeeded);
+        for (n, e) in &failed {
+            assert!(e.is_unavailable(), "write {n}, in the group SQLite rolled back: {e:?}");
+        }
+
+        // Space again: the writes that failed succeed when tried again.
+        repo.tx(|conn| Ok(conn.batch_execute("PRAGMA max_page_count = 1073741823")?))
+            .await
+            .unwrap_or_else(|e| panic!("unlimit: {e}"));
+        for n in failed.iter().map(|(n, _)| *n).chain([5]) {
+            assert_eq!(insert(n).await.unwrap_or_else(|e| panic!("task: {e}")).ok(), Some(n), "write {n} again");
+        }
+        assert_eq!(scratch_numbers(&repo).await, (0..16).collect::<Vec<_>>());
+        drop(repo);
+        remove(&file);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -327,15 +464,8 @@ mod tests {
             let result = job.await.unwrap_or_else(|e| panic!("task: {e}"));
             assert_eq!(result.is_ok(), n % 2 == 0, "transaction {n}: {result:?}");
         }
-        let kept: Vec<N> = repo
-            .run(|conn| diesel::sql_query("SELECT n FROM scratch ORDER BY n").load(conn).map_err(|e| from_diesel(&e)))
-            .await
-            .unwrap_or_else(|e| panic!("read: {e}"));
-        let kept: Vec<i64> = kept.into_iter().map(|r| r.n).collect();
-        assert_eq!(kept, (0..64).filter(|n| n % 2 == 0).collect::<Vec<_>>());
+        assert_eq!(scratch_numbers(&repo).await, (0..64).filter(|n| n % 2 == 0).collect::<Vec<_>>());
         drop(repo);
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{file}{suffix}"));
-        }
+        remove(&file);
     }
 }
