@@ -372,6 +372,19 @@ mod tests {
         async move { read.await.unwrap_or_else(|e| panic!("read: {e}")).into_iter().map(|r| r.n).collect() }
     }
 
+    /// A repository on a fresh file of its own with a `scratch` table of `columns`; the file's
+    /// path, for [`remove`].
+    async fn scratch_repo(name: &str, columns: &'static str) -> (SqliteRepository, String) {
+        let path = std::env::temp_dir().join(format!("stowage-{name}-unit-{}.db", std::process::id()));
+        let file = path.display().to_string();
+        remove(&file);
+        let repo = SqliteRepository::open(&file).await.unwrap_or_else(|e| panic!("open: {e}"));
+        repo.tx(move |conn| Ok(conn.batch_execute(&format!("CREATE TABLE scratch ({columns})"))?))
+            .await
+            .unwrap_or_else(|e| panic!("create: {e}"));
+        (repo, file)
+    }
+
     fn remove(file: &str) {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{file}{suffix}"));
@@ -380,12 +393,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_full_disk_is_a_retryable_outage_and_every_write_answered_ok_is_in_the_file() {
-        let path = std::env::temp_dir().join(format!("stowage-full-unit-{}.db", std::process::id()));
-        let file = path.display().to_string();
-        let repo = SqliteRepository::open(&file).await.unwrap_or_else(|e| panic!("open: {e}"));
-        repo.tx(|conn| Ok(conn.batch_execute("CREATE TABLE scratch (n INTEGER NOT NULL, data BLOB NOT NULL)")?))
-            .await
-            .unwrap_or_else(|e| panic!("create: {e}"));
+        let (repo, file) = scratch_repo("full", "n INTEGER NOT NULL, data BLOB NOT NULL").await;
         // A nearly full disk: the writer's connection may grow the file by a few pages only.
         repo.tx(|conn| {
             let pages: Vec<N> = diesel::sql_query("SELECT page_count AS n FROM pragma_page_count()").load(conn)?;
@@ -438,12 +446,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn a_transaction_that_fails_in_a_group_rolls_back_only_its_own_writes() {
-        let path = std::env::temp_dir().join(format!("stowage-group-unit-{}.db", std::process::id()));
-        let file = path.display().to_string();
-        let repo = SqliteRepository::open(&file).await.unwrap_or_else(|e| panic!("open: {e}"));
-        repo.tx(|conn| Ok(conn.batch_execute("CREATE TABLE scratch (n INTEGER NOT NULL)")?))
-            .await
-            .unwrap_or_else(|e| panic!("create: {e}"));
+        let (repo, file) = scratch_repo("group", "n INTEGER NOT NULL").await;
         // 64 transactions at once, each writing its number; the odd ones fail after writing.
         let jobs: Vec<_> = (0..64_i64)
             .map(|n| {
